@@ -1,0 +1,46 @@
+# Headwater: `make demo` and `make test` are the two commands a newcomer needs (README.md).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+HW := $(VENV)/bin/headwater
+PYTEST := $(PY) -m pytest
+
+.PHONY: help setup up down status demo test test-unit test-integration clean
+
+help:
+	@echo "make setup             install everything (venv, Kafka/Flink jars, FerretDB, MinIO); idempotent"
+	@echo "make demo              setup + stack up + run the skeleton job on sample records + show results"
+	@echo "make test              setup + stack up + unit and integration tests + stack down"
+	@echo "make up|down|status    the local stack (Kafka, FerretDB over PostgreSQL, MinIO) on 127.0.0.1"
+	@echo "make test-unit         unit tests only (no stack needed)"
+	@echo "make clean             stop the stack and delete .data/ (keeps installed tools)"
+
+setup:
+	@bash infra/setup.sh
+
+up: setup
+	@$(HW) up
+
+down:
+	@if [ -x $(HW) ]; then $(HW) down; fi
+
+status:
+	@$(HW) status
+
+demo: up
+	@$(PY) -m infra.demo
+
+test-unit: setup
+	@$(PYTEST) -q tests/unit
+
+test-integration: up
+	@$(PYTEST) -q -m integration tests/integration
+
+# Runs setup, starts the stack, runs every test, always stops the stack, and fails if any test failed.
+test: setup
+	@$(HW) up; rc=$$?; \
+	if [ $$rc -eq 0 ]; then $(PYTEST) -q -rs tests; rc=$$?; fi; \
+	$(HW) down; exit $$rc
+
+clean: down
+	rm -rf .data

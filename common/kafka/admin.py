@@ -1,0 +1,43 @@
+"""Create and check the pipeline's topics with the Kafka admin API (confluent-kafka)."""
+
+from __future__ import annotations
+
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+from common.config import Settings
+from common.topics import TOPICS
+
+
+def admin_client(settings: Settings, quiet: bool = False) -> AdminClient:
+    conf = {"bootstrap.servers": settings.kafka_bootstrap}
+    if quiet:
+        conf["log_level"] = 0  # a probe expects refusals while the broker starts: don't print them
+    return AdminClient(conf)
+
+
+def broker_count(settings: Settings, timeout: float = 5.0) -> int:
+    """Number of brokers in the cluster metadata: a real request that fails if Kafka is not serving."""
+    return len(admin_client(settings, quiet=True).list_topics(timeout=timeout).brokers)
+
+
+def ensure_topics(settings: Settings, partitions: int, replication: int = 1) -> list[str]:
+    """Create the missing topics of the pipeline; returns the names created. Existing ones are kept."""
+    admin = admin_client(settings)
+    existing = set(admin.list_topics(timeout=10).topics)
+    wanted = []
+    for spec in TOPICS:
+        name = f"{settings.topic_prefix}{spec.suffix}"
+        if name in existing:
+            continue
+        config = {"cleanup.policy": "compact"} if spec.compacted else {}
+        wanted.append(NewTopic(name, num_partitions=partitions, replication_factor=replication, config=config))
+    if wanted:
+        for name, future in admin.create_topics(wanted, request_timeout=30).items():
+            future.result()
+    return [t.topic for t in wanted]
+
+
+def topic_configs(settings: Settings, names: list[str]) -> dict[str, dict[str, str]]:
+    admin = admin_client(settings)
+    futures = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, n) for n in names])
+    return {res.name: {k: v.value for k, v in fut.result().items()} for res, fut in futures.items()}

@@ -1,0 +1,40 @@
+"""The Kafka topics of the pipeline (DESIGN.md), named once.
+
+Names are the defaults with `HEADWATER_TOPIC_PREFIX` in front. Compacted topics hold the latest value
+per key (identity profiles, destination config); the others are append-only streams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    suffix: str
+    compacted: bool = False
+    doc: str = ""
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec("ingest.sdk", doc="JSON SDK batches from mobile/web SDKs"),
+    TopicSpec("ingest.api", doc="JSON server-side data API calls"),
+    TopicSpec("ingest.partner", doc="JSON Segment-spec partner messages"),
+    TopicSpec("ingest.csv", doc="JSON rows from `headwater import-csv`"),
+    TopicSpec("rejected", doc="refused records with a reason code"),
+    TopicSpec("unified.actions", doc="Avro: one record per (tenant, user) per incoming message"),
+    TopicSpec("events.enriched", doc="Avro: events with resolved user and attribute snapshot"),
+    TopicSpec("state.deltas", doc="Avro: idempotent set/unset/add_to_set/pull per entity"),
+    TopicSpec("identity.profiles", compacted=True, doc="Avro: profile -> external ids"),
+    TopicSpec("compute.output", doc="profile computation messages with trigger reasons"),
+    TopicSpec("destinations.config", compacted=True, doc="destination instances with dedupes_on"),
+    TopicSpec("delivery.outbound", doc="deduplicated outbound messages, one per ID group"),
+    TopicSpec("skeleton.envelopes", doc="Avro envelopes written by the walking-skeleton job"),
+)
+
+
+def topic(prefix: str, suffix: str) -> str:
+    """The full topic name for one of TOPICS' suffixes."""
+    if suffix not in {t.suffix for t in TOPICS}:
+        raise KeyError(f"unknown topic {suffix!r}")
+    return f"{prefix}{suffix}"

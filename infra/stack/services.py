@@ -1,0 +1,234 @@
+"""The services of the local stack and how each is started and probed.
+
+Ports come from the same variables the jobs read (HEADWATER_KAFKA, HEADWATER_MONGO_URI,
+HEADWATER_S3_ENDPOINT), so the stack and the jobs cannot disagree; the few ports only the stack uses
+have their own variables (see README). Readiness is always a real request: Kafka metadata, a Mongo
+`ping`, an S3 bucket listing.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+
+from common import config
+from common.config import Settings
+from infra.stack.process import Service, StackError, port_open
+
+KAFKA_HEAP = "-Xms256m -Xmx1g"
+# FerretDB 1.x takes one PostgreSQL connection per statement of a write command and holds it until
+# the command ends: a bulk write with more statements than the pool stalls. The pool is sized here and
+# writers keep their bulk commands below common.config.MONGO_MAX_STATEMENTS_PER_COMMAND.
+FERRETDB_POOL = 64
+POSTGRES_MAX_CONNECTIONS = 150
+
+
+def _port_env(name: str, default: int) -> int:
+    value = os.environ.get(name, str(default))
+    if not value.isdigit():
+        raise config.ConfigError(f"{name}={value!r} is not a port number")
+    return int(value)
+
+
+def postgres_bin() -> Path:
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parent.parent.name))
+    if not candidates:
+        raise StackError("PostgreSQL server not found under /usr/lib/postgresql: run `make setup`")
+    return candidates[-1].parent
+
+
+def _run_as() -> str | None:
+    """PostgreSQL refuses to run as root: run it as the `postgres` user the Debian package creates."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        raise StackError("running as root but no `postgres` user exists: run `make setup`") from None
+    return "postgres"
+
+
+def build_services(settings: Settings) -> list[Service]:
+    data, tools = settings.data_dir, settings.tools_dir
+    run_dir, log_dir = data / "run", data / "logs"
+    kafka_host, kafka_port = config.kafka_host_port(settings)
+    mongo_host, mongo_port = config.mongo_host_port(settings)
+    s3_host, s3_port = config.s3_host_port(settings)
+    controller_port = _port_env("HEADWATER_KAFKA_CONTROLLER_PORT", kafka_port + 1)
+    pg_port = _port_env("HEADWATER_POSTGRES_PORT", 15432)
+    console_port = _port_env("HEADWATER_S3_CONSOLE_PORT", s3_port + 1)
+    for host in (kafka_host, mongo_host, s3_host):
+        if host not in ("127.0.0.1", "localhost"):
+            raise StackError(f"the local stack listens on 127.0.0.1 only, not {host}: point HEADWATER_* at 127.0.0.1")
+
+    # --- PostgreSQL (storage for FerretDB) ----------------------------------------------------------
+    pg_data = data / "postgres"
+    pg_user = _run_as()
+
+    def pg_prepare() -> None:
+        if (pg_data / "PG_VERSION").is_file():
+            return
+        pg_data.mkdir(parents=True, exist_ok=True)
+        if pg_user:
+            shutil.chown(pg_data, pg_user, pg_user)
+        result = subprocess.run(
+            [str(postgres_bin() / "initdb"), "-D", str(pg_data), "-U", "postgres", "--auth=trust",
+             "-E", "UTF8", "--no-sync"],
+            capture_output=True, text=True, user=pg_user,
+        )
+        if result.returncode != 0:
+            raise StackError(f"postgres: initdb failed: {result.stderr.strip().splitlines()[-1]}")
+
+    def pg_ready() -> bool:
+        return subprocess.run(
+            [str(postgres_bin() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(pg_port)]
+        ).returncode == 0
+
+    postgres = Service(
+        name="postgres", host="127.0.0.1", port=pg_port, run_dir=run_dir, log_dir=log_dir,
+        command=lambda: [
+            str(postgres_bin() / "postgres"), "-D", str(pg_data), "-p", str(pg_port),
+            "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={pg_data}",
+            "-c", f"max_connections={POSTGRES_MAX_CONNECTIONS}",
+        ],
+        ready=pg_ready, prepare=pg_prepare, user=pg_user, stop_signal=signal.SIGINT, start_timeout=30,
+        port_hint="set HEADWATER_POSTGRES_PORT to a free port",
+    )
+
+    # --- FerretDB (MongoDB wire protocol) ----------------------------------------------------------
+    ferret_state = data / "ferretdb"
+    ferretdb_bin = tools / "bin" / "ferretdb"
+
+    def ferret_prepare() -> None:
+        if not ferretdb_bin.is_file():
+            raise StackError(f"ferretdb not installed at {ferretdb_bin}: run `make setup`")
+        ferret_state.mkdir(parents=True, exist_ok=True)
+        exists = subprocess.run(
+            [str(postgres_bin() / "psql"), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "-Atc",
+             "SELECT 1 FROM pg_database WHERE datname='ferretdb'"],
+            capture_output=True, text=True,
+        )
+        if exists.stdout.strip() != "1":
+            subprocess.run(
+                [str(postgres_bin() / "createdb"), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "ferretdb"],
+                check=True, capture_output=True,
+            )
+
+    def mongo_ready() -> bool:
+        import pymongo
+
+        with pymongo.MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=1000) as client:
+            return client.admin.command("ping").get("ok") == 1.0
+
+    ferretdb = Service(
+        name="ferretdb", host=mongo_host, port=mongo_port, run_dir=run_dir, log_dir=log_dir,
+        command=lambda: [
+            str(ferretdb_bin), "--handler=postgresql",
+            f"--postgresql-url=postgres://postgres@127.0.0.1:{pg_port}/ferretdb?pool_max_conns={FERRETDB_POOL}",
+            f"--listen-addr={mongo_host}:{mongo_port}", f"--state-dir={ferret_state}",
+            "--debug-addr=-", "--telemetry=disable", "--log-level=warn",
+        ],
+        ready=mongo_ready, prepare=ferret_prepare, start_timeout=30,
+        port_hint="set HEADWATER_MONGO_URI to mongodb://127.0.0.1:<free port>/",
+    )
+
+    # --- Kafka (KRaft, combined broker + controller) -----------------------------------------------
+    kafka_dir = data / "kafka"
+    kafka_libs = tools / "kafka" / "libs"
+    properties = kafka_dir / "server.properties"
+
+    def kafka_prepare() -> None:
+        if shutil.which("java") is None:
+            raise StackError("kafka: `java` not found on PATH: install a JDK 17 (make setup does on Debian)")
+        if not any(kafka_libs.glob("kafka_2.13-*.jar")):
+            raise StackError(f"kafka: broker jars missing under {kafka_libs}: run `make setup`")
+        kafka_dir.mkdir(parents=True, exist_ok=True)
+        properties.write_text(_kafka_properties(kafka_dir / "data", kafka_port, controller_port))
+        if not (kafka_dir / "data" / "meta.properties").is_file():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            result = subprocess.run(
+                ["java", "-cp", f"{kafka_libs}/*", "kafka.tools.StorageTool", "format",
+                 "-t", cluster_id, "-c", str(properties)],
+                capture_output=True, text=True,
+            )
+            if result.returncode != 0:
+                raise StackError(f"kafka: storage format failed: {(result.stderr or result.stdout).strip().splitlines()[-1]}")
+
+    def kafka_ready() -> bool:
+        from common.kafka.admin import broker_count
+
+        return port_open(kafka_host, kafka_port) and broker_count(settings, timeout=2) >= 1
+
+    log4j = config.REPO_ROOT / "infra" / "kafka" / "log4j2.properties"
+    kafka = Service(
+        name="kafka", host=kafka_host, port=kafka_port, run_dir=run_dir, log_dir=log_dir,
+        command=lambda: [
+            "java", *KAFKA_HEAP.split(), "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={log_dir}",
+            "-cp", f"{kafka_libs}/*", "kafka.Kafka", str(properties),
+        ],
+        ready=kafka_ready, prepare=kafka_prepare, start_timeout=90, extra_ports=(controller_port,),
+        port_hint="set HEADWATER_KAFKA=127.0.0.1:<free port> (and HEADWATER_KAFKA_CONTROLLER_PORT)",
+    )
+
+    # --- MinIO (S3) ---------------------------------------------------------------------------------
+    minio_bin = tools / "bin" / "minio"
+    minio_data = data / "minio"
+
+    def minio_prepare() -> None:
+        if not minio_bin.is_file():
+            raise StackError(f"minio not installed at {minio_bin}: run `make setup`")
+        minio_data.mkdir(parents=True, exist_ok=True)
+
+    def s3_ready() -> bool:
+        from infra.stack.provision import s3_client
+
+        s3_client(settings).list_buckets()
+        return True
+
+    minio = Service(
+        name="minio", host=s3_host, port=s3_port, run_dir=run_dir, log_dir=log_dir,
+        command=lambda: [
+            str(minio_bin), "server", str(minio_data), "--quiet",
+            "--address", f"{s3_host}:{s3_port}", "--console-address", f"127.0.0.1:{console_port}",
+        ],
+        env={
+            "MINIO_ROOT_USER": settings.s3_access_key,
+            "MINIO_ROOT_PASSWORD": settings.s3_secret_key,
+            "MINIO_BROWSER": "off",
+            "MINIO_UPDATE": "off",
+            "MINIO_CALLHOME_ENABLE": "off",
+        },
+        ready=s3_ready, prepare=minio_prepare, start_timeout=30, extra_ports=(console_port,),
+        port_hint="set HEADWATER_S3_ENDPOINT=http://127.0.0.1:<free port> (and HEADWATER_S3_CONSOLE_PORT)",
+    )
+    return [postgres, ferretdb, kafka, minio]
+
+
+def _kafka_properties(log_dirs: Path, port: int, controller_port: int) -> str:
+    return f"""# Generated by `headwater up`: a single-node KRaft broker + controller on loopback.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{controller_port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs={log_dirs}
+num.partitions=4
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+share.coordinator.state.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.max.timeout.ms=3600000
+group.initial.rebalance.delay.ms=0
+log.retention.hours=168
+"""
