@@ -1,0 +1,55 @@
+"""Small Kafka clients for tests: a producer and a read_committed collector."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import Consumer, KafkaError, Producer
+
+
+def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    for v in values:
+        while True:
+            try:
+                p.produce(topic, v)
+                break
+            except BufferError:
+                p.poll(0.1)
+        p.poll(0)
+    assert p.flush(60) == 0, "not all test records were acknowledged"
+
+
+class Collector:
+    """Reads a topic from the beginning with read_committed and keeps every value it has seen."""
+
+    def __init__(self, bootstrap: str, topic: str, isolation: str = "read_committed"):
+        self.values: list[bytes] = []
+        self.consumer = Consumer({
+            "bootstrap.servers": bootstrap,
+            "group.id": f"it-collector-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": isolation,
+        })
+        self.consumer.subscribe([topic])
+
+    def poll_for(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for msg in self.consumer.consume(1000, timeout=0.2):
+                if msg.error():
+                    if msg.error().code() != KafkaError._PARTITION_EOF:
+                        raise RuntimeError(msg.error())
+                    continue
+                self.values.append(msg.value())
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while len(self.values) < count and time.monotonic() < deadline:
+            self.poll_for(0.5)
+        return len(self.values) >= count
+
+    def close(self) -> None:
+        self.consumer.close()
