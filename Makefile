@@ -13,6 +13,7 @@ help:
 	@echo "make test              setup + stack up + unit and integration tests + stack down"
 	@echo "make up|down|status    the local stack (Kafka, FerretDB over PostgreSQL, MinIO) on 127.0.0.1"
 	@echo "make test-unit         unit tests only (no stack needed)"
+	@echo "make bench-skeleton    throughput, latency and peak memory of the skeleton job (exactly-once path)"
 	@echo "make clean             stop the stack and delete .data/ (keeps installed tools)"
 
 setup:
@@ -44,3 +45,7 @@ test: setup
 
 clean: down
 	rm -rf .data
+
+.PHONY: bench-skeleton
+bench-skeleton: up
+	@$(PY) -m bench.skeleton

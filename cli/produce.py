@@ -43,7 +43,9 @@ def produce_file(settings: Settings, source: str, path: Path, *, progress=sys.st
             errors.append(str(err))
 
     p = producer(settings)
-    sent, started, last_report = 0, time.monotonic(), 0.0
+    interactive = progress.isatty()
+    lead, end = ("\r", "") if interactive else ("", "\n")
+    sent, started, last_report = 0, time.monotonic(), time.monotonic()
     with path.open("rb") as lines:
         for line in lines:
             line = line.rstrip(b"\r\n")
@@ -58,8 +60,8 @@ def produce_file(settings: Settings, source: str, path: Path, *, progress=sys.st
             sent += 1
             p.poll(0)
             now = time.monotonic()
-            if now - last_report >= 1.0:
-                print(f"\rproduced {sent} records to {target}", end="", file=progress, flush=True)
+            if now - last_report >= (1.0 if interactive else 10.0):
+                print(f"{lead}produced {sent} records to {target}", end=end, file=progress, flush=True)
                 last_report = now
     remaining = p.flush(60)
     if remaining:
@@ -67,7 +69,7 @@ def produce_file(settings: Settings, source: str, path: Path, *, progress=sys.st
     if errors:
         raise ProduceError(f"{len(errors)} records failed: {errors[0]}")
     elapsed = time.monotonic() - started
-    print(f"\rproduced {sent} records to {target} in {elapsed:.1f} s", file=progress, flush=True)
+    print(f"{lead}produced {sent} records to {target} in {elapsed:.1f} s", file=progress, flush=True)
     return sent
 
 

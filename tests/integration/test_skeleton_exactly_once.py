@@ -15,8 +15,8 @@ import pytest
 from common.flink.checkpoints import completed_checkpoints, latest_checkpoint
 from common.serde.avro import AvroCodec
 from common.topics import topic
-from tests.integration.jobs import RunningJob
-from tests.integration.kafka_helpers import Collector, produce
+from infra.harness.jobs import RunningJob
+from infra.harness.kafka import Collector, produce
 
 pytestmark = pytest.mark.integration
 

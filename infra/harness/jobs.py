@@ -1,4 +1,4 @@
-"""Run a Headwater job as a user would (`headwater run JOB`) in its own process group, for tests."""
+"""Run a Headwater job as a user would (`headwater run JOB`), in its own process group."""
 
 from __future__ import annotations
 

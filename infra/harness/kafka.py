@@ -1,4 +1,4 @@
-"""Small Kafka clients for tests: a producer and a read_committed collector."""
+"""Small Kafka clients for tests, demo and benchmarks: a producer and a read_committed collector."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ class Collector:
 
     def __init__(self, bootstrap: str, topic: str, isolation: str = "read_committed"):
         self.values: list[bytes] = []
+        self.arrivals: list[float] = []  # wall-clock time each value was read, for latency figures
         self.consumer = Consumer({
             "bootstrap.servers": bootstrap,
             "group.id": f"it-collector-{uuid.uuid4()}",
@@ -44,6 +45,7 @@ class Collector:
                         raise RuntimeError(msg.error())
                     continue
                 self.values.append(msg.value())
+                self.arrivals.append(time.time())
 
     def wait_for(self, count: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

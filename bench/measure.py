@@ -1,0 +1,64 @@
+"""Measurements shared by the benchmarks: percentiles and the peak memory of a process tree."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(p / 100 * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def rss_bytes(pids: list[int]) -> int:
+    """Current resident memory of the processes, summed."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+class PeakMemory:
+    """Sample a process tree's summed RSS; `peak` is the largest sum seen."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.peak = 0
+
+    def sample(self) -> int:
+        now = rss_bytes(process_tree(self.pid))
+        self.peak = max(self.peak, now)
+        return now
+
+
+def mib(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB"
+
+
+__all__ = ["percentile", "PeakMemory", "mib", "os"]
