@@ -44,6 +44,8 @@ test: setup
 	$(HW) down; exit $$rc
 
 clean: down
+	@# .data/postgres may link to /var/lib/postgresql/headwater/... (when run as root from a private folder)
+	@if [ -L .data/postgres ]; then rm -rf "$$(readlink -f .data/postgres)"; fi
 	rm -rf .data
 
 .PHONY: bench-skeleton

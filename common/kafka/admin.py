@@ -9,9 +9,9 @@ from common.topics import TOPICS
 
 
 def admin_client(settings: Settings, quiet: bool = False) -> AdminClient:
-    conf = {"bootstrap.servers": settings.kafka_bootstrap}
-    if quiet:
-        conf["log_level"] = 0  # a probe expects refusals while the broker starts: don't print them
+    # librdkafka logs at info level by default; keep errors only. A probe expects refusals while the
+    # broker starts, so it logs nothing.
+    conf = {"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0 if quiet else 3}
     return AdminClient(conf)
 
 

@@ -9,6 +9,7 @@ have their own variables (see README). Readiness is always a real request: Kafka
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import pwd
 import shutil
@@ -54,6 +55,25 @@ def _run_as() -> str | None:
     return "postgres"
 
 
+def _traversable_by_others(path: Path) -> bool:
+    return all(p.stat().st_mode & 0o001 for p in [path, *path.parents] if p.exists())
+
+
+def _postgres_data_dir(data: Path, pg_user: str | None) -> Path:
+    """`.data/postgres`, unless PostgreSQL runs as `postgres` and cannot reach it (e.g. a checkout
+    under /root): then the data lives under /var/lib/postgresql and `.data/postgres` links to it."""
+    link = data / "postgres"
+    if pg_user is None or _traversable_by_others(data):
+        return link
+    target = Path("/var/lib/postgresql/headwater") / hashlib.sha256(str(data).encode()).hexdigest()[:12]
+    if not link.is_symlink():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.chown(target.parent, pg_user, pg_user)
+        data.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(target)
+    return target
+
+
 def build_services(settings: Settings) -> list[Service]:
     data, tools = settings.data_dir, settings.tools_dir
     run_dir, log_dir = data / "run", data / "logs"
@@ -68,8 +88,8 @@ def build_services(settings: Settings) -> list[Service]:
             raise StackError(f"the local stack listens on 127.0.0.1 only, not {host}: point HEADWATER_* at 127.0.0.1")
 
     # --- PostgreSQL (storage for FerretDB) ----------------------------------------------------------
-    pg_data = data / "postgres"
     pg_user = _run_as()
+    pg_data = _postgres_data_dir(data, pg_user)
 
     def pg_prepare() -> None:
         if (pg_data / "PG_VERSION").is_file():
