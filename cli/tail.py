@@ -39,9 +39,15 @@ def read_committed(settings: Settings, topic_name: str, *, max_records: int, idl
         consumer.close()
 
 
+def _jsonable(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
 def render(value: bytes, codec: AvroCodec) -> str:
     try:
         writer = codec.writer_of(value)
-        return f"[{writer.name} v{writer.version}] " + json.dumps(codec.decode(value), ensure_ascii=False)
+        return f"[{writer.name} v{writer.version}] " + json.dumps(codec.decode(value), ensure_ascii=False, default=_jsonable)
     except SerdeError:
         return value.decode("utf-8", errors="replace")

@@ -7,6 +7,7 @@ import importlib
 # name -> module with `NAME` and `build(env, settings)`
 JOBS: dict[str, str] = {
     "skeleton": "jobs.skeleton.job",
+    "api-unification": "jobs.api_unification.job",
 }
 
 

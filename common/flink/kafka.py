@@ -37,21 +37,39 @@ def kafka_source(settings: Settings, topic: str, group_id: str, *, raw_bytes: bo
     )
 
 
-def exactly_once_sink(settings: Settings, topic: str, transactional_id_prefix: str):
-    """A transactional KafkaSink for byte values (Avro single-object encoded)."""
+def keyed_record_type():
+    """Element type for `exactly_once_sink(keyed=True)`: Row(key bytes, value bytes)."""
+    from pyflink.common import Types
+
+    return Types.ROW([Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.PRIMITIVE_ARRAY(Types.BYTE())])
+
+
+def _row_field_schema(field: int):
+    from pyflink.common.serialization import SerializationSchema
+    from pyflink.java_gateway import get_gateway
+
+    return SerializationSchema(j_serialization_schema=get_gateway().jvm.headwater.flink.RowFieldBytesSchema(field))
+
+
+def exactly_once_sink(settings: Settings, topic: str, transactional_id_prefix: str, *, keyed: bool = False):
+    """A transactional KafkaSink for byte values (Avro single-object encoded).
+
+    With `keyed`, elements are Row(key, value) (see `keyed_record_type`) and each record gets its key,
+    so Kafka's partitioner keeps records of one key on one partition, in order."""
     from pyflink.common.serialization import ByteArraySchema
     from pyflink.datastream.connectors.base import DeliveryGuarantee
     from pyflink.datastream.connectors.kafka import KafkaRecordSerializationSchema, KafkaSink
 
+    serializer = KafkaRecordSerializationSchema.builder().set_topic(topic)
+    if keyed:
+        serializer = serializer.set_key_serialization_schema(_row_field_schema(0)).set_value_serialization_schema(
+            _row_field_schema(1))
+    else:
+        serializer = serializer.set_value_serialization_schema(ByteArraySchema())
     return (
         KafkaSink.builder()
         .set_bootstrap_servers(settings.kafka_bootstrap)
-        .set_record_serializer(
-            KafkaRecordSerializationSchema.builder()
-            .set_topic(topic)
-            .set_value_serialization_schema(ByteArraySchema())
-            .build()
-        )
+        .set_record_serializer(serializer.build())
         .set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE)
         .set_transactional_id_prefix(transactional_id_prefix)
         .set_property("transaction.timeout.ms", str(TRANSACTION_TIMEOUT_MS))

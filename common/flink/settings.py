@@ -20,6 +20,7 @@ from common.config import REPO_ROOT, Settings
 
 FLINK_CONF_SOURCE = REPO_ROOT / "flink-conf" / "config.yaml"
 KAFKA_CONNECTOR_JAR = "connectors/flink-sql-connector-kafka-5.0.0-2.2.jar"
+SUPPORT_JAR = "connectors/headwater-flink-support.jar"  # infra/java, built by `make setup`
 
 
 class FlinkSetupError(RuntimeError):
@@ -48,10 +49,11 @@ def flink_jars_dir(settings: Settings) -> Path:
 
 
 def connector_jars(settings: Settings) -> list[Path]:
-    jar = flink_jars_dir(settings) / KAFKA_CONNECTOR_JAR
-    if not jar.is_file():
-        raise FlinkSetupError(f"Kafka connector jar missing at {jar}: run `make setup`")
-    return [jar]
+    jars = [flink_jars_dir(settings) / KAFKA_CONNECTOR_JAR, flink_jars_dir(settings) / SUPPORT_JAR]
+    for jar in jars:
+        if not jar.is_file():
+            raise FlinkSetupError(f"{jar.name} missing at {jar}: run `make setup`")
+    return jars
 
 
 def plugins_dir(settings: Settings) -> Path:

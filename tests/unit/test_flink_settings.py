@@ -10,9 +10,10 @@ from common.flink import settings as fs
 
 @pytest.fixture
 def tools(tmp_path):
-    jar = tmp_path / "flink" / fs.KAFKA_CONNECTOR_JAR
-    jar.parent.mkdir(parents=True)
-    jar.write_bytes(b"")
+    for name in (fs.KAFKA_CONNECTOR_JAR, fs.SUPPORT_JAR):
+        jar = tmp_path / "flink" / name
+        jar.parent.mkdir(parents=True, exist_ok=True)
+        jar.write_bytes(b"")
     plugin = tmp_path / "flink" / "plugins" / "s3-fs-presto" / "flink-s3-fs-presto.jar"
     plugin.parent.mkdir(parents=True)
     plugin.write_bytes(b"")
@@ -38,7 +39,8 @@ def test_checkpoints_on_s3_with_endpoint_and_keys(tools):
     assert conf["execution.checkpointing.savepoint-dir"] == "s3://headwater/checkpoints/skeleton/savepoints"
     assert conf["s3.endpoint"] == "http://127.0.0.1:19000"
     assert conf["s3.path.style.access"] == "true"
-    assert conf["pipeline.jars"].endswith("flink-sql-connector-kafka-5.0.0-2.2.jar")
+    jars = conf["pipeline.jars"].split(";")
+    assert jars[0].endswith("flink-sql-connector-kafka-5.0.0-2.2.jar") and jars[1].endswith("headwater-flink-support.jar")
 
 
 def test_file_checkpoints_when_no_s3(tools, tmp_path):

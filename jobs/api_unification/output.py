@@ -1,0 +1,55 @@
+"""Outcome -> Kafka records: Avro-encoded unified actions (keyed by user) and rejections."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from common.serde.avro import AvroCodec
+from jobs.api_unification.model import Action
+from jobs.api_unification.reasons import Rejection
+
+JOB = "api-unification"
+
+
+def action_key(action: Action) -> bytes:
+    kind, value = action.identifiers.primary()
+    return f"{action.tenant}:{kind}:{value}".encode()
+
+
+def action_record(action: Action, arrival_ms: int) -> dict:
+    return {
+        "tenant": action.tenant,
+        "source": action.source,
+        "message_id": action.message_id,
+        "kind": action.kind,
+        "time_ms": action.time_ms,
+        "arrival_ms": arrival_ms,
+        "identifiers": asdict(action.identifiers),
+        "device": asdict(action.device) if action.device else None,
+        "events": [{"name": e.name, "time_ms": e.time_ms, "properties": e.properties} for e in action.events],
+        "attributes": [{"op": a.op, "name": a.name, "value": a.value} for a in action.attributes],
+        "dropped": action.dropped,
+    }
+
+
+def rejected_record(rejection: Rejection, *, source: str, tenant: str | None, message_id: str | None,
+                    arrival_ms: int, original: bytes) -> dict:
+    return {
+        "job": JOB,
+        "source": source,
+        "tenant": tenant,
+        "message_id": message_id or None,
+        "reason": rejection.reason.value,
+        "detail": rejection.detail,
+        "path": rejection.path,
+        "arrival_ms": arrival_ms,
+        "original": original,
+    }
+
+
+def encode_action(codec: AvroCodec, action: Action, arrival_ms: int) -> tuple[bytes, bytes]:
+    return action_key(action), codec.encode("unified_action", action_record(action, arrival_ms))
+
+
+def encode_rejection(codec: AvroCodec, rejection: Rejection, **context) -> bytes:
+    return codec.encode("rejected", rejected_record(rejection, **context))

@@ -1,0 +1,57 @@
+"""The stateless half of api-unification: raw bytes of one source -> an Action and its rejections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jobs.api_unification.model import Action
+from jobs.api_unification.parsing import parse_object
+from jobs.api_unification.reasons import Reason, Refusal, Rejection
+from jobs.api_unification.sources import PARSERS, Context, message_id
+from jobs.api_unification.tenants import TenantRegistry
+
+
+@dataclass
+class Outcome:
+    source: str
+    raw: bytes
+    arrival_ms: int
+    tenant: str | None = None
+    message_id: str = ""
+    action: Action | None = None
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def unify(source: str, raw: bytes, arrival_ms: int, registry: TenantRegistry) -> Outcome:
+    """Never raises for bad input: whatever is refused is in `rejections` (path "" = the whole message)."""
+    outcome = Outcome(source, raw, arrival_ms)
+    try:
+        _unify(outcome, registry)
+    except Refusal as refusal:
+        outcome.action = None
+        outcome.rejections.append(Rejection(refusal.reason, refusal.detail, ""))
+    return outcome
+
+
+def _unify(outcome: Outcome, registry: TenantRegistry) -> None:
+    raw = outcome.raw
+    if len(raw) > registry.max_payload_bytes:
+        raise Refusal(Reason.PAYLOAD_TOO_LARGE, f"{len(raw)} bytes (largest allowed {registry.max_payload_bytes})")
+    doc = parse_object(raw)
+    outcome.message_id = message_id(doc, raw)
+    tenant = registry.get(doc.get("tenant"))
+    if tenant is None and outcome.source == "partner":
+        tenant = registry.for_write_key(doc.get("writeKey"))
+    if tenant is None:
+        named = doc.get("tenant", doc.get("writeKey") if outcome.source == "partner" else None)
+        raise Refusal(Reason.UNKNOWN_TENANT,
+                      "no tenant" if named is None else f"tenant {str(named)[:60]!r} is not registered (config/tenants.yaml)")
+    outcome.tenant = tenant.name
+    if len(raw) > tenant.limits.max_payload_bytes:
+        raise Refusal(Reason.PAYLOAD_TOO_LARGE, f"{len(raw)} bytes (tenant limit {tenant.limits.max_payload_bytes})")
+    action, rejections = PARSERS[outcome.source](doc, Context(tenant, outcome.arrival_ms, raw))
+    if action.identifiers.is_empty():
+        raise Refusal(Reason.MISSING_IDENTIFIER, "no customer_id, email, phone, anonymous_id or device id")
+    action.message_id = outcome.message_id
+    outcome.action = action
+    outcome.rejections.extend(rejections)
