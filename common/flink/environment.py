@@ -14,6 +14,9 @@ from common.config import Settings
 from common.flink.settings import flink_home, flink_settings, plugins_dir, render_conf_dir
 
 
+LOCAL_REST_PORTS = "8081-8180"
+
+
 def prepare_gateway_environment(settings: Settings) -> None:
     """Point the PyFlink gateway (and the MiniCluster inside it) at our conf and plugins."""
     conf_dir = render_conf_dir(settings, settings.data_dir / "flink" / "conf")
@@ -51,6 +54,9 @@ def job_environment(settings: Settings, job: str, *, parallelism: int | None = N
     conf = Configuration()
     for key, value in flink_settings(settings, job).items():
         conf.set_string(key, value)
+    # The embedded MiniCluster serves its web UI on the first free port of a range, so several local
+    # jobs (a demo beside a test, say) can run at once; a standalone cluster keeps rest.port.
+    conf.set_string("rest.bind-port", LOCAL_REST_PORTS)
     if parallelism is not None:
         conf.set_string("parallelism.default", str(parallelism))
     if restore_from:

@@ -47,9 +47,10 @@ class Collector:
                 self.values.append(msg.value())
                 self.arrivals.append(time.time())
 
-    def wait_for(self, count: int, timeout: float) -> bool:
+    def wait_for(self, count: int, timeout: float, alive=lambda: True) -> bool:
+        """Poll until `count` values were read; False after `timeout` s or as soon as `alive()` is false."""
         deadline = time.monotonic() + timeout
-        while len(self.values) < count and time.monotonic() < deadline:
+        while len(self.values) < count and time.monotonic() < deadline and alive():
             self.poll_for(0.5)
         return len(self.values) >= count
 

@@ -43,7 +43,7 @@ def test_n_records_arrive_exactly_once_across_a_kill_and_restore(isolated_env, t
     first = RunningJob("skeleton", env, tmp_path / "job-1.log")
     try:
         produce(settings.kafka_bootstrap, ingest, _records(0, FIRST))
-        assert collector.wait_for(FIRST, timeout=120), f"no complete output within 120 s; see {first.log}"
+        assert collector.wait_for(FIRST, timeout=120, alive=first.alive), f"no complete output within 120 s; see {first.log}"
         assert uncommitted.wait_for(FIRST, timeout=30)
         produce(settings.kafka_bootstrap, ingest, _records(FIRST, N))
         # Kill while a transaction is open: records written (read_uncommitted sees them) but not committed.
@@ -63,7 +63,7 @@ def test_n_records_arrive_exactly_once_across_a_kill_and_restore(isolated_env, t
 
     second = RunningJob("skeleton", env, tmp_path / "job-2.log", "--from-savepoint", checkpoint)
     try:
-        assert collector.wait_for(N, timeout=180), (
+        assert collector.wait_for(N, timeout=180, alive=second.alive), (
             f"only {len(collector.values)} of {N} envelopes after restore; see {second.log}"
         )
         collector.poll_for(8)  # a few more checkpoint intervals: nothing more may appear
