@@ -5,13 +5,14 @@ from __future__ import annotations
 
 def explain(exc: BaseException) -> str | None:
     from cli.produce import ProduceError
+    from common.csv_import.mapping import MappingError
     from common.config import ConfigError
     from common.flink.settings import FlinkSetupError
     from common.serde.avro import SerdeError
     from infra.stack.process import StackError
     from jobs.registry import UnknownJob
 
-    if isinstance(exc, (ConfigError, StackError, FlinkSetupError, ProduceError, SerdeError, UnknownJob)):
+    if isinstance(exc, (ConfigError, StackError, FlinkSetupError, ProduceError, SerdeError, UnknownJob, MappingError)):
         return str(exc)
     try:
         from confluent_kafka import KafkaException

@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
                          help="which ingest topic: hw.ingest.<source>")
     produce.add_argument("--file", required=True, type=Path, help="JSON-lines file, one record per line")
 
+    imp = sub.add_parser("import-csv", help="send CSV rows as attribute updates or events to hw.ingest.csv")
+    imp.add_argument("--tenant", required=True, help="the tenant the rows belong to")
+    imp.add_argument("--file", required=True, type=Path, help="CSV file with a header row")
+    imp.add_argument("--mapping", required=True, type=Path,
+                     help="YAML mapping of columns to identifiers, attributes or event (docs/ingest-formats.md)")
+
     tail = sub.add_parser("tail", help="print committed records of a topic (decodes Avro values)")
     tail.add_argument("topic", help="topic suffix (e.g. skeleton.envelopes) or full name")
     tail.add_argument("--max", type=int, default=10, help="stop after this many records (default 10)")
@@ -100,6 +106,11 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
 
         produce_file(settings, args.source, args.file)
         return 0
+    if args.command == "import-csv":
+        from cli.import_csv import import_csv
+
+        _sent, refused = import_csv(settings, args.tenant, args.file, args.mapping)
+        return 2 if refused else 0
     if args.command == "tail":
         from cli.tail import read_committed, render
         from common.serde.avro import AvroCodec

@@ -1,0 +1,68 @@
+"""`headwater import-csv`: CSV rows -> api-format records on hw.ingest.csv, with a progress line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from cli.produce import ProduceError, producer
+from common.config import Settings
+from common.csv_import.mapping import Converter, MappingError, RowError, parse_mapping
+from common.topics import topic
+
+
+def import_csv(settings: Settings, tenant: str, path: Path, mapping_path: Path, *, out=sys.stdout,
+               progress=sys.stderr) -> tuple[int, list[tuple[int, str]]]:
+    """Returns (rows sent, [(line, why)] refused). Line numbers count the header as line 1."""
+    for p in (path, mapping_path):
+        if not p.is_file():
+            raise ProduceError(f"no such file: {p}")
+    try:
+        mapping = parse_mapping(yaml.safe_load(mapping_path.read_text()))
+    except yaml.YAMLError as exc:
+        raise MappingError(f"{mapping_path}: not YAML: {str(exc).splitlines()[0]}") from None
+    except MappingError as exc:
+        raise MappingError(f"{mapping_path}: {exc}") from None
+    converter = Converter(mapping, tenant, path.name)
+    target = topic(settings.topic_prefix, "ingest.csv")
+    p = producer(settings)
+    errors: list[str] = []
+    sent, refused, last = 0, [], time.monotonic()
+    interactive = progress.isatty()
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        converter.check_header(reader.fieldnames or [])
+        for row in reader:
+            line = reader.line_num
+            try:
+                record = converter.row(row, line)
+            except RowError as exc:
+                refused.append((line, str(exc)))
+                continue
+            while True:
+                try:
+                    p.produce(target, json.dumps(record).encode(), on_delivery=lambda err, _m: err and errors.append(str(err)))
+                    break
+                except BufferError:
+                    p.poll(0.1)
+            sent += 1
+            p.poll(0)
+            if time.monotonic() - last >= (0.5 if interactive else 10):
+                last = time.monotonic()
+                lead, end = ("\r", "") if interactive else ("", "\n")
+                print(f"{lead}rows sent {sent}, refused {len(refused)}", end=end, file=progress, flush=True)
+    if p.flush(60) or errors:
+        raise ProduceError(f"Kafka did not acknowledge every row: {errors[0] if errors else 'timeout'}")
+    if interactive:
+        print(file=progress)
+    print(f"rows sent {sent} to {target}, rows refused {len(refused)}", file=out)
+    for line, why in refused[:50]:
+        print(f"  line {line}: {why}", file=out)
+    if len(refused) > 50:
+        print(f"  ... and {len(refused) - 50} more", file=out)
+    return sent, refused
