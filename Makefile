@@ -14,6 +14,7 @@ help:
 	@echo "make up|down|status    the local stack (Kafka, FerretDB over PostgreSQL, MinIO) on 127.0.0.1"
 	@echo "make test-unit         unit tests only (no stack needed)"
 	@echo "make bench-skeleton    throughput, latency and peak memory of the skeleton job (exactly-once path)"
+	@echo "make bench-unification api-unification events/s, latency, memory; batches of 1/10/50, parallelism 1/2"
 	@echo "make clean             stop the stack and delete .data/ (keeps installed tools)"
 
 setup:
@@ -48,6 +49,9 @@ clean: down
 	@if [ -L .data/postgres ]; then rm -rf "$$(readlink -f .data/postgres)"; fi
 	rm -rf .data
 
-.PHONY: bench-skeleton
+.PHONY: bench-skeleton bench-unification
 bench-skeleton: up
 	@$(PY) -m bench.skeleton
+
+bench-unification: up
+	@$(PY) -m bench.unification

@@ -1,14 +1,12 @@
 """api-unification: the four ingest topics -> validated, consolidated `hw.unified.actions` (+ `hw.rejected`).
 
 Wiring only (rules are in this package's other modules):
-  per source: KafkaSource (raw bytes, read_committed) -> Unify (stateless rules, knows its source)
-  union -> key by tenant -> TenantSchemaGate (per-tenant schema in keyed state) -> keyed exactly-once sink
+  per source: KafkaSource (raw bytes, read_committed) -> RouteByTenant (size, JSON, tenant)
+  union -> key by tenant -> TenantSchemaGate (all rules, per-tenant schema in keyed state) -> keyed exactly-once sink
   every refusal, from either stage -> side output -> exactly-once sink to hw.rejected
 """
 
 from __future__ import annotations
-
-import pickle
 
 from pyflink.common import Types, WatermarkStrategy
 from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction, StreamExecutionEnvironment
@@ -22,7 +20,7 @@ from jobs.api_unification.output import encode_action, encode_rejection
 from jobs.api_unification.sources import SOURCES
 from jobs.api_unification.tenant_schema import TenantSchema
 from jobs.api_unification.tenants import TenantRegistry, load_registry
-from jobs.api_unification.unify import Outcome, unify
+from jobs.api_unification.unify import Outcome, tenant_of, unify
 
 NAME = "api-unification"
 BYTES = Types.PRIMITIVE_ARRAY(Types.BYTE())
@@ -49,8 +47,10 @@ class _Rejecting:
                 message_id=outcome.message_id, arrival_ms=outcome.arrival_ms, original=outcome.raw)
 
 
-class Unify(ProcessFunction, _Rejecting):
-    """Stateless rules for one source. Arrival time = the Kafka record's timestamp (replay-stable)."""
+class RouteByTenant(ProcessFunction, _Rejecting):
+    """Per source: the envelope rules (size, JSON, tenant). Refusals go out here; the rest is passed on
+    as (tenant, source, raw bytes) — plain types Flink serialises cheaply, where pickling the parsed
+    message cost more than parsing it again."""
 
     def __init__(self, source: str, registry: TenantRegistry):
         self.source = source
@@ -62,15 +62,18 @@ class Unify(ProcessFunction, _Rejecting):
 
     def process_element(self, value, ctx):
         self.messages.inc()
-        outcome = unify(self.source, bytes(value), ctx.timestamp() or 0, self.registry)
-        yield from self._rejections(outcome, outcome.rejections)
-        if outcome.action is not None:
-            outcome.rejections = []
-            yield outcome.tenant, pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        raw = bytes(value)
+        outcome = tenant_of(self.source, raw, self.registry)
+        if outcome.tenant is None:
+            outcome.arrival_ms = ctx.timestamp() or 0
+            yield from self._rejections(outcome, outcome.rejections)
+        else:
+            yield outcome.tenant, self.source, raw
 
 
 class TenantSchemaGate(KeyedProcessFunction, _Rejecting):
-    """Keyed by tenant: first-type-wins and distinct-name limits against the tenant's schema in state.
+    """Keyed by tenant: all message rules (unify), then first-type-wins and distinct-name limits against
+    the tenant's schema in state.
 
     The state value is the whole TenantSchema (one state read per tenant after a start, one write only
     when the schema learns something); a read-through cache spares the per-record state access, and is
@@ -87,8 +90,12 @@ class TenantSchemaGate(KeyedProcessFunction, _Rejecting):
         self.properties_dropped = self.metrics.counter("properties_dropped")
 
     def process_element(self, value, ctx):
-        outcome: Outcome = pickle.loads(value[1])
-        tenant = outcome.tenant
+        tenant, source, raw = value
+        # Arrival time = the Kafka record's timestamp, carried with the element (replay-stable).
+        outcome = unify(source, raw, ctx.timestamp() or 0, self.registry)
+        yield from self._rejections(outcome, outcome.rejections)
+        if outcome.action is None:
+            return
         schema = self.cache.get(tenant)
         if schema is None:
             schema = self.schema_state.value() or TenantSchema()
@@ -108,7 +115,7 @@ class TenantSchemaGate(KeyedProcessFunction, _Rejecting):
 
 def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
     registry = load_registry()
-    tenant_and_outcome = Types.TUPLE([Types.STRING(), Types.PICKLED_BYTE_ARRAY()])
+    routed = Types.TUPLE([Types.STRING(), Types.STRING(), BYTES])
     outcomes, rejected = None, []
     for source in SOURCES:
         ingest = topic(settings.topic_prefix, f"ingest.{source}")
@@ -116,17 +123,17 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
             env.from_source(kafka_source(settings, ingest, group_id=f"headwater-{NAME}", raw_bytes=True),
                             WatermarkStrategy.no_watermarks(), f"ingest.{source}")
             .uid(f"{NAME}-source-{source}")
-            .process(Unify(source, registry), output_type=tenant_and_outcome)
-            .uid(f"{NAME}-unify-{source}")
-            .name(f"unify {source}")
+            .process(RouteByTenant(source, registry), output_type=routed)
+            .uid(f"{NAME}-route-{source}")
+            .name(f"route {source} by tenant")
         )
         rejected.append(unified.get_side_output(REJECTED))
         outcomes = unified if outcomes is None else outcomes.union(unified)
     gated = (
-        outcomes.key_by(lambda pair: pair[0], key_type=Types.STRING())
+        outcomes.key_by(lambda routed_message: routed_message[0], key_type=Types.STRING())
         .process(TenantSchemaGate(registry), output_type=keyed_record_type())
         .uid(f"{NAME}-tenant-schema")
-        .name("tenant schema and limits")
+        .name("unify, tenant schema and limits")
     )
     rejected.append(gated.get_side_output(REJECTED))
     (gated.sink_to(exactly_once_sink(settings, topic(settings.topic_prefix, "unified.actions"),

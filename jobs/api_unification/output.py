@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from common.serde.avro import AvroCodec
 from jobs.api_unification.model import Action
 from jobs.api_unification.reasons import Rejection
@@ -24,12 +22,26 @@ def action_record(action: Action, arrival_ms: int) -> dict:
         "kind": action.kind,
         "time_ms": action.time_ms,
         "arrival_ms": arrival_ms,
-        "identifiers": asdict(action.identifiers),
-        "device": asdict(action.device) if action.device else None,
+        "identifiers": _identifiers(action),
+        "device": _device(action),
         "events": [{"name": e.name, "time_ms": e.time_ms, "properties": e.properties} for e in action.events],
         "attributes": [{"op": a.op, "name": a.name, "value": a.value} for a in action.attributes],
         "dropped": action.dropped,
     }
+
+
+def _identifiers(action: Action) -> dict:
+    ids = action.identifiers  # plain dicts: dataclasses.asdict costs ~30 us per call here
+    return {"customer_id": ids.customer_id, "emails": ids.emails, "phones": ids.phones,
+            "anonymous_ids": ids.anonymous_ids, "device_id": ids.device_id}
+
+
+def _device(action: Action) -> dict | None:
+    d = action.device
+    if d is None:
+        return None
+    return {"id": d.id, "platform": d.platform, "app_version": d.app_version, "os_version": d.os_version,
+            "push_token": d.push_token}
 
 
 def rejected_record(rejection: Rejection, *, source: str, tenant: str | None, message_id: str | None,

@@ -33,7 +33,19 @@ def unify(source: str, raw: bytes, arrival_ms: int, registry: TenantRegistry) ->
     return outcome
 
 
-def _unify(outcome: Outcome, registry: TenantRegistry) -> None:
+def tenant_of(source: str, raw: bytes, registry: TenantRegistry) -> Outcome:
+    """Only the envelope rules (size, JSON, tenant): what routing by tenant needs. `tenant` is None
+    when the message is refused, with the reason in `rejections`."""
+    outcome = Outcome(source, raw, 0)
+    try:
+        _envelope(outcome, registry)
+    except Refusal as refusal:
+        outcome.rejections.append(Rejection(refusal.reason, refusal.detail, ""))
+        outcome.tenant = None
+    return outcome
+
+
+def _envelope(outcome: Outcome, registry: TenantRegistry):
     raw = outcome.raw
     if len(raw) > registry.max_payload_bytes:
         raise Refusal(Reason.PAYLOAD_TOO_LARGE, f"{len(raw)} bytes (largest allowed {registry.max_payload_bytes})")
@@ -49,6 +61,12 @@ def _unify(outcome: Outcome, registry: TenantRegistry) -> None:
     outcome.tenant = tenant.name
     if len(raw) > tenant.limits.max_payload_bytes:
         raise Refusal(Reason.PAYLOAD_TOO_LARGE, f"{len(raw)} bytes (tenant limit {tenant.limits.max_payload_bytes})")
+    return doc, tenant
+
+
+def _unify(outcome: Outcome, registry: TenantRegistry) -> None:
+    doc, tenant = _envelope(outcome, registry)
+    raw = outcome.raw
     action, rejections = PARSERS[outcome.source](doc, Context(tenant, outcome.arrival_ms, raw))
     if action.identifiers.is_empty():
         raise Refusal(Reason.MISSING_IDENTIFIER, "no customer_id, email, phone, anonymous_id or device id")

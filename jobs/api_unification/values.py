@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from jobs.api_unification.model import Value
 from jobs.api_unification.reasons import Reason, Refusal
 from jobs.api_unification.tenants import Limits
@@ -24,13 +26,24 @@ def type_of(value: Value) -> str:
 
 
 def check_name(name: object, path: str, limits: Limits) -> str:
-    if not isinstance(name, str) or not name.strip():
+    if not isinstance(name, str):
         raise Refusal(Reason.INVALID_FIELD, f"{path}: name must be a non-empty string", path)
-    if len(name) > 255:
-        raise Refusal(Reason.LIMIT_EXCEEDED, f"{path}: name longer than 255 characters", path)
-    if name.startswith("$") or "\x00" in name or any(not part for part in name.split(".")):
-        raise Refusal(Reason.INVALID_FIELD, f"{path}: name {name[:40]!r} may not start with $, hold NUL or empty dot parts", path)
+    problem = _name_problem(name)
+    if problem is not None:
+        reason, text = problem
+        raise Refusal(reason, f"{path}: {text}", path)
     return name
+
+
+@lru_cache(maxsize=8192)  # names repeat (event and property names): check each once
+def _name_problem(name: str) -> tuple[Reason, str] | None:
+    if not name.strip():
+        return Reason.INVALID_FIELD, "name must be a non-empty string"
+    if len(name) > 255:
+        return Reason.LIMIT_EXCEEDED, "name longer than 255 characters"
+    if name.startswith("$") or "\x00" in name or any(not part for part in name.split(".")):
+        return Reason.INVALID_FIELD, f"name {name[:40]!r} may not start with $, hold NUL or empty dot parts"
+    return None
 
 
 def _scalar(value: object, path: str, limits: Limits):

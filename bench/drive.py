@@ -1,0 +1,84 @@
+"""Drive one job through a benchmark: drain a backlog, then hold a fixed rate, measuring as we go.
+
+- drain: the backlog is produced before the job starts; throughput counts from the first visible output
+  to the last, so job start-up (printed apart) does not dilute it.
+- rate: records offered at a fixed rate; latency of each = when a read_committed reader sees the output
+  - the Kafka timestamp of the input (exactly-once output is visible only when a checkpoint commits).
+- memory: the summed RSS of the job's process tree (Python client + the JVM running the MiniCluster).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from bench.measure import PeakMemory, percentile
+from infra.harness.jobs import RunningJob
+from infra.harness.kafka import Collector
+
+
+@dataclass
+class Run:
+    startup_s: float = 0.0
+    drain_s: float = 0.0
+    drained: int = 0
+    latencies_s: list[float] = field(default_factory=list)
+    peak_memory: int = 0
+
+    def latency_ms(self, p: float) -> float:
+        return percentile(sorted(self.latencies_s), p) * 1000
+
+
+class Drive:
+    def __init__(self, job: str, env: dict, bootstrap: str, out_topic: str, log, *job_args: str):
+        self.collector = Collector(bootstrap, out_topic)
+        self.job = RunningJob(job, env, log, *job_args)
+        self.log = log
+        self.started = time.monotonic()
+        self.memory = PeakMemory(self.job.proc.pid)
+        self._stop = threading.Event()
+        threading.Thread(target=self._sample, daemon=True).start()
+        self.run = Run()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.memory.sample()
+            time.sleep(0.5)
+
+    def drain(self, expected: int, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        first = None
+        while len(self.collector.values) < expected:
+            self.collector.poll_for(0.5)
+            if first is None and self.collector.values:
+                first = self.collector.arrivals[0]
+                self.run.startup_s = time.monotonic() - self.started
+            if not self.job.alive() or time.monotonic() > deadline:
+                raise SystemExit(f"job stopped or timed out with {len(self.collector.values)}/{expected}; read {self.log}")
+        self.run.drained = expected
+        self.run.drain_s = self.collector.arrivals[expected - 1] - first
+
+    def at_rate(self, rate: float, seconds: float, send: Callable[[int], None], produced_at: Callable[[bytes], float],
+                flush: Callable[[], None]) -> None:
+        """Call send(i) `rate` times a second for `seconds`; latency of each output from produced_at(value)."""
+        base, sent, t0 = len(self.collector.values), 0, time.time()
+        while time.time() - t0 < seconds:
+            due = int((time.time() - t0) * rate)
+            while sent < due:
+                send(sent)
+                sent += 1
+            self.collector.poll_for(0.01)
+        flush()
+        self.collector.wait_for(base + sent, timeout=120, alive=self.job.alive)
+        self.run.latencies_s = [arrival - produced_at(v) for v, arrival in
+                                zip(self.collector.values[base:], self.collector.arrivals[base:])]
+
+    def stop(self) -> Run:
+        self._stop.set()
+        self.job.kill(signal.SIGTERM)
+        self.collector.close()
+        self.run.peak_memory = self.memory.peak
+        return self.run

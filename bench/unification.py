@@ -1,0 +1,86 @@
+"""Benchmark of api-unification (`make bench-unification`): synthetic SDK batches of 1, 10 and 50 events,
+at parallelism 1 and 2. For each: events/s draining a backlog of --events events, per-record latency
+at a fixed rate (half the drained rate, for --seconds), and peak memory. See bench/drive.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import uuid
+
+from confluent_kafka import Producer
+
+from bench.drive import Drive
+from bench.measure import mib
+from common import config
+from common.kafka.admin import ensure_topics
+from common.serde.avro import AvroCodec
+from common.topics import topic
+from infra.harness.synthetic import Generator
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=100_000, help="events in the backlog of each run")
+    ap.add_argument("--seconds", type=int, default=10, help="length of each fixed-rate latency phase")
+    ap.add_argument("--batches", default="1,10,50", help="events per SDK batch, comma-separated")
+    ap.add_argument("--parallelism", default="1,2", help="job parallelisms, comma-separated")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    rows = []
+    for parallelism in [int(p) for p in args.parallelism.split(",")]:
+        for batch in [int(b) for b in args.batches.split(",")]:
+            rows.append(_one(parallelism, batch, args))
+    print("\nparallelism  batch  events/s (drain)  msgs/s  latency p50 / p99 (ms)  peak memory")
+    for r in rows:
+        print(f"{r['p']:>11}  {r['batch']:>5}  {r['events_s']:>16,.0f}  {r['msgs_s']:>6,.0f}  "
+              f"{r['p50']:>10.0f} / {r['p99']:<10.0f}  {mib(r['mem'])}")
+
+
+def _one(parallelism: int, batch: int, args) -> dict:
+    run_id = uuid.uuid4().hex[:8]
+    env = {"HEADWATER_TOPIC_PREFIX": f"bench{run_id}.", "HEADWATER_CHECKPOINTS": f"s3://headwater/bench-{run_id}"}
+    settings = config.load({**os.environ, **env})
+    ensure_topics(settings, partitions=4)
+    ingest, out = topic(settings.topic_prefix, "ingest.sdk"), topic(settings.topic_prefix, "unified.actions")
+    messages = max(1, args.events // batch)
+    gen = Generator(args.seed, arrival_ms=int(time.time() * 1000))
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 5})
+
+    def send(_i: int) -> None:
+        while True:
+            try:
+                producer.produce(ingest, json.dumps(gen.sdk(events=batch)).encode())
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+
+    print(f"\n[p={parallelism} batch={batch}] producing {messages} batches ({messages * batch} events)")
+    for i in range(messages):
+        send(i)
+    producer.flush(60)
+    drive = Drive("api-unification", env, settings.kafka_bootstrap, out,
+                  settings.data_dir / "logs" / f"bench-unification-{run_id}.log", "--parallelism", str(parallelism))
+    try:
+        drive.drain(messages)
+        events_s = messages * batch / drive.run.drain_s
+        print(f"  start-up {drive.run.startup_s:.1f} s; drained {messages * batch} events in {drive.run.drain_s:.1f} s "
+              f"-> {events_s:,.0f} events/s")
+        codec = AvroCodec()
+        rate = max(1.0, events_s / batch / 2)
+        drive.at_rate(rate, args.seconds, send=send, produced_at=lambda v: codec.decode(v)["arrival_ms"] / 1000,
+                      flush=lambda: producer.flush(30))
+    finally:
+        run = drive.stop()
+    print(f"  at {rate:,.0f} msgs/s: latency p50 {run.latency_ms(50):.0f} ms, p99 {run.latency_ms(99):.0f} ms; "
+          f"peak memory {mib(run.peak_memory)}")
+    return {"p": parallelism, "batch": batch, "events_s": events_s, "msgs_s": events_s / batch,
+            "p50": run.latency_ms(50), "p99": run.latency_ms(99), "mem": run.peak_memory}
+
+
+if __name__ == "__main__":
+    main()
