@@ -15,6 +15,7 @@ EPILOG = """environment (defaults point at the local stack):
   HEADWATER_S3_ENDPOINT   S3 / MinIO endpoint         (default http://127.0.0.1:19000; empty = no S3)
   HEADWATER_CHECKPOINTS   checkpoint location         (default s3://headwater/checkpoints)
   HEADWATER_TOPIC_PREFIX  topic name prefix           (default hw.)
+  HEADWATER_TENANTS       registered tenants          (default config/tenants.yaml)
 """
 
 
@@ -34,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="print each local service with its address and state")
 
     run = sub.add_parser("run", help="run a job on the embedded Flink MiniCluster (blocks; Ctrl-C stops it)")
-    run.add_argument("job", help="job name (e.g. skeleton)")
+    from jobs.registry import JOBS
+
+    run.add_argument("job", help=f"one of: {', '.join(JOBS)}")
     run.add_argument("--parallelism", type=int, help="operator parallelism (default from flink-conf)")
     run.add_argument("--from-savepoint", metavar="PATH",
                      help="restore from a savepoint or retained checkpoint (s3://... or file://...)")
