@@ -1,7 +1,7 @@
 """Integration tests run against the real local stack (`headwater up`, done by `make test`).
 
-Each test session uses its own topic prefix and checkpoint location, so runs never see each
-other's records, consumer offsets or checkpoints.
+Each test that asks for `isolated_env` gets its own topic prefix and checkpoint location, so tests
+(and runs) never see each other's records, consumer offsets or checkpoints.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def stack():
     return settings
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def isolated_env(stack):
     """Environment variables for a private copy of the pipeline: own topics, own checkpoints."""
     run_id = uuid.uuid4().hex[:8]
