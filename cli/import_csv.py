@@ -46,7 +46,8 @@ def import_csv(settings: Settings, tenant: str, path: Path, mapping_path: Path, 
                 continue
             while True:
                 try:
-                    p.produce(target, json.dumps(record).encode(), on_delivery=lambda err, _m: err and errors.append(str(err)))
+                    p.produce(target, json.dumps(record).encode(), key=converter.key(record),
+                              on_delivery=lambda err, _m: err and errors.append(str(err)))
                     break
                 except BufferError:
                     p.poll(0.1)

@@ -156,6 +156,11 @@ class Converter:
             record.update(type="track", event=name, properties=self._values(_columns(event.properties), row))
         return record
 
+    def key(self, record: dict) -> bytes:
+        """Kafka key: the row's first mapped identifier, so one user's rows stay on one partition, in order."""
+        field = next(f for f in IDENTIFIERS if f in record)
+        return f"{self.tenant}:{field}:{record[field]}".encode()
+
     def _values(self, columns: dict[str, Column], row: dict[str, str]) -> dict:
         values = {}
         for name, column in columns.items():
