@@ -26,6 +26,8 @@ class UserIdentity:
     phones: list[str] = field(default_factory=list)
     anonymous_ids: list[str] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)
+    # identifier key -> event time it was first linked to this user (for identity profiles / dedupe)
+    first_seen_ids: dict[str, int] = field(default_factory=dict)
 
     def identifier_count(self) -> int:
         """What the cap counts: emails + phones + anonymous ids (a customer_id is at most one)."""
@@ -155,6 +157,7 @@ def resolve(tenant: str, message_id: str, ids: Identifiers, time_ms: int, store:
             getattr(survivor, {v: k for k, v in KEY_PREFIX.items()}[kind]).append(value)
         r.added.append(key)
         r.index_puts[key] = survivor.user_id
+        survivor.first_seen_ids[key] = time_ms
 
     if device_key:
         if device_owner and device_owner != survivor.user_id and device_owner not in r.merged:
@@ -165,6 +168,7 @@ def resolve(tenant: str, message_id: str, ids: Identifiers, time_ms: int, store:
         if ids.device_id not in survivor.devices:
             survivor.devices.append(ids.device_id)
             r.index_puts[device_key] = survivor.user_id
+            survivor.first_seen_ids.setdefault(device_key, time_ms)
     r.user = survivor
     return r
 
@@ -179,7 +183,7 @@ def delete(user_id: str, store: IdentityStore) -> Resolution:
 
 def _copy(user: UserIdentity) -> UserIdentity:
     return UserIdentity(user.user_id, user.first_seen_ms, user.customer_id, list(user.emails), list(user.phones),
-                        list(user.anonymous_ids), list(user.devices))
+                        list(user.anonymous_ids), list(user.devices), dict(user.first_seen_ids))
 
 
 def _fold(survivor: UserIdentity, loser: UserIdentity) -> None:
@@ -188,3 +192,5 @@ def _fold(survivor: UserIdentity, loser: UserIdentity) -> None:
     for kind in (*MULTI_KINDS, "devices"):
         values = getattr(survivor, kind)
         values += [v for v in getattr(loser, kind) if v not in values]
+    for key, seen in loser.first_seen_ids.items():
+        survivor.first_seen_ids[key] = min(seen, survivor.first_seen_ids.get(key, seen))

@@ -54,6 +54,16 @@ def test_newer_version_reads_what_older_wrote(name, old, new):
         fastavro.schemaless_reader(buf, old.parsed, new.parsed)
 
 
+TENANT_FIRST = {"unified_action", "state_delta", "enriched_event", "identity_profile"}
+
+
+@pytest.mark.parametrize("name", sorted(TENANT_FIRST))
+def test_records_between_jobs_start_with_their_tenant(name):
+    """common/serde/peek.py reads the tenant as the first string of the record."""
+    first = REGISTRY.current(name).parsed["fields"][0]
+    assert (first["name"], first["type"]) == ("tenant", "string")
+
+
 def test_an_incompatible_change_is_caught(tmp_path):
     """The check above really fails on a breaking change: a new required field without default."""
     v1 = {"type": "record", "name": "R", "fields": [{"name": "a", "type": "string"}]}

@@ -109,3 +109,11 @@ def test_one_shared_anonymous_id_cannot_glue_users_past_the_cap():
     assert r.merged == [] and r.capped  # 4 + 2 identifiers would exceed the cap of 5
     assert r.user.user_id == big.user.user_id and store.owner("email:x@y.io") == small.user.user_id
     assert len(store.users) == 2
+
+
+def test_first_seen_time_per_identifier_survives_merges():
+    store = MemoryIdentityStore()
+    _see(store, "m1", time_ms=100, anonymous_ids=["anon-1"])
+    _see(store, "m2", time_ms=200, customer_id="c1")
+    r = _see(store, "m3", time_ms=300, customer_id="c1", anonymous_ids=["anon-1"], emails=["a@x.io"])
+    assert r.user.first_seen_ids == {"customer_id:c1": 200, "anonymous_id:anon-1": 100, "email:a@x.io": 300}
