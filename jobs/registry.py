@@ -8,6 +8,7 @@ import importlib
 JOBS: dict[str, str] = {
     "skeleton": "jobs.skeleton.job",
     "api-unification": "jobs.api_unification.job",
+    "action-streaming": "jobs.action_streaming.job",
 }
 
 

@@ -23,6 +23,9 @@ class UserState:
     last_seen_ms: int = 0
     counters: dict[str, int] = field(default_factory=dict)
     version: int = 0
+    # attribute -> (event time, message id) of the set/unset that wrote it: last writer wins by event
+    # time, so the result does not depend on how messages from different sources interleave.
+    attribute_stamps: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,8 +69,15 @@ def apply_user(tenant: str, state: UserState | None, action: Action, resolution:
     identity = resolution.user
     old = state or UserState(identity=UserIdentity(identity.user_id, identity.first_seen_ms))
     new = UserState(identity=identity, attributes=dict(old.attributes), last_seen_ms=old.last_seen_ms,
-                    counters=dict(old.counters), version=old.version)
-    for loser in merged:  # survivor's attribute values win; counters add up; seen times widen
+                    counters=dict(old.counters), version=old.version, attribute_stamps=dict(old.attribute_stamps))
+    for loser in merged:  # the later write of each attribute wins; counters add up; seen times widen
+        for name, stamp in loser.attribute_stamps.items():
+            if stamp > new.attribute_stamps.get(name, (-1, "")):
+                new.attribute_stamps[name] = stamp
+                if name in loser.attributes:
+                    new.attributes[name] = loser.attributes[name]
+                else:
+                    new.attributes.pop(name, None)
         for name, value in loser.attributes.items():
             new.attributes.setdefault(name, value)
         for name, count in loser.counters.items():
@@ -78,8 +88,9 @@ def apply_user(tenant: str, state: UserState | None, action: Action, resolution:
         new.last_seen_ms = max(new.last_seen_ms, event.time_ms)
     if not action.events:
         new.last_seen_ms = max(new.last_seen_ms, action.time_ms)
+    stamp = (action.time_ms, action.message_id)
     for op in action.attributes:
-        _apply_attribute(new.attributes, op.op, op.name, op.value)
+        _apply_attribute(new, op.op, op.name, op.value, stamp)
 
     delta = diff_user(tenant, old if state else None, new)
     deltas = []
@@ -93,11 +104,18 @@ def apply_user(tenant: str, state: UserState | None, action: Action, resolution:
     return new, deltas
 
 
-def _apply_attribute(attributes: dict, op: str, name: str, value: Value) -> None:
-    if op == "set":
-        attributes[name] = value
-    elif op == "unset":
-        attributes.pop(name, None)
+def _apply_attribute(state: UserState, op: str, name: str, value: Value, stamp: tuple[int, str]) -> None:
+    """set/unset: last writer by event time wins (an unset leaves its stamp, so an older set arriving
+    later does not bring the value back). add_to_set/pull apply in arrival order."""
+    attributes = state.attributes
+    if op in ("set", "unset"):
+        if stamp < state.attribute_stamps.get(name, (-1, "")):
+            return
+        state.attribute_stamps[name] = stamp
+        if op == "set":
+            attributes[name] = value
+        else:
+            attributes.pop(name, None)
     else:
         items = value if isinstance(value, list) else [value]
         current = attributes.get(name)

@@ -34,6 +34,7 @@ class Limits(_Strict):
     max_string_length: int = Field(1024, gt=0)
     max_distinct_event_names: int = Field(500, gt=0)
     max_distinct_attributes: int = Field(500, gt=0)
+    max_identifiers_per_user: int = Field(50, gt=0)  # action-streaming's identity cap
 
 
 class TimeWindow(_Strict):

@@ -2,6 +2,7 @@
 
 from jobs.action_streaming.deltas import UserState, apply_device, apply_user, pull_device
 from jobs.action_streaming.identity import MemoryIdentityStore, resolve
+from infra.harness.mongo_model import apply_delta
 from jobs.api_unification.model import Action, AttributeOp, Event, Identifiers
 
 
@@ -10,31 +11,10 @@ def _action(ids, events=(), attributes=(), time_ms=1000, kind="track"):
                   attributes=[AttributeOp(*a) for a in attributes])
 
 
-def apply_to_doc(doc: dict | None, delta) -> dict | None:
-    """Reference: what MongoDB does with one delta (dot paths, $set/$unset/$addToSet/$pull), version-gated."""
-    if delta.delete:
-        return None
-    doc = {} if doc is None else {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v) for k, v in doc.items()}
-    if doc.get("version", 0) >= delta.version:
-        return doc  # stale or repeated
-    for path, value in delta.set.items():
-        _put(doc, path, value)
-    for path in delta.unset:
-        head, _, tail = path.partition(".")
-        (doc.get(head) or {}).pop(tail, None) if tail else doc.pop(head, None)
-    for path, values in delta.add_to_set.items():
-        doc[path] = doc.get(path, []) + [v for v in values if v not in doc.get(path, [])]
-    for path, values in delta.pull.items():
-        doc[path] = [v for v in doc.get(path, []) if v not in values]
-    return doc
+def apply_to_doc(doc, delta):
+    from dataclasses import asdict
 
-
-def _put(doc, path, value):
-    head, _, tail = path.partition(".")
-    if tail:
-        doc.setdefault(head, {})[tail] = value
-    else:
-        doc[head] = value
+    return apply_delta(doc, {**asdict(delta), "delete": delta.delete})
 
 
 def _step(store, states, action, merged_states=()):
@@ -115,3 +95,16 @@ def test_device_document():
     assert none is None and same.last_seen_ms == 1000
     _, moved = apply_device("acme", dev, "d1", "u2", 2000, {})
     assert moved.set == {"owner": "u2", "last_seen": 2000, "version": 2}
+
+
+def test_attribute_writes_converge_whatever_the_arrival_order():
+    def run(order):
+        store, states = MemoryIdentityStore(), {}
+        msgs = {"early": _action(Identifiers(customer_id="c1"), attributes=[("set", "plan", "free")], time_ms=100),
+                "late": _action(Identifiers(customer_id="c1"), attributes=[("set", "plan", "pro")], time_ms=200),
+                "unset": _action(Identifiers(customer_id="c1"), attributes=[("unset", "nick", None)], time_ms=300),
+                "old_nick": _action(Identifiers(customer_id="c1"), attributes=[("set", "nick", "x")], time_ms=250)}
+        for name in order:
+            _, state, _ = _step(store, states, msgs[name])
+        return state.attributes
+    assert run(["early", "late", "old_nick", "unset"]) == run(["unset", "late", "old_nick", "early"]) == {"plan": "pro"}
