@@ -16,6 +16,7 @@ EPILOG = """environment (defaults point at the local stack):
   HEADWATER_CHECKPOINTS   checkpoint location         (default s3://headwater/checkpoints)
   HEADWATER_TOPIC_PREFIX  topic name prefix           (default hw.)
   HEADWATER_TENANTS       registered tenants          (default config/tenants.yaml)
+  HEADWATER_ENRICH_ATTRIBUTES  attributes copied onto enriched events (default all)
 """
 
 
