@@ -15,6 +15,7 @@ help:
 	@echo "make test-unit         unit tests only (no stack needed)"
 	@echo "make bench-skeleton    throughput, latency and peak memory of the skeleton job (exactly-once path)"
 	@echo "make bench-unification api-unification events/s, latency, memory; batches of 1/10/50, parallelism 1/2"
+	@echo "make bench-action      action-streaming messages/s, latency, state size, memory; 100k and 1M users"
 	@echo "make clean             stop the stack and delete .data/ (keeps installed tools)"
 
 setup:
@@ -49,9 +50,12 @@ clean: down
 	@if [ -L .data/postgres ]; then rm -rf "$$(readlink -f .data/postgres)"; fi
 	rm -rf .data
 
-.PHONY: bench-skeleton bench-unification
+.PHONY: bench-skeleton bench-unification bench-action
 bench-skeleton: up
 	@$(PY) -m bench.skeleton
 
 bench-unification: up
 	@$(PY) -m bench.unification
+
+bench-action: up
+	@$(PY) -m bench.action

@@ -63,7 +63,8 @@ class Drive:
 
     def at_rate(self, rate: float, seconds: float, send: Callable[[int], None], produced_at: Callable[[bytes], float],
                 flush: Callable[[], None]) -> None:
-        """Call send(i) `rate` times a second for `seconds`; latency of each output from produced_at(value)."""
+        """Call send(i) `rate` times a second for `seconds`; latency of each output from produced_at(value)
+        (None: that output is not a latency sample, e.g. a second output of one input)."""
         base, sent, t0 = len(self.collector.values), 0, time.time()
         while time.time() - t0 < seconds:
             due = int((time.time() - t0) * rate)
@@ -73,8 +74,9 @@ class Drive:
             self.collector.poll_for(0.01)
         flush()
         self.collector.wait_for(base + sent, timeout=120, alive=self.job.alive)
-        self.run.latencies_s = [arrival - produced_at(v) for v, arrival in
-                                zip(self.collector.values[base:], self.collector.arrivals[base:])]
+        self.collector.poll_for(3)  # outputs of the last inputs still in flight
+        samples = ((produced_at(v), arrival) for v, arrival in zip(self.collector.values[base:], self.collector.arrivals[base:]))
+        self.run.latencies_s = [arrival - t for t, arrival in samples if t is not None]
 
     def stop(self) -> Run:
         self._stop.set()

@@ -1,0 +1,131 @@
+"""Benchmark of action-streaming (`make bench-action`), fed unified actions directly.
+
+For each --users count: one 10-event message per user builds the state (messages/s and events/s while
+draining it), then --rate messages/s to existing users for --seconds (latency from the Kafka timestamp
+of the unified action to its first delta being visible, read_committed). State size is what the job's
+checkpoints hold in S3; peak memory is the job's process tree (bench/drive.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import time
+import uuid
+
+from confluent_kafka import Producer
+
+from bench.drive import Drive
+from bench.measure import mib
+from common import config
+from common.kafka.admin import ensure_topics
+from common.serde.avro import AvroCodec
+from common.topics import topic
+from jobs.api_unification.model import Action, AttributeOp, Event, Identifiers
+from jobs.api_unification.output import encode_action
+
+EVENT_NAMES = ("app_opened", "product_viewed", "added_to_cart", "purchased")
+
+
+def _message(rng: random.Random, user: int, seq: int, now_ms: int) -> Action:
+    ids = Identifiers(customer_id=f"c{user}", anonymous_ids=[f"anon-{user}"], device_id=f"d{user}")
+    events = [Event(rng.choice(EVENT_NAMES), now_ms - rng.randint(0, 60_000), {"price": rng.randint(1, 500)}) for _ in range(10)]
+    return Action("bench", "sdk", f"m-{seq}", "batch", max(e.time_ms for e in events), ids, events=events,
+                  attributes=[AttributeOp("set", "plan", rng.choice(["free", "pro"]))])
+
+
+def _state_bytes(settings, job: str) -> int:
+    from infra.stack.provision import s3_client
+    from urllib.parse import urlparse
+
+    base = urlparse(f"{settings.checkpoints}/{job}")
+    client, total, token = s3_client(settings), 0, None
+    while True:
+        kwargs = {"Bucket": base.netloc, "Prefix": base.path.lstrip("/") + "/"}
+        if token:
+            kwargs["ContinuationToken"] = token
+        page = client.list_objects_v2(**kwargs)
+        total += sum(o["Size"] for o in page.get("Contents", []) if "/savepoints/" not in o["Key"])
+        if not page.get("IsTruncated"):
+            return total
+        token = page["NextContinuationToken"]
+
+
+def run(users: int, rate: int, seconds: int) -> dict:
+    run_id = uuid.uuid4().hex[:8]
+    env = {"HEADWATER_TOPIC_PREFIX": f"bench{run_id}.", "HEADWATER_CHECKPOINTS": f"s3://headwater/bench-{run_id}"}
+    settings = config.load({**os.environ, **env})
+    ensure_topics(settings, partitions=4)
+    source, out = topic(settings.topic_prefix, "unified.actions"), topic(settings.topic_prefix, "state.deltas")
+    codec, rng = AvroCodec(), random.Random(users)
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 20,
+                         "compression.type": "lz4"})
+    sent_at: dict[str, float] = {}
+
+    def send(user: int, seq: int) -> None:
+        now = time.time()
+        key, value = encode_action(codec, _message(rng, user, seq, int(now * 1000)), int(now * 1000))
+        sent_at[f"m-{seq}"] = now
+        while True:
+            try:
+                producer.produce(source, value, key=key)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+
+    print(f"\n[{users:,} users] producing one 10-event message per user to {source}")
+    for user in range(users):
+        send(user, user)
+    producer.flush(120)
+    drive = Drive("action-streaming", env, settings.kafka_bootstrap, out,
+                  settings.data_dir / "logs" / f"bench-action-{run_id}.log")
+    try:
+        # each first message of a user yields a user delta and a device delta
+        drive.drain(2 * users, timeout=3600)
+        msgs_s = users / drive.run.drain_s
+        print(f"  start-up {drive.run.startup_s:.1f} s; state for {users:,} users built in {drive.run.drain_s:.1f} s "
+              f"-> {msgs_s:,.0f} messages/s, {10 * msgs_s:,.0f} events/s")
+        seq = [users]
+
+        def send_next(_i: int) -> None:
+            send(rng.randrange(users), seq[0])
+            seq[0] += 1
+
+        first_delta_only = set()
+
+        def produced_at(value: bytes) -> float | None:
+            message_id = codec.decode(value)["message_id"]
+            if message_id in first_delta_only:
+                return None  # a second delta of the same message (its device): not a new sample
+            first_delta_only.add(message_id)
+            return sent_at[message_id]
+
+        drive.collector.values.clear()
+        drive.collector.arrivals.clear()
+        drive.at_rate(rate, seconds, send=send_next, produced_at=produced_at, flush=lambda: producer.flush(60))
+    finally:
+        result = drive.stop()
+    state = _state_bytes(settings, "action-streaming")
+    print(f"  at {rate} messages/s: latency p50 {result.latency_ms(50):.0f} ms, p99 {result.latency_ms(99):.0f} ms; "
+          f"checkpointed state {mib(state)}; peak memory {mib(result.peak_memory)}")
+    return {"users": users, "msgs_s": msgs_s, "p50": result.latency_ms(50), "p99": result.latency_ms(99),
+            "state": state, "mem": result.peak_memory}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--users", default="100000,1000000", help="user counts, comma-separated")
+    ap.add_argument("--rate", type=int, default=500, help="messages/s (10 events each) in the latency phase")
+    ap.add_argument("--seconds", type=int, default=20)
+    args = ap.parse_args()
+    rows = [run(int(u), args.rate, args.seconds) for u in args.users.split(",")]
+    print("\nusers      messages/s  events/s  latency p50 / p99 (ms)  state     peak memory")
+    for r in rows:
+        print(f"{r['users']:>9,}  {r['msgs_s']:>10,.0f}  {10 * r['msgs_s']:>8,.0f}  {r['p50']:>10.0f} / {r['p99']:<10.0f}  "
+              f"{mib(r['state']):<8}  {mib(r['mem'])}")
+
+
+if __name__ == "__main__":
+    main()
