@@ -58,4 +58,4 @@ bench-unification: up
 	@$(PY) -m bench.unification
 
 bench-action: up
-	@$(PY) -m bench.action
+	@$(PY) -m bench.action $(BENCH_ARGS)

@@ -20,6 +20,7 @@ from bench.drive import Drive
 from bench.measure import mib
 from common import config
 from common.kafka.admin import ensure_topics
+from common.kafka.produce import send
 from common.serde.avro import AvroCodec
 from common.topics import topic
 from jobs.api_unification.model import Action, AttributeOp, Event, Identifiers
@@ -63,21 +64,15 @@ def run(users: int, rate: int, seconds: int) -> dict:
                          "compression.type": "lz4"})
     sent_at: dict[str, float] = {}
 
-    def send(user: int, seq: int) -> None:
+    def send_message(user: int, seq: int) -> None:
         now = time.time()
         key, value = encode_action(codec, _message(rng, user, seq, int(now * 1000)), int(now * 1000))
         sent_at[f"m-{seq}"] = now
-        while True:
-            try:
-                producer.produce(source, value, key=key)
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
+        send(producer, source, value, key=key)
 
     print(f"\n[{users:,} users] producing one 10-event message per user to {source}")
     for user in range(users):
-        send(user, user)
+        send_message(user, user)
     producer.flush(120)
     drive = Drive("action-streaming", env, settings.kafka_bootstrap, out,
                   settings.data_dir / "logs" / f"bench-action-{run_id}.log")
@@ -90,7 +85,7 @@ def run(users: int, rate: int, seconds: int) -> dict:
         seq = [users]
 
         def send_next(_i: int) -> None:
-            send(rng.randrange(users), seq[0])
+            send_message(rng.randrange(users), seq[0])
             seq[0] += 1
 
         first_delta_only = set()

@@ -17,6 +17,7 @@ from bench.drive import Drive
 from bench.measure import mib
 from common import config
 from common.kafka.admin import ensure_topics
+from common.kafka.produce import send
 from common.serde.avro import AvroCodec
 from common.topics import topic
 from infra.harness.synthetic import Generator
@@ -50,18 +51,12 @@ def _one(parallelism: int, batch: int, args) -> dict:
     gen = Generator(args.seed, arrival_ms=int(time.time() * 1000))
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 5})
 
-    def send(_i: int) -> None:
-        while True:
-            try:
-                producer.produce(ingest, json.dumps(gen.sdk(events=batch)).encode())
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
+    def send_batch(_i: int) -> None:
+        send(producer, ingest, json.dumps(gen.sdk(events=batch)).encode())
 
     print(f"\n[p={parallelism} batch={batch}] producing {messages} batches ({messages * batch} events)")
     for i in range(messages):
-        send(i)
+        send_batch(i)
     producer.flush(60)
     drive = Drive("api-unification", env, settings.kafka_bootstrap, out,
                   settings.data_dir / "logs" / f"bench-unification-{run_id}.log", "--parallelism", str(parallelism))
@@ -72,7 +67,7 @@ def _one(parallelism: int, batch: int, args) -> dict:
               f"-> {events_s:,.0f} events/s")
         codec = AvroCodec()
         rate = max(1.0, events_s / batch / 2)
-        drive.at_rate(rate, args.seconds, send=send, produced_at=lambda v: codec.decode(v)["arrival_ms"] / 1000,
+        drive.at_rate(rate, args.seconds, send=send_batch, produced_at=lambda v: codec.decode(v)["arrival_ms"] / 1000,
                       flush=lambda: producer.flush(30))
     finally:
         run = drive.stop()

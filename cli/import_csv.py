@@ -12,6 +12,7 @@ import yaml
 
 from cli.produce import ProduceError, producer
 from common.config import Settings
+from common.kafka.produce import send
 from common.csv_import.mapping import Converter, MappingError, RowError, parse_mapping
 from common.topics import topic
 
@@ -44,15 +45,9 @@ def import_csv(settings: Settings, tenant: str, path: Path, mapping_path: Path, 
             except RowError as exc:
                 refused.append((line, str(exc)))
                 continue
-            while True:
-                try:
-                    p.produce(target, json.dumps(record).encode(), key=converter.key(record),
-                              on_delivery=lambda err, _m: err and errors.append(str(err)))
-                    break
-                except BufferError:
-                    p.poll(0.1)
+            send(p, target, json.dumps(record).encode(), key=converter.key(record),
+                 on_delivery=lambda err, _m: err and errors.append(str(err)))
             sent += 1
-            p.poll(0)
             if time.monotonic() - last >= (0.5 if interactive else 10):
                 last = time.monotonic()
                 lead, end = ("\r", "") if interactive else ("", "\n")

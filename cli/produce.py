@@ -9,6 +9,7 @@ from pathlib import Path
 from confluent_kafka import KafkaException, Producer
 
 from common.config import Settings
+from common.kafka.produce import send
 from common.topics import topic
 
 SOURCES = ("sdk", "api", "partner", "csv")
@@ -51,14 +52,8 @@ def produce_file(settings: Settings, source: str, path: Path, *, progress=sys.st
             line = line.rstrip(b"\r\n")
             if not line.strip():
                 continue
-            while True:
-                try:
-                    p.produce(target, value=line, on_delivery=on_delivery)
-                    break
-                except BufferError:
-                    p.poll(0.1)  # local queue full: wait for deliveries (backpressure)
+            send(p, target, line, on_delivery=on_delivery)
             sent += 1
-            p.poll(0)
             now = time.monotonic()
             if now - last_report >= (1.0 if interactive else 10.0):
                 print(f"{lead}produced {sent} records to {target}", end=end, file=progress, flush=True)

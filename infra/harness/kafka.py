@@ -7,17 +7,13 @@ import uuid
 
 from confluent_kafka import Consumer, KafkaError, Producer
 
+from common.kafka.produce import send
+
 
 def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
     p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
     for v in values:
-        while True:
-            try:
-                p.produce(topic, v)
-                break
-            except BufferError:
-                p.poll(0.1)
-        p.poll(0)
+        send(p, topic, v)
     assert p.flush(60) == 0, "not all test records were acknowledged"
 
 

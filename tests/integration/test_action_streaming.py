@@ -12,6 +12,7 @@ from collections import defaultdict
 
 import pytest
 
+from common.kafka.produce import send
 from common.serde.avro import AvroCodec
 from common.topics import topic
 from infra.harness.jobs import RunningJob
@@ -104,12 +105,7 @@ def test_delta_stream_folds_into_the_reference_documents(isolated_env, tmp_path)
     p = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 5})
     for source, doc in inputs:
         key = f"{_tenant(source, doc)}:{_customer(source, doc)}".encode()
-        while True:
-            try:
-                p.produce(topic(settings.topic_prefix, f"ingest.{source}"), json.dumps(doc).encode(), key=key, timestamp=ARRIVAL)
-                break
-            except BufferError:
-                p.poll(0.1)
+        send(p, topic(settings.topic_prefix, f"ingest.{source}"), json.dumps(doc).encode(), key=key, timestamp=ARRIVAL)
     assert p.flush(60) == 0
     deltas_out = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "state.deltas"))
     events_out = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "events.enriched"))

@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 
+from common.kafka.produce import send
 from common.serde.avro import AvroCodec
 from common.topics import topic
 from infra.harness.jobs import RunningJob
@@ -30,12 +31,7 @@ def _produce_with_timestamps(bootstrap, records):
     p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5,
                   "message.max.bytes": 2_000_000})
     for topic_name, value, ts in records:
-        while True:
-            try:
-                p.produce(topic_name, value, timestamp=ts)
-                break
-            except BufferError:
-                p.poll(0.1)
+        send(p, topic_name, value, timestamp=ts)
     assert p.flush(60) == 0
 
 
