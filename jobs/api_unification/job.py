@@ -8,7 +8,7 @@ Wiring only (rules are in this package's other modules):
 
 from __future__ import annotations
 
-from pyflink.common import Types, WatermarkStrategy
+from pyflink.common import Row, Types, WatermarkStrategy
 from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction, StreamExecutionEnvironment
 from pyflink.datastream.state import ValueStateDescriptor
 
@@ -108,8 +108,6 @@ class TenantSchemaGate(KeyedProcessFunction, _Rejecting):
         self.events_accepted.inc(len(action.events))
         self.properties_dropped.inc(len(action.dropped))
         key, encoded = encode_action(self.codec, action, outcome.arrival_ms)
-        from pyflink.common import Row
-
         yield Row(key, encoded)
 
 
