@@ -1,8 +1,9 @@
-"""`make demo`: run the walking skeleton on the embedded Flink MiniCluster against the local stack.
+"""`make demo`: the pipeline so far on the embedded Flink MiniCluster, against the local stack.
 
-Starts the job, produces examples/api.jsonl to hw.ingest.api, waits until every record is visible
-(read_committed) on hw.skeleton.envelopes, prints a few of them and where everything lives, then
-stops the job. The stack stays up for you to explore (`make down` stops it).
+Starts api-unification and action-streaming, produces examples/api.jsonl and examples/bad.jsonl and
+imports examples/customers.csv, waits until the outputs settle, then prints what each topic holds, a
+user document folded from its deltas (what reaction-streaming will write to MongoDB), and where to look.
+The stack stays up (`make down` stops it).
 """
 
 from __future__ import annotations
@@ -10,61 +11,87 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections import Counter
 
+from cli.import_csv import import_csv
 from cli.produce import produce_file
-from cli.tail import render
 from common import config
-from common.flink.checkpoints import completed_checkpoints
 from common.serde.avro import AvroCodec
 from common.topics import topic
 from infra.harness.jobs import RunningJob
 from infra.harness.kafka import Collector
+from infra.harness.mongo_model import fold
 
-SAMPLE = config.REPO_ROOT / "examples" / "api.jsonl"
-TIMEOUT_S = 180
+EXAMPLES = config.REPO_ROOT / "examples"
+OUTPUTS = ("unified.actions", "rejected", "state.deltas", "events.enriched", "identity.profiles")
+TIMEOUT_S = 240
 
 
 def main() -> int:
     settings = config.load()
-    out_topic = topic(settings.topic_prefix, "skeleton.envelopes")
-    collector = Collector(settings.kafka_bootstrap, out_topic)
-    collector.poll_for(3)
-    before = len(collector.values)
-    log = settings.data_dir / "logs" / "demo-skeleton.log"
-    print(f"1/4 starting the skeleton job on the embedded Flink MiniCluster (log: {log})")
-    job = RunningJob("skeleton", {}, log)
+    logs = settings.data_dir / "logs"
+    collectors = {name: Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, name)) for name in OUTPUTS}
+    before = {name: c.catch_up() for name, c in collectors.items()}  # records of earlier runs are not new
+    sample_lines = sum(1 for line in (EXAMPLES / "api.jsonl").open() if line.strip())
+    bad_lines = sum(1 for line in (EXAMPLES / "bad.jsonl").open() if line.strip())
+    print(f"1/4 starting api-unification and action-streaming on the embedded Flink MiniCluster (logs in {logs})")
+    jobs = [RunningJob(name, {}, logs / f"demo-{name}.log") for name in ("api-unification", "action-streaming")]
     try:
-        print(f"2/4 producing {SAMPLE.relative_to(config.REPO_ROOT)}")
-        sent = produce_file(settings, "api", SAMPLE)
-        print(f"3/4 waiting for {sent} envelopes on {out_topic} (they become visible when a checkpoint commits)")
-        deadline = time.monotonic() + TIMEOUT_S
-        while len(collector.values) < before + sent and time.monotonic() < deadline:
-            if not job.alive():
-                print(f"demo: the job exited early; read {log}", file=sys.stderr)
+        print("2/4 producing sample events, a few bad records, and a CSV import")
+        produce_file(settings, "api", EXAMPLES / "api.jsonl")
+        produce_file(settings, "api", EXAMPLES / "bad.jsonl")
+        csv_rows, _refused = import_csv(settings, "acme", EXAMPLES / "customers.csv", EXAMPLES / "customers.mapping.yaml")
+        expected_actions = sample_lines + csv_rows  # every valid sample line and sent row becomes one action
+        print("3/4 waiting for the outputs (they become visible when a checkpoint commits, every 2 s)")
+        deadline, last_change, last = time.monotonic() + TIMEOUT_S, time.monotonic(), None
+        while time.monotonic() < deadline:
+            if not all(job.alive() for job in jobs):
+                print(f"demo: a job exited early; read the logs in {logs}", file=sys.stderr)
                 return 1
-            collector.poll_for(2)
-            print(f"    {len(collector.values) - before}/{sent} envelopes")
-        if len(collector.values) < before + sent:
-            print(f"demo: only {len(collector.values) - before} of {sent} envelopes after {TIMEOUT_S} s; read {log}",
-                  file=sys.stderr)
+            for c in collectors.values():
+                c.poll_for(0.3)
+            counts = tuple(len(c.values) - before[n] for n, c in collectors.items())
+            if counts != last:
+                last, last_change = counts, time.monotonic()
+                print("    " + ", ".join(f"{n} {k}" for n, k in zip(OUTPUTS, counts)))
+            elif (counts[0] >= expected_actions and counts[1] >= bad_lines and counts[2] > 0
+                  and time.monotonic() - last_change > 6):
+                break  # everything arrived and nothing changed for 3 checkpoints: settled
+        else:
+            print(f"demo: no settled output within {TIMEOUT_S} s; read the logs in {logs}", file=sys.stderr)
             return 1
     finally:
-        job.kill(signal.SIGTERM)
-        collector.close()
+        for job in jobs:
+            job.kill(signal.SIGTERM)
+        for c in collectors.values():
+            c.close()
+    _report(settings, collectors, before)
+    return 0
+
+
+def _report(settings, collectors, before) -> None:
     codec = AvroCodec()
-    print("4/4 done. The last envelopes:")
-    for value in collector.values[-3:]:
-        print("    " + render(value, codec)[:160])
-    checkpoints = completed_checkpoints(settings, "skeleton")
+    new = {n: [codec.decode(v) for v in c.values[before[n]:]] for n, c in collectors.items()}
+    print("4/4 done.")
+    for name in OUTPUTS:
+        print(f"    {settings.topic_prefix}{name:<18} {len(new[name]):>5} new records")
+    reasons = Counter(r["reason"] for r in new["rejected"])
+    print("    rejections by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())))
+    docs = fold([codec.decode(v) for v in collectors["state.deltas"].values])
+    users = [d for (coll, _), d in docs.items() if coll == "users" and d.get("customer_id") == "c-1"]
+    if users:
+        doc = users[0]
+        print("    the user document of customer c-1 (imported from customers.csv), folded from its deltas:")
+        for key in ("customer_id", "emails", "attributes", "first_seen", "last_seen", "version"):
+            print(f"      {key}: {doc.get(key)}")
     print(f"""
 Where to look:
-  envelopes      .venv/bin/headwater tail skeleton.envelopes --max 5   ({len(collector.values)} on {out_topic})
-  checkpoints    {len(checkpoints)} retained under {settings.checkpoints}/skeleton
-                 (MinIO at {settings.s3_endpoint}, user {settings.s3_access_key})
-                 latest: {checkpoints[-1] if checkpoints else '-'}
-  stack          .venv/bin/headwater status   (logs under {settings.data_dir / 'logs'})
-  stop it all    make down""")
-    return 0
+  .venv/bin/headwater tail unified.actions --max 5      validated, consolidated actions
+  .venv/bin/headwater tail rejected --max 5             refusals with reason codes and the original bytes
+  .venv/bin/headwater tail state.deltas --max 5         idempotent set/unset/add_to_set/pull per user and device
+  .venv/bin/headwater tail identity.profiles --max 5    user -> external ids
+  checkpoints under {settings.checkpoints}/<job> (MinIO at {settings.s3_endpoint}, user {settings.s3_access_key})
+  .venv/bin/headwater status                            the local stack; `make down` stops it""")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,16 @@ class Collector:
                 self.values.append(msg.value())
                 self.arrivals.append(time.time())
 
+    def catch_up(self, idle: float = 2.0, timeout: float = 60.0) -> int:
+        """Read what the topic already holds: poll until nothing arrives for `idle` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            before = len(self.values)
+            self.poll_for(idle)
+            if len(self.values) == before:
+                break
+        return len(self.values)
+
     def wait_for(self, count: int, timeout: float, alive=lambda: True) -> bool:
         """Poll until `count` values were read; False after `timeout` s or as soon as `alive()` is false."""
         deadline = time.monotonic() + timeout
