@@ -37,20 +37,13 @@ def _message(rng: random.Random, user: int, seq: int, now_ms: int) -> Action:
 
 
 def _state_bytes(settings, job: str) -> int:
-    from infra.stack.provision import s3_client
     from urllib.parse import urlparse
 
+    from infra.stack.provision import list_objects
+
     base = urlparse(f"{settings.checkpoints}/{job}")
-    client, total, token = s3_client(settings), 0, None
-    while True:
-        kwargs = {"Bucket": base.netloc, "Prefix": base.path.lstrip("/") + "/"}
-        if token:
-            kwargs["ContinuationToken"] = token
-        page = client.list_objects_v2(**kwargs)
-        total += sum(o["Size"] for o in page.get("Contents", []) if "/savepoints/" not in o["Key"])
-        if not page.get("IsTruncated"):
-            return total
-        token = page["NextContinuationToken"]
+    return sum(o["Size"] for o in list_objects(settings, base.netloc, base.path.lstrip("/") + "/")
+               if "/savepoints/" not in o["Key"])
 
 
 def run(users: int, rate: int, seconds: int) -> dict:

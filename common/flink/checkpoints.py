@@ -27,19 +27,10 @@ def completed_checkpoints(settings: Settings, job: str) -> list[str]:
         keys = [(p.stat().st_mtime, p.as_posix()) for p in Path(base.path).glob("*/chk-*/_metadata")]
         prefix = ""
     else:
-        from infra.stack.provision import s3_client
+        from infra.stack.provision import list_objects
 
-        client = s3_client(settings)
-        keys, token = [], None
-        while True:
-            kwargs = {"Bucket": base.netloc, "Prefix": base.path.lstrip("/") + "/"}
-            if token:
-                kwargs["ContinuationToken"] = token
-            page = client.list_objects_v2(**kwargs)
-            keys += [(o["LastModified"].timestamp(), o["Key"]) for o in page.get("Contents", [])]
-            if not page.get("IsTruncated"):
-                break
-            token = page["NextContinuationToken"]
+        keys = [(o["LastModified"].timestamp(), o["Key"])
+                for o in list_objects(settings, base.netloc, base.path.lstrip("/") + "/")]
         prefix = f"{base.scheme}://{base.netloc}/"
     found = []
     for written, key in keys:

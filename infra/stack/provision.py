@@ -20,6 +20,13 @@ def s3_client(settings: Settings):
     )
 
 
+def list_objects(settings: Settings, bucket: str, prefix: str):
+    """Every object under `prefix` (boto3's paginator follows the continuation tokens)."""
+    pages = s3_client(settings).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    for page in pages:
+        yield from page.get("Contents", [])
+
+
 def ensure_bucket(settings: Settings) -> bool:
     """Create the checkpoint bucket if missing; True if it was created."""
     bucket = settings.checkpoint_bucket
