@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 
@@ -60,5 +59,3 @@ class PeakMemory:
 def mib(n: int) -> str:
     return f"{n / 2**20:.0f} MiB"
 
-
-__all__ = ["percentile", "PeakMemory", "mib", "os"]

@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Producer
 
 from common.config import Settings
 from common.kafka.produce import send
@@ -67,5 +67,3 @@ def produce_file(settings: Settings, source: str, path: Path, *, progress=sys.st
     print(f"{lead}produced {sent} records to {target} in {elapsed:.1f} s", file=progress, flush=True)
     return sent
 
-
-__all__ = ["produce_file", "ProduceError", "KafkaException", "SOURCES"]

@@ -15,6 +15,7 @@ from jobs.api_unification.model import Identifiers
 
 MULTI_KINDS = ("emails", "phones", "anonymous_ids")
 KEY_PREFIX = {"customer_id": "customer_id", "emails": "email", "phones": "phone", "anonymous_ids": "anonymous_id"}
+KIND_OF_PREFIX = {prefix: kind for kind, prefix in KEY_PREFIX.items()}
 
 
 @dataclass
@@ -154,7 +155,7 @@ def resolve(tenant: str, message_id: str, ids: Identifiers, time_ms: int, store:
             if survivor.identifier_count() >= max_identifiers:
                 r.capped.append(key)
                 continue
-            getattr(survivor, {v: k for k, v in KEY_PREFIX.items()}[kind]).append(value)
+            getattr(survivor, KIND_OF_PREFIX[kind]).append(value)
         r.added.append(key)
         r.index_puts[key] = survivor.user_id
         survivor.first_seen_ids[key] = time_ms

@@ -1,6 +1,6 @@
 """State folding and idempotent deltas, checked against a one-by-one document model."""
 
-from jobs.action_streaming.deltas import UserState, apply_device, apply_user, pull_device
+from jobs.action_streaming.deltas import apply_device, apply_user, pull_device
 from jobs.action_streaming.identity import MemoryIdentityStore, resolve
 from infra.harness.mongo_model import apply_delta
 from jobs.api_unification.model import Action, AttributeOp, Event, Identifiers
