@@ -75,3 +75,38 @@ def exactly_once_sink(settings: Settings, topic: str, transactional_id_prefix: s
         .set_property("transaction.timeout.ms", str(TRANSACTION_TIMEOUT_MS))
         .build()
     )
+
+
+def frame_type():
+    """Element type of a Python operator that emits frames (common/serde/frames.py)."""
+    from pyflink.common import Types
+
+    return Types.PRIMITIVE_ARRAY(Types.BYTE())
+
+
+def framed_exactly_once_sink(stream, settings: Settings, topics: list[str], transactional_id_prefix: str, uid: str):
+    """Split a stream of frames into keyed records and write each to topics[output] exactly once.
+
+    One chained Java operator splits the frames (RecordFrames.java); one transactional KafkaSink
+    writes all topics, so all of one checkpoint's outputs commit in one transaction per subtask."""
+    from pyflink.datastream.connectors import Sink
+    from pyflink.datastream.data_stream import DataStream
+    from pyflink.java_gateway import get_gateway
+
+    gateway = get_gateway()
+    jvm = gateway.jvm
+    j_topics = gateway.new_array(jvm.java.lang.String, len(topics))
+    for i, name in enumerate(topics):
+        j_topics[i] = name
+    records = DataStream(stream._j_data_stream.flatMap(jvm.headwater.flink.RecordFrames()))
+    records.uid(f"{uid}-split").name("split frames into records")
+    j_sink = (
+        jvm.org.apache.flink.connector.kafka.sink.KafkaSink.builder()
+        .setBootstrapServers(settings.kafka_bootstrap)
+        .setRecordSerializer(jvm.headwater.flink.RoutedRecordSerializer(j_topics))
+        .setDeliveryGuarantee(jvm.org.apache.flink.connector.base.DeliveryGuarantee.EXACTLY_ONCE)
+        .setTransactionalIdPrefix(transactional_id_prefix)
+        .setProperty("transaction.timeout.ms", str(TRANSACTION_TIMEOUT_MS))
+        .build()
+    )
+    return records.sink_to(Sink(j_sink)).uid(uid).name(f"exactly-once sink to {', '.join(topics)}")

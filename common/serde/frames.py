@@ -1,0 +1,52 @@
+"""Many keyed Kafka records packed into one bytes value, for one Python -> JVM crossing per input.
+
+Every record a PyFlink Python operator emits crosses into the JVM at a fixed cost of tens of
+microseconds (NOTES.md), whatever its size. A job that turns one input into a dozen outputs (deltas,
+enriched events, profiles) emits them as one frame instead; `common.flink.kafka.framed_exactly_once_sink`
+splits the frame in a chained Java operator (infra/java/.../RecordFrames.java) and routes each record
+to its topic in one exactly-once sink.
+
+Frame: repeated [u8 output][u32 key length][key][u32 value length][value], big-endian. `output` is an
+index into the sink's list of topics.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Iterator
+
+_HEADER = struct.Struct(">BI")
+_LENGTH = struct.Struct(">I")
+
+
+class FrameError(ValueError):
+    pass
+
+
+def pack(records: Iterable[tuple[int, bytes, bytes]]) -> bytes:
+    """(output, key, value) records -> one frame."""
+    parts = []
+    for output, key, value in records:
+        if not 0 <= output <= 255:
+            raise FrameError(f"output index {output} is outside 0..255")
+        parts += (_HEADER.pack(output, len(key)), key, _LENGTH.pack(len(value)), value)
+    return b"".join(parts)
+
+
+def unpack(frame: bytes) -> Iterator[tuple[int, bytes, bytes]]:
+    """The inverse of `pack` (the JVM side does the same in RecordFrames.java)."""
+    pos, end = 0, len(frame)
+    while pos < end:
+        if pos + _HEADER.size > end:
+            raise FrameError(f"truncated frame at byte {pos}")
+        output, key_len = _HEADER.unpack_from(frame, pos)
+        pos += _HEADER.size
+        key, pos = frame[pos:pos + key_len], pos + key_len
+        if pos + _LENGTH.size > end:
+            raise FrameError(f"truncated frame at byte {pos}")
+        (value_len,) = _LENGTH.unpack_from(frame, pos)
+        pos += _LENGTH.size
+        value, pos = frame[pos:pos + value_len], pos + value_len
+        if pos > end:
+            raise FrameError(f"truncated frame at byte {end}")
+        yield output, key, value
