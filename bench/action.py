@@ -90,6 +90,7 @@ def run(users: int, rate: int, seconds: int) -> dict:
             first_delta_only.add(message_id)
             return sent_at[message_id]
 
+        drive.collector.keys.clear()
         drive.collector.values.clear()
         drive.collector.arrivals.clear()
         drive.at_rate(rate, seconds, send=send_next, produced_at=produced_at, flush=lambda: producer.flush(60))

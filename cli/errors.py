@@ -7,12 +7,14 @@ def explain(exc: BaseException) -> str | None:
     from cli.produce import ProduceError
     from common.csv_import.mapping import MappingError
     from common.config import ConfigError
+    from common.flink.savepoints import SavepointError
     from common.flink.settings import FlinkSetupError
     from common.serde.avro import SerdeError
     from infra.stack.process import StackError
     from jobs.registry import UnknownJob
 
-    if isinstance(exc, (ConfigError, StackError, FlinkSetupError, ProduceError, SerdeError, UnknownJob, MappingError)):
+    if isinstance(exc, (ConfigError, StackError, FlinkSetupError, ProduceError, SerdeError, UnknownJob, MappingError,
+                        SavepointError)):
         return str(exc)
     try:
         from confluent_kafka import KafkaException

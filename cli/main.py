@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("down", help="stop the processes `headwater up` started")
     sub.add_parser("status", help="print each local service with its address and state")
 
-    run = sub.add_parser("run", help="run a job on the embedded Flink MiniCluster (blocks; Ctrl-C stops it)")
+    run = sub.add_parser("run", help="run a job on the embedded Flink MiniCluster (blocks; Ctrl-C or SIGTERM "
+                         "stops it with a savepoint and prints `savepoint: PATH`)")
     from jobs.registry import JOBS
 
     run.add_argument("job", help=f"one of: {', '.join(JOBS)}")

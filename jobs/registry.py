@@ -9,6 +9,7 @@ JOBS: dict[str, str] = {
     "skeleton": "jobs.skeleton.job",
     "api-unification": "jobs.api_unification.job",
     "action-streaming": "jobs.action_streaming.job",
+    "reaction-streaming": "jobs.reaction_streaming.job",
 }
 
 
@@ -25,11 +26,14 @@ def job_module(name: str):
 
 def run(name: str, settings, *, parallelism: int | None = None, restore_from: str | None = None,
         detached: bool = False):
-    """Run a job on the embedded MiniCluster; blocks until it ends unless `detached`."""
+    """Run a job on the embedded MiniCluster. Detached, return its JobClient; else block until it ends
+    or SIGINT/SIGTERM stops it with a savepoint, and return the savepoint's path."""
     from common.flink.environment import job_environment
+    from common.flink.savepoints import run_until_stopped
+    from common.flink.settings import savepoint_dir
 
     module = job_module(name)
     env = job_environment(settings, name, parallelism=parallelism, restore_from=restore_from)
     module.build(env, settings)
-    job_name = f"headwater-{name}"
-    return env.execute_async(job_name) if detached else env.execute(job_name)
+    client = env.execute_async(f"headwater-{name}")
+    return client if detached else run_until_stopped(client, savepoint_dir(settings, name))

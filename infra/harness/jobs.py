@@ -28,4 +28,18 @@ class RunningJob:
         except ProcessLookupError:
             pass
         self.proc.wait(timeout=60)
-        self._log_file.close()
+        if not self._log_file.closed:
+            self._log_file.close()
+
+    def stop_with_savepoint(self, timeout: float = 180) -> str:
+        """SIGTERM the `headwater run` process, as a user's Ctrl-C would: it stops the job with a
+        savepoint and prints `savepoint: PATH`. Returns PATH."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        finally:
+            self.kill()  # whatever is left of the group (the gateway JVM)
+        lines = [line for line in self.log.read_text(errors="replace").splitlines() if line.startswith("savepoint: ")]
+        if code != 0 or not lines:
+            raise RuntimeError(f"`headwater run` exited {code} without a savepoint; see {self.log}")
+        return lines[-1].removeprefix("savepoint: ").strip()

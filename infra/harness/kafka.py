@@ -18,9 +18,10 @@ def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
 
 
 class Collector:
-    """Reads a topic from the beginning with read_committed and keeps every value it has seen."""
+    """Reads a topic from the beginning with read_committed and keeps every key and value it has seen."""
 
     def __init__(self, bootstrap: str, topic: str, isolation: str = "read_committed"):
+        self.keys: list[bytes | None] = []
         self.values: list[bytes] = []
         self.arrivals: list[float] = []  # wall-clock time each value was read, for latency figures
         self.consumer = Consumer({
@@ -40,6 +41,7 @@ class Collector:
                     if msg.error().code() != KafkaError._PARTITION_EOF:
                         raise RuntimeError(msg.error())
                     continue
+                self.keys.append(msg.key())
                 self.values.append(msg.value())
                 self.arrivals.append(time.time())
 

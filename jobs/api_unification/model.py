@@ -20,16 +20,6 @@ class Identifiers:
     def is_empty(self) -> bool:
         return not (self.customer_id or self.emails or self.phones or self.anonymous_ids or self.device_id)
 
-    def primary(self) -> tuple[str, str]:
-        """The strongest identifier, used as the Kafka key so one user's records stay in order."""
-        for kind, value in (("customer_id", self.customer_id), ("email", self.emails[0] if self.emails else None),
-                            ("phone", self.phones[0] if self.phones else None),
-                            ("anonymous_id", self.anonymous_ids[0] if self.anonymous_ids else None),
-                            ("device_id", self.device_id)):
-            if value:
-                return kind, value
-        raise ValueError("no identifier")
-
     def add(self, kind: str, value: str) -> None:
         if kind in ("customer_id", "device_id"):
             setattr(self, kind, value)

@@ -1,4 +1,4 @@
-"""Outcome -> Kafka records: Avro-encoded unified actions (keyed by user) and rejections."""
+"""Outcome -> Kafka records: Avro-encoded unified actions (keyed by tenant) and rejections."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ JOB = "api-unification"
 
 
 def action_key(action: Action) -> bytes:
-    kind, value = action.identifiers.primary()
-    return f"{action.tenant}:{kind}:{value}".encode()
+    """The tenant: all of a tenant's actions share one partition of `hw.unified.actions`, so
+    action-streaming (keyed by tenant, docs/identity.md) sees them in one total order, and a replay
+    from a savepoint makes the same identity decisions and byte-identical outputs."""
+    return action.tenant.encode()
 
 
 def action_record(action: Action, arrival_ms: int) -> dict:
@@ -45,9 +47,9 @@ def _device(action: Action) -> dict | None:
 
 
 def rejected_record(rejection: Rejection, *, source: str, tenant: str | None, message_id: str | None,
-                    arrival_ms: int, original: bytes) -> dict:
+                    arrival_ms: int, original: bytes, job: str = JOB) -> dict:
     return {
-        "job": JOB,
+        "job": job,
         "source": source,
         "tenant": tenant,
         "message_id": message_id or None,
