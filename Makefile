@@ -16,6 +16,7 @@ help:
 	@echo "make bench-skeleton    throughput, latency and peak memory of the skeleton job (exactly-once path)"
 	@echo "make bench-unification api-unification events/s, latency, memory; batches of 1/10/50, parallelism 1/2"
 	@echo "make bench-action      action-streaming messages/s, latency, state size, memory; 100k and 1M users"
+	@echo "make bench-reaction    reaction-streaming deltas/s and documents/s beside a plain pymongo loop"
 	@echo "make clean             stop the stack and delete .data/ (keeps installed tools)"
 
 setup:
@@ -50,7 +51,7 @@ clean: down
 	@if [ -L .data/postgres ]; then rm -rf "$$(readlink -f .data/postgres)"; fi
 	rm -rf .data
 
-.PHONY: bench-skeleton bench-unification bench-action
+.PHONY: bench-skeleton bench-unification bench-action bench-reaction
 bench-skeleton: up
 	@$(PY) -m bench.skeleton
 
@@ -59,3 +60,6 @@ bench-unification: up
 
 bench-action: up
 	@$(PY) -m bench.action $(BENCH_ARGS)
+
+bench-reaction: up
+	@$(PY) -m bench.reaction $(BENCH_ARGS)

@@ -17,6 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_KAFKA = "127.0.0.1:19092"
 DEFAULT_MONGO_URI = "mongodb://127.0.0.1:27117/"
+DEFAULT_MONGO_DB = "headwater"  # collections `users` and `devices` (reaction-streaming writes them)
 DEFAULT_S3_ENDPOINT = "http://127.0.0.1:19000"
 DEFAULT_S3_ACCESS_KEY = "headwater"
 DEFAULT_S3_SECRET_KEY = "headwater-secret"
@@ -32,6 +33,7 @@ class ConfigError(ValueError):
 class Settings:
     kafka_bootstrap: str
     mongo_uri: str
+    mongo_database: str
     s3_endpoint: str | None
     s3_access_key: str
     s3_secret_key: str
@@ -81,6 +83,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
     return Settings(
         kafka_bootstrap=kafka,
         mongo_uri=env.get("HEADWATER_MONGO_URI", DEFAULT_MONGO_URI),
+        mongo_database=env.get("HEADWATER_MONGO_DB", DEFAULT_MONGO_DB),
         s3_endpoint=s3_endpoint,
         s3_access_key=env.get("HEADWATER_S3_ACCESS_KEY", DEFAULT_S3_ACCESS_KEY),
         s3_secret_key=env.get("HEADWATER_S3_SECRET_KEY", DEFAULT_S3_SECRET_KEY),

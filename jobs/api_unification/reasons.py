@@ -24,6 +24,9 @@ class Reason(str, Enum):
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"  # events per batch, properties per event, string length, distinct names
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     UNSUPPORTED_TYPE = "UNSUPPORTED_TYPE"  # unknown message type, or a value type we do not store
+    # reaction-streaming: a state delta that cannot reach MongoDB
+    INVALID_DELTA = "INVALID_DELTA"  # not a decodable state_delta record
+    WRITE_REFUSED = "WRITE_REFUSED"  # MongoDB refused the write for a reason retrying cannot fix
 
 
 class Refusal(Exception):

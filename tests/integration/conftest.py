@@ -27,12 +27,17 @@ def stack():
 
 @pytest.fixture
 def isolated_env(stack):
-    """Environment variables for a private copy of the pipeline: own topics, own checkpoints."""
+    """Environment variables for a private copy of the pipeline: own topics, own checkpoints, own MongoDB database."""
     run_id = uuid.uuid4().hex[:8]
     env = {
         "HEADWATER_TOPIC_PREFIX": f"it{run_id}.",
         "HEADWATER_CHECKPOINTS": f"s3://{config.DEFAULT_CHECKPOINT_BUCKET}/it-{run_id}",
+        "HEADWATER_MONGO_DB": f"it{run_id}",
     }
     settings = config.load({**os.environ, **env})
     ensure_topics(settings, partitions=2)
-    return env, settings
+    yield env, settings
+    from pymongo import MongoClient
+
+    with MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=5000) as client:
+        client.drop_database(settings.mongo_database)

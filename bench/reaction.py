@@ -1,0 +1,134 @@
+"""Benchmark of reaction-streaming (`make bench-reaction`) beside a plain loop on the same server.
+
+The same synthetic delta stream (infra/harness/deltas.py: --entities documents, about --per-entity
+deltas each, with duplicates and stale retries) is written twice to FerretDB, each time into an
+empty database:
+- plain loop: pymongo, the deltas in stream order, one version-gated write per delta (the same two
+  statements as the job's, requests.py), 16 deltas per ordered `update` command (32 statements,
+  FerretDB's limit, common/config.py): the store's limit here.
+- the job: `headwater run reaction-streaming` on the deltas produced to Kafka beforehand; timed from
+  its first progress line to the line that counts every delta (start-up printed apart).
+Printed: deltas/s, documents/s (distinct documents ÷ time), the job's coalescing ratio and write
+latency, and peak memory of the job's process tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import threading
+import time
+import uuid
+
+from pymongo import MongoClient
+
+from bench.measure import PeakMemory, mib
+from common import config
+from common.config import MONGO_MAX_STATEMENTS_PER_COMMAND
+from common.kafka.admin import ensure_topics
+from common.kafka.produce import send
+from common.serde.avro import AvroCodec
+from common.topics import topic
+from infra.harness.deltas import entity_deltas, interleave
+from infra.harness.jobs import RunningJob
+from jobs.reaction_streaming.coalesce import coalesce
+from jobs.reaction_streaming.report import parse_reports
+from jobs.reaction_streaming.requests import statements
+
+
+def plain_loop(settings, database: str, deltas: list[dict]) -> float:
+    """Seconds to write every delta, one version-gated write each (requests.py), in stream order."""
+    db = MongoClient(settings.mongo_uri)[database]
+    started = time.monotonic()
+    batch: list[dict] = []
+
+    def flush():
+        for collection in ("users", "devices"):
+            updates = [s for d in batch if d["collection"] == collection for s in statements(coalesce([d])[0])]
+            if updates:  # ordered: two deltas of one document may share a command
+                db.command({"update": collection, "updates": updates, "ordered": True})
+        batch.clear()
+
+    for d in deltas:
+        batch.append(d)
+        if len(batch) == MONGO_MAX_STATEMENTS_PER_COMMAND // 2:
+            flush()
+    flush()
+    return time.monotonic() - started
+
+
+def run_job(settings, env: dict, deltas: list[dict], log) -> dict:
+    codec = AvroCodec()
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 20})
+    for d in deltas:
+        send(producer, topic(settings.topic_prefix, "state.deltas"), codec.encode("state_delta", d), key=d["doc_id"].encode())
+    producer.flush(120)
+    job = RunningJob("reaction-streaming", env, log)
+    memory = PeakMemory(job.proc.pid)
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            memory.sample()
+            time.sleep(0.5)
+
+    threading.Thread(target=sample, daemon=True).start()
+    started, first, last = time.monotonic(), None, None
+    try:
+        while job.alive():
+            reports = parse_reports(log.read_text(errors="replace"))
+            if reports and first is None:
+                first = (time.monotonic(), reports[0])
+                print(f"  job start-up {first[0] - started:.1f} s", flush=True)
+            if reports and reports[-1]["deltas"] >= len(deltas):
+                last = (time.monotonic(), reports[-1])
+                break
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        job.kill()
+    if last is None:
+        raise SystemExit(f"reaction-streaming stopped before writing every delta; see {log}")
+    return {"seconds": last[0] - first[0], "counted": last[1]["deltas"] - first[1]["deltas"], "report": last[1],
+            "memory": memory.peak}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--entities", type=int, default=10_000)
+    ap.add_argument("--per-entity", type=int, default=10, help="average deltas per document")
+    args = ap.parse_args()
+    rng = random.Random(7)
+    streams = [entity_deltas(rng, "bench", e, rng.randint(1, 2 * args.per_entity - 1)) for e in range(args.entities)]
+    deltas = interleave(rng, streams)
+    documents = sum(1 for s in streams if s)
+    run_id = uuid.uuid4().hex[:8]
+    env = {"HEADWATER_TOPIC_PREFIX": f"bench{run_id}.", "HEADWATER_CHECKPOINTS": f"s3://headwater/bench-{run_id}",
+           "HEADWATER_MONGO_DB": f"bench{run_id}job"}
+    settings = config.load({**os.environ, **env})
+    ensure_topics(settings, partitions=4)
+    client = MongoClient(settings.mongo_uri)
+    print(f"{len(deltas):,} deltas for {documents:,} documents")
+    try:
+        print("plain pymongo loop (one upsert per delta, 32 per command) ...", flush=True)
+        plain_s = plain_loop(settings, f"bench{run_id}plain", deltas)
+        print("reaction-streaming job ...", flush=True)
+        job = run_job(settings, env, deltas, settings.data_dir / "logs" / f"bench-reaction-{run_id}.log")
+    finally:
+        client.drop_database(f"bench{run_id}plain")
+        client.drop_database(f"bench{run_id}job")
+    r = job["report"]
+    job_docs_s = documents / job["seconds"] * job["counted"] / len(deltas)
+    print(f"\n{'':<22}{'deltas/s':>10}{'documents/s':>13}")
+    print(f"{'plain loop':<22}{len(deltas) / plain_s:>10,.0f}{documents / plain_s:>13,.0f}")
+    print(f"{'reaction-streaming':<22}{job['counted'] / job['seconds']:>10,.0f}{job_docs_s:>13,.0f}")
+    print(f"job / plain documents/s: {job_docs_s / (documents / plain_s):.2f}x; coalescing {r['deltas'] / r['writes']:.2f}x "
+          f"({r['writes']:,} writes for {r['deltas']:,} deltas); write p50 {r['write_p50_ms']} ms, p99 "
+          f"{r['write_p99_ms']} ms; job peak memory {mib(job['memory'])}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Apply coalesced writes to MongoDB: in rounds, in chunks, retried until the server takes them.
+
+- Rounds: the n-th write of every document goes in round n, so one document never has two writes in
+  flight, and its writes land in order.
+- Chunks: at most `max_statements` statements (two per write) per command (common/config.py: FerretDB over
+  PostgreSQL holds a connection per statement and hangs past its pool).
+- Retries: a connection or server-selection failure retries the same chunk after a capped
+  exponential backoff, forever. The operator blocks meanwhile, which is Flink backpressure: nothing is
+  dropped, and the job carries on when the server is back. Retrying is safe: writes are version-gated.
+- Outcomes per write: applied (the document changed), stale (it was already as new,
+  see requests.py), or refused (a write error: retrying cannot fix it; the job sends its deltas to
+  `hw.rejected`).
+
+Each chunk is one ordered `update` command sent with `Database.command`: what pymongo's `bulk_write`
+sends, but with the reply read here, because FerretDB 1.x leaves `n`/`nModified` out of a reply that
+carries a write error and `bulk_write` then fails with KeyError, losing which write failed. Ordered
+because the two statements of a write must run in order (requests.py); a stale write is no error, so
+a command stops only at a refused write, and the writes after it are sent again. See docs/stack.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from jobs.reaction_streaming.coalesce import Write
+from jobs.reaction_streaming.requests import statements
+
+STATEMENTS_PER_WRITE = 2
+
+# Command-level errors worth waiting out (MongoDB error codes): the server or a node is going away,
+# not the request being wrong.
+TRANSIENT_CODES = {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
+
+
+@dataclass
+class Refused:
+    write: Write
+    code: int
+    detail: str
+
+
+@dataclass
+class Outcome:
+    applied: int = 0
+    stale: int = 0
+    refused: list[Refused] = field(default_factory=list)
+    retries: int = 0
+    commands: int = 0
+    latencies_ms: list[float] = field(default_factory=list)  # one per bulk command that succeeded
+
+
+@dataclass
+class Backoff:
+    initial_s: float = 0.2
+    cap_s: float = 10.0
+
+    def delays(self):
+        delay = self.initial_s
+        while True:
+            yield delay
+            delay = min(self.cap_s, delay * 2)
+
+
+def rounds(writes_per_document: list[list[Write]]) -> list[list[Write]]:
+    """[[a1, a2], [b1]] -> [[a1, b1], [a2]]"""
+    out: list[list[Write]] = []
+    for writes in writes_per_document:
+        for n, write in enumerate(writes):
+            if n == len(out):
+                out.append([])
+            out[n].append(write)
+    return out
+
+
+class MongoWriter:
+    def __init__(self, database, max_statements: int, backoff: Backoff | None = None, sleep=time.sleep):
+        self.database = database
+        self.max_statements = max_statements
+        self.backoff = backoff or Backoff()
+        self.sleep = sleep
+
+    def apply(self, writes_per_document: list[list[Write]]) -> Outcome:
+        outcome = Outcome()
+        for batch in rounds(writes_per_document):
+            by_collection: dict[str, list[Write]] = defaultdict(list)
+            for write in batch:
+                by_collection[write.collection].append(write)
+            per_command = max(1, self.max_statements // STATEMENTS_PER_WRITE)
+            for collection, writes in sorted(by_collection.items()):
+                for start in range(0, len(writes), per_command):
+                    self._write_chunk(collection, writes[start:start + per_command], outcome)
+        return outcome
+
+    def _write_chunk(self, collection: str, writes: list[Write], outcome: Outcome) -> None:
+        """One ordered `update` command for `writes` (two statements each, requests.py), retried until
+        the server answers; after a refused write, the writes the server skipped are sent again."""
+        from pymongo.errors import ConnectionFailure, OperationFailure
+
+        delays = self.backoff.delays()
+        while writes:
+            command = {"update": collection, "updates": [s for w in writes for s in statements(w)], "ordered": True}
+            started = time.monotonic()
+            try:
+                reply = self.database.command(command)
+            except ConnectionFailure as exc:  # includes AutoReconnect, timeouts, server selection
+                self._wait(next(delays), f"MongoDB unavailable ({type(exc).__name__}: {str(exc)[:160]})", outcome)
+                continue
+            except OperationFailure as exc:
+                if exc.code in TRANSIENT_CODES or exc.has_error_label("RetryableWriteError"):
+                    self._wait(next(delays), f"MongoDB error {exc.code}: {str(exc)[:160]}", outcome)
+                    continue
+                if len(writes) > 1:  # the whole command was refused: find the write(s) responsible
+                    for write in writes:
+                        self._write_chunk(collection, [write], outcome)
+                    return
+                outcome.refused.append(Refused(writes[0], exc.code or 0, str(exc)[:500]))
+                return
+            if reply.get("writeConcernError"):
+                self._wait(next(delays), f"write concern error: {reply['writeConcernError'].get('errmsg')}", outcome)
+                continue
+            outcome.commands += 1
+            outcome.latencies_ms.append((time.monotonic() - started) * 1000)
+            errors = reply.get("writeErrors", [])
+            if not errors:
+                outcome.applied += reply.get("nModified", 0)
+                outcome.stale += len(writes) - reply.get("nModified", 0)
+                return
+            # Ordered: the server stopped at the error. The write it names is refused; the ones
+            # before it were done (MongoDB says how many changed; FerretDB 1.x does not: counted as
+            # applied); the ones after it go again.
+            failed = errors[0]["index"] // STATEMENTS_PER_WRITE
+            outcome.refused.append(Refused(writes[failed], errors[0].get("code", 0), errors[0].get("errmsg", "")))
+            changed = reply.get("nModified", failed)
+            outcome.applied += changed
+            outcome.stale += failed - changed
+            writes = writes[failed + 1:]
+
+    def _wait(self, delay: float, why: str, outcome: Outcome) -> None:
+        outcome.retries += 1
+        print(f"reaction-streaming: {why}; retrying in {delay:.1f} s", flush=True)  # stdout: see job.py
+        self.sleep(delay)

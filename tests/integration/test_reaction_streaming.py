@@ -1,0 +1,110 @@
+"""reaction-streaming on the real stack: deltas -> FerretDB, equal to applying them one by one.
+
+100k deltas for 10k entities (users and devices), with duplicates and stale retries mixed in, give
+exactly the documents (tombstones included) that applying every delta once, in order, gives
+(infra/harness/mongo_model.py). Sending the whole input again changes nothing: every write of the
+second pass is stale. A second test stops FerretDB for 20 s in the middle of a run.
+"""
+
+import random
+import time
+
+import pytest
+from pymongo import MongoClient
+
+from common.kafka.produce import send
+from common.serde.avro import AvroCodec
+from common.topics import topic
+from infra.harness.deltas import entity_deltas, interleave
+from infra.harness.jobs import RunningJob
+from infra.harness.mongo_model import fold
+from infra.stack.services import build_services
+from jobs.reaction_streaming.report import parse_reports
+
+pytestmark = pytest.mark.integration
+
+def _stream(seed: int, entities: int, per_entity: int):
+    rng = random.Random(seed)
+    streams = [entity_deltas(rng, ("acme", "globex")[e % 2], e, rng.randint(1, 2 * per_entity - 1))
+               for e in range(entities)]
+    return streams, interleave(rng, streams)
+
+
+def _produce(settings, deltas):
+    from confluent_kafka import Producer
+
+    codec = AvroCodec()
+    p = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 20})
+    for d in deltas:
+        send(p, topic(settings.topic_prefix, "state.deltas"), codec.encode("state_delta", d), key=d["doc_id"].encode())
+    assert p.flush(60) == 0
+
+
+def _last_report(job: RunningJob) -> dict | None:
+    reports = parse_reports(job.log.read_text(errors="replace"))
+    return reports[-1] if reports else None
+
+
+def _wait_for_deltas(job: RunningJob, count: int, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and job.alive():
+        report = _last_report(job)
+        if report and report["deltas"] >= count:
+            return report
+        time.sleep(1)
+    raise AssertionError(f"job did not report {count} deltas (last: {_last_report(job)}); see {job.log}")
+
+
+def _documents(settings) -> dict:
+    db = MongoClient(settings.mongo_uri)[settings.mongo_database]
+    docs = {}
+    for collection in ("users", "devices"):
+        for doc in db[collection].find():
+            docs[(collection, doc.pop("_id"))] = doc
+    return docs
+
+
+def test_documents_equal_applying_every_delta_once_and_a_second_pass_changes_nothing(isolated_env, tmp_path):
+    env, settings = isolated_env
+    streams, sent = _stream(seed=5, entities=10_000, per_entity=10)
+    expected = fold([d for s in streams for d in s], tombstones=True)
+    assert len(sent) >= 100_000, len(sent)
+    _produce(settings, sent)
+    job = RunningJob("reaction-streaming", env, tmp_path / "reaction.log")
+    try:
+        first = _wait_for_deltas(job, len(sent), timeout=600)
+        assert first["refused"] == 0 and first["applied"] + first["stale"] == first["writes"]
+        assert _documents(settings) == expected
+
+        _produce(settings, sent)  # the same input again
+        second = _wait_for_deltas(job, 2 * len(sent), timeout=600)
+    finally:
+        job.kill()
+    assert second["applied"] == first["applied"], "the second pass modified documents"
+    assert second["refused"] == 0
+    assert _documents(settings) == expected
+    print(f"{len(sent)} deltas -> {first['writes']} writes ({len(sent) / first['writes']:.2f}x), "
+          f"{len(expected)} documents; second pass: {second['stale'] - first['stale']} stale writes, 0 applied")
+
+
+def test_ferretdb_stopped_for_20_seconds_mid_run_loses_nothing(isolated_env, tmp_path):
+    env, settings = isolated_env
+    streams, sent = _stream(seed=6, entities=3_000, per_entity=6)
+    expected = fold([d for s in streams for d in s], tombstones=True)
+    ferretdb = next(s for s in build_services(settings) if s.name == "ferretdb")
+    _produce(settings, sent)
+    job = RunningJob("reaction-streaming", env, tmp_path / "reaction.log")
+    try:
+        _wait_for_deltas(job, 2_000, timeout=300)  # writing has begun
+        assert ferretdb.stop(), "could not stop FerretDB"
+        time.sleep(20)
+        assert job.alive(), f"the job died while FerretDB was down; see {job.log}"
+        ferretdb.start()
+        report = _wait_for_deltas(job, len(sent), timeout=600)
+    finally:
+        if not ferretdb.running_pid():
+            ferretdb.start()
+        job.kill()
+    assert report["retries"] > 0, "FerretDB was down, yet nothing was retried"
+    assert report["refused"] == 0
+    assert _documents(settings) == expected
