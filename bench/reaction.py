@@ -113,7 +113,7 @@ def main() -> None:
     client = MongoClient(settings.mongo_uri)
     print(f"{len(deltas):,} deltas for {documents:,} documents")
     try:
-        print("plain pymongo loop (one upsert per delta, 32 per command) ...", flush=True)
+        print("plain pymongo loop (one version-gated write per delta, 16 per command) ...", flush=True)
         plain_s = plain_loop(settings, f"bench{run_id}plain", deltas)
         print("reaction-streaming job ...", flush=True)
         job = run_job(settings, env, deltas, settings.data_dir / "logs" / f"bench-reaction-{run_id}.log")
