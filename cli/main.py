@@ -35,8 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("down", help="stop the processes `headwater up` started")
     sub.add_parser("status", help="print each local service with its address and state")
 
-    run = sub.add_parser("run", help="run a job on the embedded Flink MiniCluster (blocks; Ctrl-C or SIGTERM "
-                         "stops it with a savepoint and prints `savepoint: PATH`)")
+    run_help = ("run a job on the embedded Flink MiniCluster (blocks; Ctrl-C or SIGTERM stops it with a savepoint "
+                "and prints `savepoint: PATH`, which --from-savepoint resumes from)")
+    run = sub.add_parser("run", help=run_help, description=run_help)
     from jobs.registry import JOBS
 
     run.add_argument("job", help=f"one of: {', '.join(JOBS)}")

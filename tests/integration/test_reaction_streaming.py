@@ -3,7 +3,8 @@
 100k deltas for 10k entities (users and devices), with duplicates and stale retries mixed in, give
 exactly the documents (tombstones included) that applying every delta once, in order, gives
 (infra/harness/mongo_model.py). Sending the whole input again changes nothing: every write of the
-second pass is stale. A second test stops FerretDB for 20 s in the middle of a run.
+second pass is stale. Another test stops FerretDB for 20 s in the middle of a run; the last sends a
+write MongoDB refuses and a record that is no delta, and finds both on hw.rejected.
 """
 
 import random
@@ -17,6 +18,7 @@ from common.serde.avro import AvroCodec
 from common.topics import topic
 from infra.harness.deltas import entity_deltas, interleave
 from infra.harness.jobs import RunningJob
+from infra.harness.kafka import Collector
 from infra.harness.mongo_model import fold
 from infra.stack.services import build_services
 from jobs.reaction_streaming.report import parse_reports
@@ -64,20 +66,22 @@ def _documents(settings) -> dict:
     return docs
 
 
+@pytest.mark.timeout(1200)  # two passes of 100k deltas through FerretDB, the slowest part of the stack
 def test_documents_equal_applying_every_delta_once_and_a_second_pass_changes_nothing(isolated_env, tmp_path):
     env, settings = isolated_env
+    env = {**env, "HEADWATER_REACTION_MAX_DELAY_MS": "4000"}  # a backlog: larger batches, more coalescing
     streams, sent = _stream(seed=5, entities=10_000, per_entity=10)
     expected = fold([d for s in streams for d in s], tombstones=True)
     assert len(sent) >= 100_000, len(sent)
     _produce(settings, sent)
     job = RunningJob("reaction-streaming", env, tmp_path / "reaction.log")
     try:
-        first = _wait_for_deltas(job, len(sent), timeout=600)
+        first = _wait_for_deltas(job, len(sent), timeout=900)
         assert first["refused"] == 0 and first["applied"] + first["stale"] == first["writes"]
         assert _documents(settings) == expected
 
         _produce(settings, sent)  # the same input again
-        second = _wait_for_deltas(job, 2 * len(sent), timeout=600)
+        second = _wait_for_deltas(job, 2 * len(sent), timeout=900)
     finally:
         job.kill()
     assert second["applied"] == first["applied"], "the second pass modified documents"
@@ -108,3 +112,35 @@ def test_ferretdb_stopped_for_20_seconds_mid_run_loses_nothing(isolated_env, tmp
     assert report["retries"] > 0, "FerretDB was down, yet nothing was retried"
     assert report["refused"] == 0
     assert _documents(settings) == expected
+
+
+def test_a_refused_write_and_an_undecodable_record_go_to_rejected_and_hold_up_nothing(isolated_env, tmp_path):
+    env, settings = isolated_env
+    base = {"tenant": "acme", "collection": "users", "delete": False, "unset": [], "add_to_set": {}, "pull": {}}
+    deltas = [
+        {**base, "doc_id": "acme:bad", "version": 1, "message_id": "m1", "set": {"version": 1, "name": "x"}},
+        # $addToSet on a string: MongoDB refuses it, retrying cannot help
+        {**base, "doc_id": "acme:bad", "version": 2, "message_id": "m2", "set": {"version": 2}, "add_to_set": {"name": ["y"]}},
+        {**base, "doc_id": "acme:good", "version": 1, "message_id": "m3", "set": {"version": 1, "name": "ok"}},
+    ]
+    _produce(settings, deltas)
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    send(p, topic(settings.topic_prefix, "state.deltas"), b"not a state delta", key=b"x")
+    assert p.flush(30) == 0
+    rejected = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "rejected"))
+    job = RunningJob("reaction-streaming", env, tmp_path / "reaction.log")
+    try:
+        assert rejected.wait_for(2, timeout=180, alive=job.alive), f"see {job.log}"
+        report = _wait_for_deltas(job, 3, timeout=60)
+    finally:
+        job.kill()
+        rejected.close()
+    codec = AvroCodec()
+    reasons = sorted((r["reason"], r["message_id"]) for r in map(codec.decode, rejected.values))
+    assert reasons == [("INVALID_DELTA", None), ("WRITE_REFUSED", "m2")]
+    assert report["refused"] == 1
+    docs = _documents(settings)
+    assert docs[("users", "acme:good")] == {"version": 1, "name": "ok"}
+    assert docs[("users", "acme:bad")] == {"version": 1, "name": "x"}
