@@ -61,11 +61,15 @@ class _MapStateTenant:
     def index_put(self, key, user_id): self.index.put(key, user_id)
     def index_remove(self, key): self.index.remove(key)
 
+    @staticmethod
+    def _read(memo, state, key, unpack):
+        if key not in memo:
+            stored = state.get(key)
+            memo[key] = unpack(stored) if stored is not None else None
+        return memo[key]
+
     def user_get(self, user_id):
-        if user_id not in self._users:
-            stored = self.users.get(user_id)
-            self._users[user_id] = unpack_user(stored) if stored is not None else None
-        return self._users[user_id]
+        return self._read(self._users, self.users, user_id, unpack_user)
 
     def user_put(self, state):
         self._users[state.identity.user_id] = state
@@ -76,10 +80,7 @@ class _MapStateTenant:
         self.users.remove(user_id)
 
     def device_get(self, device_id):
-        if device_id not in self._devices:
-            stored = self.devices.get(device_id)
-            self._devices[device_id] = unpack_device(stored) if stored is not None else None
-        return self._devices[device_id]
+        return self._read(self._devices, self.devices, device_id, unpack_device)
 
     def device_put(self, state):
         self._devices[state.device_id] = state

@@ -24,17 +24,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from jobs.action_streaming.deltas import Delta
+
 
 @dataclass
-class Write:
-    collection: str
-    doc_id: str
-    version: int
-    delete: bool = False
-    set: dict[str, object] = field(default_factory=dict)
-    unset: list[str] = field(default_factory=list)
-    add_to_set: dict[str, list] = field(default_factory=dict)
-    pull: dict[str, list] = field(default_factory=dict)
+class Write(Delta):
+    """A delta that carries a run of consecutive deltas of one document (same vocabulary, same fields)."""
+
     versions: list[int] = field(default_factory=list)  # the deltas it carries (for refusals and the coalescing ratio)
 
     def paths(self):
