@@ -47,7 +47,6 @@ class Outcome:
     stale: int = 0
     refused: list[Refused] = field(default_factory=list)
     retries: int = 0
-    commands: int = 0
     latencies_ms: list[float] = field(default_factory=list)  # one per bulk command that succeeded
 
 
@@ -120,7 +119,6 @@ class MongoWriter:
             if reply.get("writeConcernError"):
                 self._wait(next(delays), f"write concern error: {reply['writeConcernError'].get('errmsg')}", outcome)
                 continue
-            outcome.commands += 1
             outcome.latencies_ms.append((time.monotonic() - started) * 1000)
             errors = reply.get("writeErrors", [])
             if not errors:
