@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -38,15 +37,8 @@ class Drive:
         self.job = RunningJob(job, env, log, *job_args)
         self.log = log
         self.started = time.monotonic()
-        self.memory = PeakMemory(self.job.proc.pid)
-        self._stop = threading.Event()
-        threading.Thread(target=self._sample, daemon=True).start()
+        self.memory = PeakMemory(self.job.proc.pid).start()
         self.run = Run()
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.memory.sample()
-            time.sleep(0.5)
 
     def drain(self, expected: int, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
@@ -79,8 +71,7 @@ class Drive:
         self.run.latencies_s = [arrival - t for t, arrival in samples if t is not None]
 
     def stop(self) -> Run:
-        self._stop.set()
+        self.run.peak_memory = self.memory.stop()
         self.job.kill(signal.SIGTERM)
         self.collector.close()
-        self.run.peak_memory = self.memory.peak
         return self.run

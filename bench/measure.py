@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 
@@ -54,6 +56,22 @@ class PeakMemory:
         now = rss_bytes(process_tree(self.pid))
         self.peak = max(self.peak, now)
         return now
+
+    def start(self, every_s: float = 0.5) -> "PeakMemory":
+        """Sample in a background thread until `stop`."""
+        self._stopped = threading.Event()
+
+        def loop():
+            while not self._stopped.is_set():
+                self.sample()
+                time.sleep(every_s)
+
+        threading.Thread(target=loop, daemon=True).start()
+        return self
+
+    def stop(self) -> int:
+        self._stopped.set()
+        return self.peak
 
 
 def mib(n: int) -> str:

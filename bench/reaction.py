@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import threading
 import time
 import uuid
 
@@ -27,10 +26,8 @@ from bench.measure import PeakMemory, mib
 from common import config
 from common.config import MONGO_MAX_STATEMENTS_PER_COMMAND
 from common.kafka.admin import ensure_topics
-from common.kafka.produce import send
-from common.serde.avro import AvroCodec
-from common.topics import topic
 from infra.harness.deltas import entity_deltas, interleave
+from infra.harness.deltas import produce as produce_deltas
 from infra.harness.jobs import RunningJob
 from jobs.reaction_streaming.coalesce import coalesce
 from jobs.reaction_streaming.report import parse_reports
@@ -59,23 +56,9 @@ def plain_loop(settings, database: str, deltas: list[dict]) -> float:
 
 
 def run_job(settings, env: dict, deltas: list[dict], log) -> dict:
-    codec = AvroCodec()
-    from confluent_kafka import Producer
-
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 20})
-    for d in deltas:
-        send(producer, topic(settings.topic_prefix, "state.deltas"), codec.encode("state_delta", d), key=d["doc_id"].encode())
-    producer.flush(120)
+    produce_deltas(settings, deltas)
     job = RunningJob("reaction-streaming", env, log)
-    memory = PeakMemory(job.proc.pid)
-    stop = threading.Event()
-
-    def sample():
-        while not stop.is_set():
-            memory.sample()
-            time.sleep(0.5)
-
-    threading.Thread(target=sample, daemon=True).start()
+    memory = PeakMemory(job.proc.pid).start()
     started, first, last = time.monotonic(), None, None
     try:
         while job.alive():
@@ -88,7 +71,7 @@ def run_job(settings, env: dict, deltas: list[dict], log) -> dict:
                 break
             time.sleep(0.5)
     finally:
-        stop.set()
+        memory.stop()
         job.kill()
     if last is None:
         raise SystemExit(f"reaction-streaming stopped before writing every delta; see {log}")

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import random
 
+from common.kafka.produce import send
+from common.serde.avro import AvroCodec
+from common.topics import topic
+
 ARRAYS = ("emails", "devices")
 SCALARS = ("name", "attributes.plan", "attributes.tier", "counters.app_opened", "last_seen")
 
@@ -61,3 +65,16 @@ def interleave(rng: random.Random, streams: list[list[dict]], duplicate_rate: fl
             live[pick] = live[-1]
             live.pop()
     return out
+
+
+def produce(settings, deltas: list[dict]) -> None:
+    """Send `deltas` to the state.deltas topic as action-streaming would: Avro, keyed by document."""
+    from confluent_kafka import Producer
+
+    codec = AvroCodec()
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 20})
+    for d in deltas:
+        send(producer, topic(settings.topic_prefix, "state.deltas"), codec.encode("state_delta", d),
+             key=d["doc_id"].encode())
+    if producer.flush(120):
+        raise RuntimeError("not every delta was acknowledged by Kafka")

@@ -17,6 +17,7 @@ from common.kafka.produce import send
 from common.serde.avro import AvroCodec
 from common.topics import topic
 from infra.harness.deltas import entity_deltas, interleave
+from infra.harness.deltas import produce as produce_deltas
 from infra.harness.jobs import RunningJob
 from infra.harness.kafka import Collector
 from infra.harness.mongo_model import fold
@@ -30,16 +31,6 @@ def _stream(seed: int, entities: int, per_entity: int):
     streams = [entity_deltas(rng, ("acme", "globex")[e % 2], e, rng.randint(1, 2 * per_entity - 1))
                for e in range(entities)]
     return streams, interleave(rng, streams)
-
-
-def _produce(settings, deltas):
-    from confluent_kafka import Producer
-
-    codec = AvroCodec()
-    p = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 20})
-    for d in deltas:
-        send(p, topic(settings.topic_prefix, "state.deltas"), codec.encode("state_delta", d), key=d["doc_id"].encode())
-    assert p.flush(60) == 0
 
 
 def _last_report(job: RunningJob) -> dict | None:
@@ -73,14 +64,14 @@ def test_documents_equal_applying_every_delta_once_and_a_second_pass_changes_not
     streams, sent = _stream(seed=5, entities=10_000, per_entity=10)
     expected = fold([d for s in streams for d in s], tombstones=True)
     assert len(sent) >= 100_000, len(sent)
-    _produce(settings, sent)
+    produce_deltas(settings, sent)
     job = RunningJob("reaction-streaming", env, tmp_path / "reaction.log")
     try:
         first = _wait_for_deltas(job, len(sent), timeout=900)
         assert first["refused"] == 0 and first["applied"] + first["stale"] == first["writes"]
         assert _documents(settings) == expected
 
-        _produce(settings, sent)  # the same input again
+        produce_deltas(settings, sent)  # the same input again
         second = _wait_for_deltas(job, 2 * len(sent), timeout=900)
     finally:
         job.kill()
@@ -96,7 +87,7 @@ def test_ferretdb_stopped_for_20_seconds_mid_run_loses_nothing(isolated_env, tmp
     streams, sent = _stream(seed=6, entities=3_000, per_entity=6)
     expected = fold([d for s in streams for d in s], tombstones=True)
     ferretdb = next(s for s in build_services(settings) if s.name == "ferretdb")
-    _produce(settings, sent)
+    produce_deltas(settings, sent)
     job = RunningJob("reaction-streaming", env, tmp_path / "reaction.log")
     try:
         _wait_for_deltas(job, 2_000, timeout=300)  # writing has begun
@@ -123,7 +114,7 @@ def test_a_refused_write_and_an_undecodable_record_go_to_rejected_and_hold_up_no
         {**base, "doc_id": "acme:bad", "version": 2, "message_id": "m2", "set": {"version": 2}, "add_to_set": {"name": ["y"]}},
         {**base, "doc_id": "acme:good", "version": 1, "message_id": "m3", "set": {"version": 1, "name": "ok"}},
     ]
-    _produce(settings, deltas)
+    produce_deltas(settings, deltas)
     from confluent_kafka import Producer
 
     p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
