@@ -7,11 +7,7 @@ import time
 from pathlib import Path
 
 
-def percentile(sorted_values: list[float], p: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(p / 100 * (len(sorted_values) - 1))))
-    return sorted_values[index]
+from common.metrics import percentile  # noqa: F401  (the benchmarks' percentiles are the jobs' own)
 
 
 def process_tree(pid: int) -> list[int]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 
 def explain(exc: BaseException) -> str | None:
+    from cli.dedupe_config import DedupeConfigError
     from cli.produce import ProduceError
+    from common.kafka.snapshot import SnapshotError
     from common.csv_import.mapping import MappingError
     from common.config import ConfigError
     from common.flink.savepoints import SavepointError
@@ -14,7 +16,7 @@ def explain(exc: BaseException) -> str | None:
     from jobs.registry import UnknownJob
 
     if isinstance(exc, (ConfigError, StackError, FlinkSetupError, ProduceError, SerdeError, UnknownJob, MappingError,
-                        SavepointError)):
+                        SavepointError, DedupeConfigError, SnapshotError)):
         return str(exc)
     try:
         from confluent_kafka import KafkaException

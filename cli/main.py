@@ -17,6 +17,7 @@ EPILOG = """environment (defaults point at the local stack):
   HEADWATER_TOPIC_PREFIX  topic name prefix           (default hw.)
   HEADWATER_TENANTS       registered tenants          (default config/tenants.yaml)
   HEADWATER_ENRICH_ATTRIBUTES  attributes copied onto enriched events (default all)
+  HEADWATER_DEDUPE_PROFILE_WAIT_MS  profile-dedupe: how long a message waits for its profile (default 10000)
 """
 
 
@@ -45,9 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--from-savepoint", metavar="PATH",
                      help="restore from a savepoint or retained checkpoint (s3://... or file://...)")
 
-    produce = sub.add_parser("produce", help="write records from a JSON-lines file to an ingest topic")
-    produce.add_argument("--source", required=True, choices=["sdk", "api", "partner", "csv"],
-                         help="which ingest topic: hw.ingest.<source>")
+    produce = sub.add_parser("produce", help="write records from a JSON-lines file to an ingest topic, or "
+                                             "profile computation messages to hw.compute.output")
+    produce.add_argument("--source", required=True, choices=["sdk", "api", "partner", "csv", "compute"],
+                         help="hw.ingest.<source>, or compute: hw.compute.output (each line is checked first, "
+                              "see docs/profile-dedupe.md)")
     produce.add_argument("--file", required=True, type=Path, help="JSON-lines file, one record per line")
 
     imp = sub.add_parser("import-csv", help="send CSV rows as attribute updates or events to hw.ingest.csv")
@@ -55,6 +58,41 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--file", required=True, type=Path, help="CSV file with a header row")
     imp.add_argument("--mapping", required=True, type=Path,
                      help="YAML mapping of columns to identifiers, attributes or event (docs/ingest-formats.md)")
+
+    dest = sub.add_parser("destinations", help="manage profile-dedupe's destination instances (applies to a "
+                                               "running job without a restart)")
+    dest_sub = dest.add_subparsers(dest="action", required=True, metavar="ACTION")
+    put = dest_sub.add_parser("put", help="create or replace a destination instance")
+    put.add_argument("--tenant", required=True)
+    put.add_argument("--id", required=True, dest="destination_id", help="destination instance id")
+    put.add_argument("--kind", required=True, help="email, sms, push, webhook or ads_list")
+    put.add_argument("--computations", required=True,
+                     help="comma-separated computation ids (audiences, traits) connected to it")
+    put.add_argument("--dedupes-on", help="external id type to dedupe on (e.g. email, phone); "
+                                          "omitted: legacy behaviour, all ids on every update")
+    put.add_argument("--disabled", action="store_true", help="keep it configured but send it nothing")
+    listing = dest_sub.add_parser("list", help="print the current destination instances")
+    listing.add_argument("--tenant", help="only this tenant's")
+    delete = dest_sub.add_parser("delete", help="remove a destination instance")
+    delete.add_argument("--tenant", required=True)
+    delete.add_argument("--id", required=True, dest="destination_id")
+
+    rollout = sub.add_parser("rollout", help="profile-dedupe's rollout levers: flag, gate, comparator")
+    rollout_sub = rollout.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rollout_sub.add_parser("show", help="print the current levers")
+    rset = rollout_sub.add_parser("set", help="change some levers (the others keep their value)")
+    rset.add_argument("--percent", type=int, help="flag: run the dedupe path for this share of profiles (0-100)")
+    off = rset.add_mutually_exclusive_group()
+    off.add_argument("--emergency-off", action="store_true", default=None,
+                     help="turn the dedupe path off for everyone (legacy output is sent)")
+    off.add_argument("--emergency-clear", action="store_false", dest="emergency_off",
+                     help="undo --emergency-off")
+    rset.add_argument("--comparator", choices=["on", "off"], help="compare both paths where the new one runs")
+    rset.add_argument("--tier", action="append", metavar="TENANT=TIER", help="put a tenant in a tier (repeatable)")
+    rset.add_argument("--gate", action="append", metavar="TIER=new|legacy",
+                      help="which path's output a tier is sent (repeatable)")
+    rset.add_argument("--default-tier", help="tier of tenants not listed with --tier")
+    rset.add_argument("--default-path", choices=["new", "legacy"], help="path for tiers without a gate")
 
     tail = sub.add_parser("tail", help="print committed records of a topic (decodes Avro values)")
     tail.add_argument("topic", help="topic suffix (e.g. skeleton.envelopes) or full name")
@@ -117,6 +155,36 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
 
         _sent, refused = import_csv(settings, args.tenant, args.file, args.mapping)
         return 2 if refused else 0
+    if args.command == "destinations":
+        from cli import dedupe_config
+
+        if args.action == "put":
+            d = dedupe_config.put_destination(settings, args.tenant, args.destination_id, args.kind,
+                                              args.computations.split(","), args.dedupes_on, not args.disabled)
+            print(f"destination {d.key} written ({d.kind}, dedupes on {d.dedupes_on or 'nothing: legacy'}, "
+                  f"computations {', '.join(d.computations)}{', disabled' if not d.enabled else ''})")
+        elif args.action == "delete":
+            dedupe_config.delete_destination(settings, args.tenant, args.destination_id)
+            print(f"destination {args.tenant}:{args.destination_id} deleted")
+        else:
+            found = dedupe_config.list_destinations(settings, args.tenant)
+            print(f"{'TENANT':<12} {'ID':<20} {'KIND':<9} {'DEDUPES_ON':<12} {'ENABLED':<8} COMPUTATIONS")
+            for d in found:
+                print(f"{d.tenant:<12} {d.destination_id:<20} {d.kind:<9} {d.dedupes_on or '-':<12} "
+                      f"{'yes' if d.enabled else 'no':<8} {','.join(d.computations)}")
+        return 0
+    if args.command == "rollout":
+        from cli import dedupe_config
+
+        if args.action == "set":
+            current = dedupe_config.set_rollout(
+                settings, percent=args.percent, emergency_off=args.emergency_off,
+                comparator=None if args.comparator is None else args.comparator == "on", tiers=args.tier,
+                gates=args.gate, default_tier=args.default_tier, default_path=args.default_path)
+        else:
+            current = dedupe_config.current_rollout(settings)
+        print(dedupe_config.describe_rollout(current))
+        return 0
     if args.command == "tail":
         from cli.tail import read_committed, render
         from common.serde.avro import AvroCodec

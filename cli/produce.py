@@ -13,6 +13,7 @@ from common.kafka.produce import send
 from common.topics import topic
 
 SOURCES = ("sdk", "api", "partner", "csv")
+COMPUTE = "compute"  # profile computation messages: validated, Avro-encoded, to hw.compute.output
 
 
 class ProduceError(RuntimeError):
@@ -29,14 +30,45 @@ def producer(settings: Settings) -> Producer:
     })
 
 
+def compute_records(path: Path):
+    """Yield (key, Avro value) per line of a JSON-lines file of compute messages; ProduceError naming
+    the line at the first bad one."""
+    import json
+
+    from common.serde.avro import AvroCodec
+    from jobs.api_unification.reasons import Refusal
+    from jobs.profile_dedupe.model import message_from_json, message_record
+
+    codec = AvroCodec()
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                message = message_from_json(json.loads(line))
+            except ValueError as exc:
+                raise ProduceError(f"{path}:{number}: not JSON ({exc})") from None
+            except Refusal as refusal:
+                raise ProduceError(f"{path}:{number}: {refusal.detail}") from None
+            yield message.tenant.encode(), codec.encode("compute_message", message_record(message))
+
+
 def produce_file(settings: Settings, source: str, path: Path, *, progress=sys.stderr) -> int:
-    """Send every non-empty line of `path` as one record; returns the count. Lines are sent as they
-    are (even invalid JSON), because refusing bad input with a reason code is api-unification's job."""
-    if source not in SOURCES:
-        raise ProduceError(f"unknown source {source!r}; use one of {', '.join(SOURCES)}")
+    """Send every non-empty line of `path` as one record; returns the count. Ingest lines are sent as
+    they are (even invalid JSON), because refusing bad input with a reason code is api-unification's
+    job. Compute messages are checked first and sent Avro-encoded, keyed by tenant."""
+    if source not in SOURCES + (COMPUTE,):
+        raise ProduceError(f"unknown source {source!r}; use one of {', '.join(SOURCES + (COMPUTE,))}")
     if not path.is_file():
         raise ProduceError(f"no such file: {path}")
-    target = topic(settings.topic_prefix, f"ingest.{source}")
+    if source == COMPUTE:
+        target = topic(settings.topic_prefix, "compute.output")
+        for _ in compute_records(path):  # check every line first: a file with a bad line sends nothing
+            pass
+        keyed = compute_records(path)
+    else:
+        target = topic(settings.topic_prefix, f"ingest.{source}")
+        keyed = None
     errors: list[str] = []
 
     def on_delivery(err, _msg):
@@ -48,11 +80,10 @@ def produce_file(settings: Settings, source: str, path: Path, *, progress=sys.st
     lead, end = ("\r", "") if interactive else ("", "\n")
     sent, started, last_report = 0, time.monotonic(), time.monotonic()
     with path.open("rb") as lines:
-        for line in lines:
-            line = line.rstrip(b"\r\n")
+        for key, line in keyed if keyed is not None else ((None, raw.rstrip(b"\r\n")) for raw in lines):
             if not line.strip():
                 continue
-            send(p, target, line, on_delivery=on_delivery)
+            send(p, target, line, key=key, on_delivery=on_delivery)
             sent += 1
             now = time.monotonic()
             if now - last_report >= (1.0 if interactive else 10.0):

@@ -26,9 +26,11 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("events.enriched", doc="Avro: events with resolved user and attribute snapshot"),
     TopicSpec("state.deltas", doc="Avro: idempotent set/unset/add_to_set/pull per entity"),
     TopicSpec("identity.profiles", compacted=True, doc="Avro: profile -> external ids"),
-    TopicSpec("compute.output", doc="profile computation messages with trigger reasons"),
-    TopicSpec("destinations.config", compacted=True, doc="destination instances with dedupes_on"),
-    TopicSpec("delivery.outbound", doc="deduplicated outbound messages, one per ID group"),
+    TopicSpec("compute.output", doc="Avro: profile computation messages with trigger reasons"),
+    TopicSpec("destinations.config", compacted=True, doc="Avro: destination instances with dedupes_on"),
+    TopicSpec("delivery.outbound", doc="Avro: deduplicated outbound events, one per ID group"),
+    TopicSpec("dedupe.rollout", compacted=True, doc="Avro: profile-dedupe's flag, gate and comparator switch"),
+    TopicSpec("dedupe.mismatches", doc="Avro: deliveries the shadow comparator found in one path only"),
     TopicSpec("skeleton.envelopes", doc="Avro envelopes written by the walking-skeleton job"),
 )
 

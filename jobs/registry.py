@@ -10,6 +10,7 @@ JOBS: dict[str, str] = {
     "api-unification": "jobs.api_unification.job",
     "action-streaming": "jobs.action_streaming.job",
     "reaction-streaming": "jobs.reaction_streaming.job",
+    "profile-dedupe": "jobs.profile_dedupe.job",
 }
 
 

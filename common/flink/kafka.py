@@ -15,8 +15,9 @@ from common.config import Settings
 TRANSACTION_TIMEOUT_MS = 15 * 60 * 1000
 
 
-def kafka_source(settings: Settings, topic: str, group_id: str, *, raw_bytes: bool = False):
-    """A KafkaSource reading committed records only, resuming from committed offsets (else earliest)."""
+def kafka_source(settings: Settings, topic: str | list[str], group_id: str, *, raw_bytes: bool = False):
+    """A KafkaSource reading committed records only, resuming from committed offsets (else earliest).
+    `topic` may be a list: one source then reads all of them."""
     from pyflink.common.serialization import ByteArraySchema, SimpleStringSchema
     from pyflink.datastream.connectors.kafka import (
         KafkaOffsetResetStrategy,
@@ -27,7 +28,7 @@ def kafka_source(settings: Settings, topic: str, group_id: str, *, raw_bytes: bo
     return (
         KafkaSource.builder()
         .set_bootstrap_servers(settings.kafka_bootstrap)
-        .set_topics(topic)
+        .set_topics(*([topic] if isinstance(topic, str) else topic))
         .set_group_id(group_id)
         .set_starting_offsets(KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST))
         .set_value_only_deserializer(ByteArraySchema() if raw_bytes else SimpleStringSchema())

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import time
 import zlib
-from collections import deque
 from dataclasses import dataclass
 
 from pyflink.common import Types, WatermarkStrategy
@@ -25,6 +24,7 @@ from pyflink.datastream.state import ListStateDescriptor
 
 from common.config import MONGO_MAX_STATEMENTS_PER_COMMAND, ConfigError, Settings
 from common.flink.kafka import exactly_once_sink, kafka_source
+from common.metrics import LatencyWindow
 from common.serde.avro import AvroCodec
 from common.serde.peek import delta_doc_id
 from common.topics import topic
@@ -87,7 +87,7 @@ class ApplyDeltas(KeyedProcessFunction):
         metrics = runtime_context.get_metrics_group()
         self.counters = {name: metrics.counter(name) for name in
                          ("deltas", "writes", "applied", "stale", "refused", "retries", "flushes")}
-        self.latencies = deque(maxlen=2000)
+        self.latencies = LatencyWindow()
         self.totals = dict.fromkeys(self.counters, 0)
         self.reported, self.reported_at = dict(self.totals), 0.0
         self.last = {"batch_size": 0, "coalescing_ratio": 0.0}
@@ -100,10 +100,7 @@ class ApplyDeltas(KeyedProcessFunction):
         self.client.close()
 
     def _percentile(self, p: int) -> int:
-        if not self.latencies:
-            return 0
-        ordered = sorted(self.latencies)
-        return int(ordered[min(len(ordered) - 1, len(ordered) * p // 100)])
+        return int(self.latencies.percentile(p))
 
     def process_element(self, value, ctx):
         self.pending.add(bytes(value))

@@ -54,7 +54,8 @@ def test_newer_version_reads_what_older_wrote(name, old, new):
         fastavro.schemaless_reader(buf, old.parsed, new.parsed)
 
 
-TENANT_FIRST = {"unified_action", "state_delta", "enriched_event", "identity_profile"}
+TENANT_FIRST = {"unified_action", "state_delta", "enriched_event", "identity_profile", "compute_message",
+                "destination", "dedupe_rollout", "outbound_event", "dedupe_mismatch"}
 
 
 @pytest.mark.parametrize("name", sorted(TENANT_FIRST))

@@ -73,7 +73,7 @@ def _cli(*args, env=None):
 def test_cli_unknown_job_is_one_line_and_nonzero():
     r = _cli("run", "no-such-job")
     assert r.returncode == 1
-    assert r.stderr.strip().splitlines() == ["headwater: error: no job named 'no-such-job'; jobs: action-streaming, api-unification, reaction-streaming, skeleton"]
+    assert r.stderr.strip().splitlines() == ["headwater: error: no job named 'no-such-job'; jobs: action-streaming, api-unification, profile-dedupe, reaction-streaming, skeleton"]
 
 
 def test_cli_bad_environment_is_one_line_and_nonzero():

@@ -1,0 +1,63 @@
+"""Read topics from their start to their current end: the latest state of compacted config topics.
+
+Used where the whole current config is needed at once (`headwater destinations list`, and
+profile-dedupe's start, which waits until its broadcast state holds this config).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from common.config import Settings
+
+
+class SnapshotError(RuntimeError):
+    pass
+
+
+def read_to_end(settings: Settings, topics: list[str], timeout_s: float = 30.0) -> Iterator[tuple[str, bytes | None, bytes | None]]:
+    """Yield (topic, key, value) of every committed record present when called, oldest first per partition."""
+    consumer = Consumer({
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "group.id": f"headwater-snapshot-{uuid.uuid4()}",
+        "enable.auto.commit": False,
+        "isolation.level": "read_committed",
+        "enable.partition.eof": True,
+    })
+    deadline = time.monotonic() + timeout_s
+    try:
+        partitions = []
+        for name in topics:
+            metadata = consumer.list_topics(name, timeout=timeout_s).topics.get(name)
+            if metadata is None or metadata.error is not None:
+                raise SnapshotError(f"topic {name} is not readable: {metadata.error if metadata else 'missing'}"
+                                    " (run `headwater up`, which creates the topics)")
+            partitions += [TopicPartition(name, p) for p in metadata.partitions]
+        remaining = set()
+        starts = []
+        for tp in partitions:
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+            if high > low:
+                remaining.add((tp.topic, tp.partition))
+                starts.append(TopicPartition(tp.topic, tp.partition, low))
+        if not remaining:
+            return
+        consumer.assign(starts)
+        while remaining:
+            if time.monotonic() > deadline:
+                raise SnapshotError(f"reading {', '.join(topics)} to the end took over {timeout_s:.0f} s")
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    remaining.discard((msg.topic(), msg.partition()))
+                    continue
+                raise SnapshotError(f"reading {msg.topic()}: {msg.error()}")
+            yield msg.topic(), msg.key(), msg.value()
+    finally:
+        consumer.close()

@@ -1,0 +1,98 @@
+"""profile-dedupe's rules over any key-value state: the Flink operator passes its MapStates, tests
+pass dicts. Nothing here knows about Flink.
+
+Per tenant, two stores: `profiles` (profile id -> packed ProfileState) and `seen` (message id ->
+event time), which makes a repeated input message a counted duplicate instead of a second send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from jobs.profile_dedupe.comparator import ShadowComparator
+from jobs.profile_dedupe.groups import MAX_DESTINATIONS_PER_EVENT
+from jobs.profile_dedupe.model import ComputeMessage, Destination, ProfileIds
+from jobs.profile_dedupe.process import MessageOutcome, process_message, profiles_read_by
+from jobs.profile_dedupe.profiles import ProfileState, pack, unpack, with_identity
+from jobs.profile_dedupe.rollout import Rollout, choose
+
+
+class Store(Protocol):
+    def get(self, key): ...
+
+    def put(self, key, value) -> None: ...
+
+    def remove(self, key) -> None: ...
+
+
+class DictStore(dict):
+    """A Store in memory, for tests and the pure reference."""
+
+    def put(self, key, value):
+        self[key] = value
+
+    def remove(self, key):
+        self.pop(key, None)
+
+
+class DestinationIndex:
+    """The destination instances, indexed by (tenant, computation) -> destinations sorted by id.
+
+    Rebuilt from the broadcast state's records when it changes (a config change is rare; a message
+    is not), so a message finds its destinations with one dict lookup."""
+
+    def __init__(self, destinations: dict[str, Destination] | None = None):
+        self.destinations: dict[str, Destination] = dict(destinations or {})
+        self._index: dict[tuple[str, str], tuple[Destination, ...]] | None = None
+
+    def put(self, destination: Destination) -> None:
+        self.destinations[destination.key] = destination
+        self._index = None
+
+    def delete(self, key: str) -> None:
+        self.destinations.pop(key, None)
+        self._index = None
+
+    def connected(self, tenant: str, computation_id: str) -> tuple[Destination, ...]:
+        if self._index is None:
+            index: dict[tuple[str, str], list[Destination]] = {}
+            for destination in self.destinations.values():
+                for computation in dict.fromkeys(destination.computations):
+                    index.setdefault((destination.tenant, computation), []).append(destination)
+            self._index = {k: tuple(sorted(v, key=lambda d: d.destination_id)) for k, v in index.items()}
+        return self._index.get((tenant, computation_id), ())
+
+
+class DedupeEngine:
+    def __init__(self, comparator: ShadowComparator | None = None,
+                 max_destinations: int = MAX_DESTINATIONS_PER_EVENT):
+        self.comparator = comparator or ShadowComparator()
+        self.max_destinations = max_destinations
+
+    @staticmethod
+    def known(profiles: Store, profile_id: str) -> bool:
+        state = unpack(profiles.get(profile_id))
+        return state is not None and state.known
+
+    @staticmethod
+    def on_profile(profiles: Store, profile_id: str, update: ProfileIds) -> None:
+        """An hw.identity.profiles record. A deleted profile is forgotten entirely."""
+        if update.deleted:
+            profiles.remove(profile_id)
+            return
+        profiles.put(profile_id, pack(with_identity(unpack(profiles.get(profile_id)), update)))
+
+    def on_message(self, profiles: Store, seen: Store, message: ComputeMessage, index: DestinationIndex,
+                   rollout: Rollout, outcome: MessageOutcome) -> Iterator[tuple[str, dict]]:
+        """Outputs of one message (see process.process_message); `outcome.duplicate` when it was seen."""
+        if seen.get(message.message_id) is not None:
+            outcome.duplicate = True
+            return
+        read: dict[str, ProfileState | None] = {p: unpack(profiles.get(p)) for p in profiles_read_by(message)}
+        yield from process_message(message, read, index.connected(message.tenant, message.computation_id),
+                                   choose(rollout, message.tenant, message.profile_id), outcome,
+                                   self.comparator, self.max_destinations)
+        for profile_id, state in outcome.states.items():
+            profiles.put(profile_id, pack(state))
+        seen.put(message.message_id, message.event_time_ms)

@@ -1,0 +1,76 @@
+"""What profile-dedupe remembers of one profile: its external ids, and per computation whether it is in
+it and which destinations it was already messaged on.
+
+Kept as one value per profile in the operator's MapState (key: profile id, under the tenant key), so
+a message costs one state read and one write for its profile. Stored as plain tuples (`pack`), which
+pickle to about half the size of dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from jobs.profile_dedupe.model import ExternalId, ProfileIds
+
+
+@dataclass(frozen=True)
+class Membership:
+    """One profile in one computation. `messaged`: the destinations with dedupes_on that already sent
+    this profile a message for this computation (each profile gets each message once only)."""
+
+    member: bool = False
+    messaged: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ProfileState:
+    ids: tuple[ExternalId, ...] = ()
+    known: bool = False  # hw.identity.profiles has described it (or a new id arrived with a message)
+    merged_into: str | None = None
+    computations: dict[str, Membership] = field(default_factory=dict)
+
+    def membership(self, computation_id: str) -> Membership:
+        return self.computations.get(computation_id) or Membership()
+
+    def with_membership(self, computation_id: str, membership: Membership) -> "ProfileState":
+        return replace(self, computations={**self.computations, computation_id: membership})
+
+
+EMPTY = ProfileState()
+
+
+def union_ids(*id_sets) -> tuple[ExternalId, ...]:
+    """All ids of the sets, once each (by type and value), keeping the earliest first-seen time."""
+    earliest: dict[tuple[str, str], ExternalId] = {}
+    for ids in id_sets:
+        for external_id in ids:
+            seen = earliest.get(external_id.pair)
+            if seen is None or external_id.first_seen_ms < seen.first_seen_ms:
+                earliest[external_id.pair] = external_id
+    return tuple(sorted(earliest.values()))
+
+
+def with_identity(state: ProfileState | None, profile: ProfileIds) -> ProfileState:
+    """Apply an hw.identity.profiles record: its ids replace the known ones (identity resolution is the
+    authority), memberships stay."""
+    state = state or EMPTY
+    return replace(state, ids=profile.ids, known=True, merged_into=profile.merged_into)
+
+
+def pack(state: ProfileState) -> tuple:
+    return (
+        tuple((i.type, i.value, i.first_seen_ms) for i in state.ids),
+        state.known,
+        state.merged_into,
+        {c: (m.member, tuple(sorted(m.messaged))) for c, m in state.computations.items()},
+    )
+
+
+def unpack(packed: tuple | None) -> ProfileState | None:
+    if packed is None:
+        return None
+    ids, known, merged_into, computations = packed
+    return ProfileState(
+        ids=tuple(ExternalId(*i) for i in ids), known=known, merged_into=merged_into,
+        computations={c: Membership(member, frozenset(messaged)) for c, (member, messaged) in computations.items()},
+    )
