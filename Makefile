@@ -17,6 +17,7 @@ help:
 	@echo "make bench-unification api-unification events/s, latency, memory; batches of 1/10/50, parallelism 1/2"
 	@echo "make bench-action      action-streaming messages/s, latency, state size, memory; 100k and 1M users"
 	@echo "make bench-reaction    reaction-streaming deltas/s and documents/s beside a plain pymongo loop"
+	@echo "make bench-dedupe      profile-dedupe messages/s, outbound events/s, latency, memory; 3 destinations each"
 	@echo "make clean             stop the stack and delete .data/ (keeps installed tools)"
 
 setup:
@@ -51,7 +52,7 @@ clean: down
 	@if [ -L .data/postgres ]; then rm -rf "$$(readlink -f .data/postgres)"; fi
 	rm -rf .data
 
-.PHONY: bench-skeleton bench-unification bench-action bench-reaction
+.PHONY: bench-skeleton bench-unification bench-action bench-reaction bench-dedupe
 bench-skeleton: up
 	@$(PY) -m bench.skeleton
 
@@ -63,3 +64,6 @@ bench-action: up
 
 bench-reaction: up
 	@$(PY) -m bench.reaction $(BENCH_ARGS)
+
+bench-dedupe: up
+	@$(PY) -m bench.dedupe $(BENCH_ARGS)

@@ -1,9 +1,11 @@
-"""`make demo`: the pipeline so far on the embedded Flink MiniCluster, against the local stack.
+"""`make demo`: the pipeline on the embedded Flink MiniCluster, against the local stack.
 
-Starts api-unification and action-streaming, produces examples/api.jsonl and examples/bad.jsonl and
-imports examples/customers.csv, waits until the outputs settle, then prints what each topic holds, a
-user document as reaction-streaming wrote it to MongoDB, the savepoint each job stopped with, and
-where to look.
+Starts the four jobs, produces examples/api.jsonl and examples/bad.jsonl and imports
+examples/customers.csv, waits until the outputs settle, then configures three destinations and sends
+profile computation messages (with a duplicate) for the profiles action-streaming resolved, through
+`headwater produce --source compute`. Prints what each topic holds, a user document as
+reaction-streaming wrote it to MongoDB, the outbound events profile-dedupe sent, the savepoint each
+job stopped with, and where to look.
 The stack stays up (`make down` stops it).
 """
 
@@ -23,8 +25,9 @@ from infra.harness.kafka import Collector
 from infra.harness.mongo_model import fold
 
 EXAMPLES = config.REPO_ROOT / "examples"
-JOBS = ("api-unification", "action-streaming", "reaction-streaming")
-OUTPUTS = ("unified.actions", "rejected", "state.deltas", "events.enriched", "identity.profiles")
+JOBS = ("api-unification", "action-streaming", "reaction-streaming", "profile-dedupe")
+OUTPUTS = ("unified.actions", "rejected", "state.deltas", "events.enriched", "identity.profiles", "delivery.outbound")
+DEMO_TENANT = "acme"
 TIMEOUT_S = 240
 
 
@@ -35,16 +38,17 @@ def main() -> int:
     before = {name: c.catch_up() for name, c in collectors.items()}  # records of earlier runs are not new
     sample_lines = sum(1 for line in (EXAMPLES / "api.jsonl").open() if line.strip())
     bad_lines = sum(1 for line in (EXAMPLES / "bad.jsonl").open() if line.strip())
-    print(f"1/4 starting api-unification, action-streaming and reaction-streaming on the embedded Flink MiniCluster "
-          f"(logs in {logs})")
+    destinations = _configure_destinations(settings)
+    print(f"1/5 starting {', '.join(JOBS)} on the embedded Flink MiniCluster (logs in {logs}); "
+          f"destinations: {', '.join(d.destination_id for d in destinations)}")
     jobs = [RunningJob(name, {}, logs / f"demo-{name}.log") for name in JOBS]
     try:
-        print("2/4 producing sample events, a few bad records, and a CSV import")
+        print("2/5 producing sample events, a few bad records, and a CSV import")
         produce_file(settings, "api", EXAMPLES / "api.jsonl")
         produce_file(settings, "api", EXAMPLES / "bad.jsonl")
         csv_rows, _refused = import_csv(settings, "acme", EXAMPLES / "customers.csv", EXAMPLES / "customers.mapping.yaml")
         expected_actions = sample_lines + csv_rows  # every valid sample line and sent row becomes one action
-        print("3/4 waiting for the outputs (they become visible when a checkpoint commits, every 2 s)")
+        print("3/5 waiting for the outputs (they become visible when a checkpoint commits, every 2 s)")
         deadline, last_change, last = time.monotonic() + TIMEOUT_S, time.monotonic(), None
         while time.monotonic() < deadline:
             if not all(job.alive() for job in jobs):
@@ -63,6 +67,11 @@ def main() -> int:
             print(f"demo: no settled output within {TIMEOUT_S} s; read the logs in {logs}", file=sys.stderr)
             return 1
         document = _mongo_user(settings, collectors["state.deltas"].values)
+        print("4/5 sending profile computation messages for the resolved profiles to profile-dedupe")
+        expected_events = _send_compute_messages(settings, destinations, collectors["identity.profiles"].values[
+            before["identity.profiles"]:])
+        outbound = collectors["delivery.outbound"]
+        outbound.wait_for(before["delivery.outbound"] + expected_events, timeout=120, alive=jobs[-1].alive)
         savepoints = {}
         for name, job in zip(JOBS, jobs):  # as Ctrl-C on `headwater run` would
             savepoints[name] = job.stop_with_savepoint()
@@ -73,6 +82,43 @@ def main() -> int:
             c.close()
     _report(settings, collectors, before, document, savepoints)
     return 0
+
+
+def _configure_destinations(settings):
+    """An email destination deduping on email, an SMS one deduping on phone, and a webhook with the
+    legacy behaviour, all on audience aud-1 (as `headwater destinations put` writes them)."""
+    from cli.dedupe_config import put_destination
+
+    return [put_destination(settings, DEMO_TENANT, "sendgrid", "email", ["aud-1"], "email", True),
+            put_destination(settings, DEMO_TENANT, "twilio", "sms", ["aud-1"], "phone", True),
+            put_destination(settings, DEMO_TENANT, "crm-hook", "webhook", ["aud-1"], None, True)]
+
+
+def _send_compute_messages(settings, destinations, profile_values) -> int:
+    """Every resolved profile of the demo tenant enters aud-1; the first message is sent twice (the
+    compute pipeline may repeat itself). Returns how many outbound events the rules give."""
+    import json
+
+    from infra.harness.dedupe import Scenario, expected_outbound
+    from jobs.profile_dedupe.model import message_from_json, profile_from_record
+
+    codec = AvroCodec()
+    profiles = {}
+    for value in profile_values:
+        record = codec.decode(value)
+        if record["tenant"] == DEMO_TENANT and not record["merged_into"] and not record["deleted"]:
+            profiles[record["user_id"]] = profile_from_record(record)[1]
+    lines = [{"tenant": DEMO_TENANT, "message_id": f"demo-aud-1-{profile_id}", "computation_id": "aud-1",
+              "computation_kind": "audience", "profile_id": profile_id, "value": "entered",
+              "trigger": "value_changed", "event_time_ms": 1_793_600_000_000} for profile_id in sorted(profiles)]
+    lines.append(lines[0])
+    path = settings.data_dir / "demo" / "compute.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    produce_file(settings, "compute", path)
+    scenario = Scenario(destinations, [(DEMO_TENANT, p, ids) for p, ids in profiles.items()],
+                        [message_from_json(line) for line in lines])
+    return len(expected_outbound(scenario))
 
 
 def _mongo_user(settings, delta_values, timeout_s: float = 30) -> dict | None:
@@ -97,7 +143,7 @@ def _mongo_user(settings, delta_values, timeout_s: float = 30) -> dict | None:
 def _report(settings, collectors, before, document, savepoints) -> None:
     codec = AvroCodec()
     new = {n: [codec.decode(v) for v in c.values[before[n]:]] for n, c in collectors.items()}
-    print("4/4 done.")
+    print("5/5 done.")
     for name in OUTPUTS:
         print(f"    {settings.topic_prefix}{name:<18} {len(new[name]):>5} new records")
     reasons = Counter(r["reason"] for r in new["rejected"])
@@ -109,6 +155,14 @@ def _report(settings, collectors, before, document, savepoints) -> None:
             print(f"      {key}: {document.get(key)}")
     else:
         print("    (the c-1 user document did not reach MongoDB in time; see the reaction-streaming log)")
+    sent = new["delivery.outbound"]
+    if sent:
+        print(f"    profile-dedupe sent {len(sent)} outbound events for {len({r['message_id'] for r in sent})} "
+              f"messages (one per ID group; the repeated message was not sent again), e.g.:")
+        shown = {tuple(r["destinations"]): r for r in reversed(sent)}  # one per kind of ID group
+        for record in sorted(shown.values(), key=lambda r: r["destinations"])[:4]:
+            ids = ", ".join(f"{i['type']}={i['value']}" for i in record["external_ids"])
+            print(f"      {record['profile_id']} -> {', '.join(record['destinations'])}: {ids}")
     print("    each job was stopped with a savepoint; replay one with `headwater run JOB --from-savepoint PATH`:")
     for name, path in savepoints.items():
         print(f"      {name:<20} {path}")
@@ -118,6 +172,8 @@ Where to look:
   .venv/bin/headwater tail rejected --max 5             refusals with reason codes and the original bytes
   .venv/bin/headwater tail state.deltas --max 5         idempotent set/unset/add_to_set/pull per user and device
   .venv/bin/headwater tail identity.profiles --max 5    user -> external ids
+  .venv/bin/headwater tail delivery.outbound --max 5    deduplicated outbound events, one per ID group
+  .venv/bin/headwater destinations list                 the destinations profile-dedupe sends to
   MongoDB documents: {settings.mongo_uri} database {settings.mongo_database}, collections users and devices
   checkpoints under {settings.checkpoints}/<job> (MinIO at {settings.s3_endpoint}, user {settings.s3_access_key})
   .venv/bin/headwater status                            the local stack; `make down` stops it""")

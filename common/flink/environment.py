@@ -62,3 +62,12 @@ def job_environment(settings: Settings, job: str, *, parallelism: int | None = N
     if restore_from:
         conf.set_string("execution.state-recovery.path", restore_from)
     return StreamExecutionEnvironment.get_execution_environment(conf)
+
+
+def subtask_index(runtime_context) -> int:
+    """This subtask's index. PyFlink 2.x's `get_index_of_this_subtask` calls a method Flink 2 moved to
+    `getTaskInfo()`, so ask the Java runtime context the Flink 2 way (thread mode), else PyFlink."""
+    java = getattr(runtime_context, "_runtime_context", None)
+    if java is not None and hasattr(java, "getTaskInfo"):
+        return int(java.getTaskInfo().getIndexOfThisSubtask())
+    return runtime_context.get_index_of_this_subtask()

@@ -124,13 +124,12 @@ def expected_outbound(scenario: Scenario, rollout: Rollout = Rollout(),
     tenant's messages share one partition, so the job sees them in this order too)."""
     engine = DedupeEngine()
     index = DestinationIndex({d.key: d for d in scenario.destinations})
-    stores: dict[str, tuple[DictStore, DictStore]] = defaultdict(lambda: (DictStore(), DictStore()))
+    stores: dict[str, DictStore] = defaultdict(DictStore)
     for tenant, profile_id, ids in scenario.profiles:
-        engine.on_profile(stores[tenant][0], profile_id, ids)
+        engine.on_profile(stores[tenant], profile_id, ids)
     out = []
     for message in scenario.messages if messages is None else messages:
-        profiles, seen = stores[message.tenant]
-        out += [record for kind, record in engine.on_message(profiles, seen, message, index, rollout,
+        out += [record for kind, record in engine.on_message(stores[message.tenant], message, index, rollout,
                                                              MessageOutcome()) if kind == OUTBOUND]
     return out
 

@@ -1,8 +1,9 @@
 """profile-dedupe's rules over any key-value state: the Flink operator passes its MapStates, tests
 pass dicts. Nothing here knows about Flink.
 
-Per tenant, two stores: `profiles` (profile id -> packed ProfileState) and `seen` (message id ->
-event time), which makes a repeated input message a counted duplicate instead of a second send.
+Per tenant, one store: `profiles` (profile id -> packed ProfileState). A profile's state also holds
+the ids of its recent messages, which makes a repeated input message a counted duplicate instead of a
+second send, at no extra state access.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from jobs.profile_dedupe.comparator import ShadowComparator
 from jobs.profile_dedupe.groups import MAX_DESTINATIONS_PER_EVENT
 from jobs.profile_dedupe.model import ComputeMessage, Destination, ProfileIds
 from jobs.profile_dedupe.process import MessageOutcome, process_message, profiles_read_by
-from jobs.profile_dedupe.profiles import ProfileState, pack, unpack, with_identity
+from jobs.profile_dedupe.profiles import ProfileState, pack, remember, unpack, with_identity
 from jobs.profile_dedupe.rollout import Rollout, choose
 
 
@@ -64,16 +65,23 @@ class DestinationIndex:
         return self._index.get((tenant, computation_id), ())
 
 
+DUPLICATE_WINDOW_MS = 7 * 24 * 3600 * 1000
+MAX_SEEN_PER_PROFILE = 1000
+
+
 class DedupeEngine:
     def __init__(self, comparator: ShadowComparator | None = None,
-                 max_destinations: int = MAX_DESTINATIONS_PER_EVENT):
+                 max_destinations: int = MAX_DESTINATIONS_PER_EVENT, duplicate_window_ms: int = DUPLICATE_WINDOW_MS,
+                 max_seen: int = MAX_SEEN_PER_PROFILE):
         self.comparator = comparator or ShadowComparator()
         self.max_destinations = max_destinations
+        self.duplicate_window_ms = duplicate_window_ms
+        self.max_seen = max_seen
 
     @staticmethod
     def known(profiles: Store, profile_id: str) -> bool:
-        state = unpack(profiles.get(profile_id))
-        return state is not None and state.known
+        packed = profiles.get(profile_id)
+        return packed is not None and packed[1]  # pack()'s `known`, without unpacking the rest
 
     @staticmethod
     def on_profile(profiles: Store, profile_id: str, update: ProfileIds) -> None:
@@ -83,16 +91,22 @@ class DedupeEngine:
             return
         profiles.put(profile_id, pack(with_identity(unpack(profiles.get(profile_id)), update)))
 
-    def on_message(self, profiles: Store, seen: Store, message: ComputeMessage, index: DestinationIndex,
+    def on_message(self, profiles: Store, message: ComputeMessage, index: DestinationIndex,
                    rollout: Rollout, outcome: MessageOutcome) -> Iterator[tuple[str, dict]]:
         """Outputs of one message (see process.process_message); `outcome.duplicate` when it was seen."""
-        if seen.get(message.message_id) is not None:
+        stored = {p: profiles.get(p) for p in profiles_read_by(message)}
+        read: dict[str, ProfileState | None] = {p: unpack(v) for p, v in stored.items()}
+        own = read[message.profile_id]
+        if own is not None and message.message_id in own.seen:
             outcome.duplicate = True
             return
-        read: dict[str, ProfileState | None] = {p: unpack(profiles.get(p)) for p in profiles_read_by(message)}
         yield from process_message(message, read, index.connected(message.tenant, message.computation_id),
                                    choose(rollout, message.tenant, message.profile_id), outcome,
                                    self.comparator, self.max_destinations)
+        s = outcome.states[message.profile_id]
+        outcome.states[message.profile_id] = ProfileState(s.ids, s.known, s.merged_into, s.computations, remember(
+            s.seen, message.message_id, message.event_time_ms, self.duplicate_window_ms, self.max_seen))
         for profile_id, state in outcome.states.items():
-            profiles.put(profile_id, pack(state))
-        seen.put(message.message_id, message.event_time_ms)
+            packed = pack(state)
+            if packed != stored.get(profile_id):
+                profiles.put(profile_id, packed)

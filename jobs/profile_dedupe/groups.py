@@ -1,6 +1,7 @@
 """ID groups: destinations that receive the same external-id set share one outbound event.
 
-The group's name is the SHA-256 of the canonical id set (sorted (type, value) pairs as compact JSON).
+The group's name is the SHA-256 of the canonical id set (sorted (type, value) pairs, `type` NUL `value`,
+one per line).
 The write-up names "SHA128", which does not exist; SHA-256 is the stated choice here. Event ids derive
 from the message id, the group and the part, so a message processed again (a duplicate that slipped
 past the window, or a replay from an older savepoint) yields the same event ids, which a consumer
@@ -14,7 +15,6 @@ per group in memory, never all its deliveries.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -24,7 +24,8 @@ MAX_DESTINATIONS_PER_EVENT = 500
 
 
 def id_group_hash(ids: tuple[tuple[str, str], ...]) -> str:
-    canonical = json.dumps([list(pair) for pair in sorted(ids)], separators=(",", ":"), ensure_ascii=False)
+    """SHA-256 (hex) of the canonical id set: sorted pairs, each `type` NUL `value`, one per line."""
+    canonical = "\n".join(f"{t}\x00{v}" for t, v in sorted(ids))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -1,9 +1,13 @@
 """profile-dedupe: computation messages -> dedupe decisions -> one outbound event per ID group.
 
 Wiring only (rules: decide.py, process.py, engine.py; levers: rollout.py, comparator.py):
-  KafkaSource(hw.compute.output + hw.identity.profiles) -> key by tenant ─┐
-  KafkaSource(hw.destinations.config + hw.dedupe.rollout) -> broadcast ───┴> DedupeMessages
+  KafkaSource(hw.compute.output + hw.identity.profiles) -> per-tenant batches (Java) ─┐
+  KafkaSource(hw.destinations.config + hw.dedupe.rollout) -> broadcast ───────────────┴> DedupeMessages
   -> frames -> one exactly-once sink: hw.delivery.outbound, hw.dedupe.mismatches, hw.rejected
+
+Records reach the Python operator in batches of one tenant's records (up to
+HEADWATER_DEDUPE_BATCH_RECORDS, or HEADWATER_DEDUPE_BATCH_DELAY_MS after the first): a Python operator
+pays a fixed cost per element, so one element per batch instead of per message (common/flink/batches.py).
 
 Keyed by tenant: a merge reads the state of the profiles it merges, which are all the tenant's.
 A message waits (in Flink ListState, in arrival order per tenant) while a profile it reads (its own;
@@ -15,20 +19,23 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 
-from pyflink.common import Time, Types, WatermarkStrategy
+from pyflink.common import Types, WatermarkStrategy
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.datastream.functions import KeyedBroadcastProcessFunction
-from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, StateTtlConfig
+from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor
 
 from common.config import ConfigError, Settings
+from common.flink.batches import tenant_batches
+from common.flink.environment import subtask_index
 from common.flink.kafka import frame_type, framed_exactly_once_sink, kafka_source
 from common.kafka.snapshot import read_to_end
 from common.metrics import LatencyWindow
 from common.serde import frames
 from common.serde.avro import AvroCodec, SerdeError
-from common.serde.peek import first_string
+from common.serde.fast_avro import OutboundEncoder
 from common.topics import topic
 from jobs.api_unification.output import rejected_record
 from jobs.api_unification.reasons import Reason, Refusal, Rejection
@@ -36,8 +43,8 @@ from jobs.profile_dedupe.comparator import ShadowComparator
 from jobs.profile_dedupe.config import ConfigReadiness, apply_config, config_key, digest, expected_config
 from jobs.profile_dedupe.decide import BRANCHES
 from jobs.profile_dedupe.engine import DedupeEngine, DestinationIndex
-from jobs.profile_dedupe.model import message_from_record, profile_from_record
-from jobs.profile_dedupe.process import OUTBOUND, MessageOutcome, profiles_read_by
+from jobs.profile_dedupe.model import Trigger, message_from_record, profile_from_record
+from jobs.profile_dedupe.process import OUTBOUND, MessageOutcome
 from jobs.profile_dedupe.report import FIELDS, format_report
 from jobs.profile_dedupe.rollout import Rollout
 
@@ -47,23 +54,28 @@ OUTBOUND_OUT, MISMATCH_OUT, REJECTED_OUT = range(len(OUTPUTS))
 CONFIG_STATE = MapStateDescriptor("config", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
 RETRY_MS = 200
 REPORT_EVERY_S = 2.0
-FRAME_RECORDS = 200  # a message with a huge fan-out is emitted in several frames, not one giant value
+FRAME_RECORDS = 200
+TIMING_SAMPLE = 16  # a message with a huge fan-out is emitted in several frames, not one giant value
 
 
 @dataclass(frozen=True)
 class DedupeSettings:
     profile_wait_ms: int = 10_000
     config_wait_ms: int = 30_000
-    seen_hours: int = 7 * 24
+    duplicate_window_hours: int = 7 * 24
     comparator_cap: int = 10_000
+    batch_records: int = 256
+    batch_delay_ms: int = 20
 
     @staticmethod
     def from_env(env=os.environ) -> "DedupeSettings":
         values = {}
         for field, variable in (("profile_wait_ms", "HEADWATER_DEDUPE_PROFILE_WAIT_MS"),
                                 ("config_wait_ms", "HEADWATER_DEDUPE_CONFIG_WAIT_MS"),
-                                ("seen_hours", "HEADWATER_DEDUPE_WINDOW_HOURS"),
-                                ("comparator_cap", "HEADWATER_DEDUPE_COMPARATOR_CAP")):
+                                ("duplicate_window_hours", "HEADWATER_DEDUPE_WINDOW_HOURS"),
+                                ("comparator_cap", "HEADWATER_DEDUPE_COMPARATOR_CAP"),
+                                ("batch_records", "HEADWATER_DEDUPE_BATCH_RECORDS"),
+                                ("batch_delay_ms", "HEADWATER_DEDUPE_BATCH_DELAY_MS")):
             raw = env.get(variable)
             if raw is None:
                 continue
@@ -73,36 +85,37 @@ class DedupeSettings:
         return DedupeSettings(**values)
 
 
-def tenant_of(raw) -> str:
-    """The key: the tenant, first field of both input schemas. Undecodable input goes to key "" and is
-    refused there with a reason."""
-    try:
-        return first_string(bytes(raw))
-    except Exception:
-        return ""
-
-
 class _Timed:
-    """A MapState read through a per-message memo, timing the state calls (the `state` latency step)."""
+    """A MapState read through a per-message memo; while `timing`, the state calls are timed (the
+    `state` latency step)."""
 
     def __init__(self, state, clock):
         self.state, self.clock, self.memo = state, clock, {}
+        self.timing = False
 
-    def begin(self):
+    def begin(self, timing: bool = False):
         self.memo.clear()
+        self.timing = timing
 
     def get(self, key):
-        if key not in self.memo:
-            started = time.perf_counter()
-            self.memo[key] = self.state.get(key)
-            self.clock[0] += time.perf_counter() - started
-        return self.memo[key]
+        memo = self.memo
+        if key not in memo:
+            if self.timing:
+                started = time.perf_counter()
+                memo[key] = self.state.get(key)
+                self.clock[0] += time.perf_counter() - started
+            else:
+                memo[key] = self.state.get(key)
+        return memo[key]
 
     def put(self, key, value):
-        started = time.perf_counter()
         self.memo[key] = value
-        self.state.put(key, value)
-        self.clock[0] += time.perf_counter() - started
+        if self.timing:
+            started = time.perf_counter()
+            self.state.put(key, value)
+            self.clock[0] += time.perf_counter() - started
+        else:
+            self.state.put(key, value)
 
     def remove(self, key):
         self.memo[key] = None
@@ -117,29 +130,31 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
 
     def open(self, runtime_context):
         self.codec = AvroCodec()
+        self.outbound = OutboundEncoder(self.codec)
         self.state_clock = [0.0]
         pickled = Types.PICKLED_BYTE_ARRAY()
         self.profiles = _Timed(runtime_context.get_map_state(MapStateDescriptor("profiles", Types.STRING(), pickled)),
                                self.state_clock)
-        seen = MapStateDescriptor("seen", Types.STRING(), Types.LONG())
-        seen.enable_time_to_live(StateTtlConfig.new_builder(Time.hours(self.options.seen_hours)).build())
-        self.seen = _Timed(runtime_context.get_map_state(seen), self.state_clock)
         self.parked = runtime_context.get_list_state(ListStateDescriptor("parked", pickled))
         self.parked_len: dict[str, int] = {}
         spill = os.path.join(self.settings.data_dir, "profile-dedupe", "comparator")
-        self.engine = DedupeEngine(ShadowComparator(spill, cap=self.options.comparator_cap))
+        self.engine = DedupeEngine(ShadowComparator(spill, cap=self.options.comparator_cap),
+                                   duplicate_window_ms=self.options.duplicate_window_hours * 3600 * 1000)
         self.index: DestinationIndex | None = None
         self.rollout = Rollout()
         self.readiness = ConfigReadiness(self.expected)
         self.config_wait_started: float | None = None
+        self.subtask = subtask_index(runtime_context)
         metrics = runtime_context.get_metrics_group()
         self.metrics = metrics
         self.totals = dict.fromkeys(FIELDS, 0)
         self.counters = {name: metrics.counter(name) for name in FIELDS + ("profile_wait_timeouts", "config_wait_timeouts")}
+        self.unflushed, self.unflushed_branches = Counter(), Counter()
         self.branch_counters = {}
         for branch in BRANCHES:
             self._branch_counter(branch)
             self._branch_counter(f"shadow.{branch}")
+        self.handled = 0
         self.steps = {step: LatencyWindow() for step in ("decide", "state", "encode")}
         for step, window in self.steps.items():
             for p in (95, 99):
@@ -155,7 +170,18 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
     def _count(self, name: str, n: int = 1) -> None:
         if name in self.totals:
             self.totals[name] += n
-        self.counters[name].inc(n)
+        self.unflushed[name] += n
+
+    def _flush_metrics(self) -> None:
+        """Counts reach the Flink counters once per batch: each `inc` is a call into the JVM, and a
+        dozen per message cost as much as the decisions themselves."""
+        for name, n in self.unflushed.items():
+            if n:
+                self.counters[name].inc(n)
+        for branch, n in self.unflushed_branches.items():
+            self._branch_counter(branch).inc(n)
+        self.unflushed.clear()
+        self.unflushed_branches.clear()
 
     # -- config (broadcast side) ---------------------------------------------------------------
 
@@ -196,22 +222,36 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
         print(f"{NAME}: the config snapshot taken at submit time is still incomplete after "
               f"{self.options.config_wait_ms} ms ({len(self.readiness.missing)} records); going on without it",
               flush=True)
-        self.counters["config_wait_timeouts"].inc()
+        self._count("config_wait_timeouts")
         self.readiness.missing.clear()
         return True
 
     # -- messages and profiles (keyed side) ----------------------------------------------------
 
     def process_element(self, value, ctx):
-        raw = bytes(value)
+        """`value` is a batch of one tenant's records, in arrival order (TenantBatches.java)."""
         self._load_config(ctx)
         tenant = ctx.get_current_key()
+        yield from _framed(out for _o, _k, raw in frames.unpack(bytes(value))
+                           for out in self._on_record(raw, tenant, ctx))
+        self._flush_metrics()
+        self._report(ctx)
+
+    def on_timer(self, timestamp, ctx):
+        self._load_config(ctx)
+        tenant = ctx.get_current_key()
+        if self._parked_count(tenant):
+            yield from _framed(self._release(ctx, tenant))
+        self._flush_metrics()
+        self._report(ctx)
+
+    def _on_record(self, raw: bytes, tenant: str, ctx):
         try:
             schema = self.codec.writer_of(raw).name
             record = self.codec.decode(raw)
         except SerdeError as exc:
             self._count("messages")
-            yield self._reject_frame(Rejection(Reason.INVALID_RECORD, str(exc)), raw, None)
+            yield self._reject(Rejection(Reason.INVALID_RECORD, str(exc)), raw, None)
             return
         if schema == "identity_profile":
             self.profiles.begin()
@@ -219,31 +259,21 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
             self.engine.on_profile(self.profiles, user_id, update)
             self._count("profiles")
             if self._parked_count(tenant):
-                yield from self._release(ctx)
-            self._report(ctx)
+                yield from self._release(ctx, tenant)
             return
         self._count("messages")
         if schema != "compute_message":
-            yield self._reject_frame(Rejection(Reason.INVALID_RECORD, f"a {schema} record on the compute input"),
-                                     raw, record)
+            yield self._reject(Rejection(Reason.INVALID_RECORD, f"a {schema} record on the compute input"), raw, record)
             return
         try:
             message = message_from_record(record)
         except Refusal as refusal:
-            yield self._reject_frame(Rejection.of(refusal), raw, record)
+            yield self._reject(Rejection.of(refusal), raw, record)
             return
-        now = ctx.timer_service().current_processing_time()
         if self._parked_count(tenant) or not self._can_process(message, waited_ms=0):
-            self._park(ctx, tenant, raw, now)
+            self._park(ctx, tenant, raw, ctx.timer_service().current_processing_time())
         else:
             yield from self._handle(message)
-        self._report(ctx)
-
-    def on_timer(self, timestamp, ctx):
-        self._load_config(ctx)
-        if self._parked_count(ctx.get_current_key()):
-            yield from self._release(ctx)
-        self._report(ctx)
 
     def _parked_count(self, tenant: str) -> int:
         if tenant not in self.parked_len:  # first touch since open: the state may hold restored messages
@@ -258,19 +288,21 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
             ctx.timer_service().register_processing_time_timer(now_ms + RETRY_MS)
 
     def _can_process(self, message, waited_ms: int) -> bool:
-        if not self._config_ready():
+        if not (self.readiness.ready or self._config_ready()):
             return False
         self.profiles.begin()
-        if all(self.engine.known(self.profiles, p) for p in profiles_read_by(message)):
+        known = self.engine.known
+        if known(self.profiles, message.profile_id) and (
+                message.trigger is not Trigger.PROFILE_MERGE
+                or all(known(self.profiles, p) for p in message.merged_profile_ids)):
             return True
         if waited_ms >= self.options.profile_wait_ms:
-            self.counters["profile_wait_timeouts"].inc()
+            self._count("profile_wait_timeouts")
             return True
         return False
 
-    def _release(self, ctx):
+    def _release(self, ctx, tenant: str):
         """Handle parked messages from the oldest while they can go; keep the rest, in order."""
-        tenant = ctx.get_current_key()
         parked = list(self.parked.get() or [])
         now = ctx.timer_service().current_processing_time()
         done = 0
@@ -288,33 +320,29 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
             ctx.timer_service().register_processing_time_timer(now + RETRY_MS)
 
     def _handle(self, message):
-        self.profiles.begin()
-        self.seen.begin()
+        """Yield the (output, key, value) records of one message. One message in TIMING_SAMPLE has its
+        steps timed (state, decide, encode): enough for percentiles, without timing every one."""
+        self.handled += 1
+        timed = self.handled % TIMING_SAMPLE == 0
+        self.profiles.begin(timed)
         outcome = MessageOutcome()
-        started, encoding = time.perf_counter(), 0.0
+        started, encoding = time.perf_counter() if timed else 0.0, 0.0
         self.state_clock[0] = 0.0
-        records = []
         key = f"{message.tenant}:{message.profile_id}".encode()
-        for kind, record in self.engine.on_message(self.profiles, self.seen, message, self.index, self.rollout,
-                                                   outcome):
-            encode_started = time.perf_counter()
+        for kind, record in self.engine.on_message(self.profiles, message, self.index, self.rollout, outcome):
+            encode_started = time.perf_counter() if timed else 0.0
             if kind == OUTBOUND:
-                records.append((OUTBOUND_OUT, key, self.codec.encode("outbound_event", record)))
+                out = (OUTBOUND_OUT, key, self.outbound.encode(record))
             else:
-                records.append((MISMATCH_OUT, key, self.codec.encode("dedupe_mismatch", record)))
-            if len(records) >= FRAME_RECORDS:
-                yield frames.pack(records)
-                records = []
-            encoding += time.perf_counter() - encode_started
-        if records:
-            encode_started = time.perf_counter()
-            frame = frames.pack(records)
-            encoding += time.perf_counter() - encode_started
-            yield frame
-        total = time.perf_counter() - started
-        self.steps["state"].add(self.state_clock[0] * 1e6)
-        self.steps["encode"].add(encoding * 1e6)
-        self.steps["decide"].add((total - encoding - self.state_clock[0]) * 1e6)
+                out = (MISMATCH_OUT, key, self.codec.encode("dedupe_mismatch", record))
+            if timed:
+                encoding += time.perf_counter() - encode_started
+            yield out
+        if timed:
+            total = time.perf_counter() - started
+            self.steps["state"].add(self.state_clock[0] * 1e6)
+            self.steps["encode"].add(encoding * 1e6)
+            self.steps["decide"].add((total - encoding - self.state_clock[0]) * 1e6)
         if outcome.duplicate:
             self._count("duplicates")
             return
@@ -322,12 +350,11 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
         self._count("events", outcome.events)
         self._count("deliveries", outcome.deliveries)
         self._count("mismatches", outcome.mismatches)
-        for branch, n in outcome.branches.items():
-            self._branch_counter(branch).inc(n)
+        self.unflushed_branches.update(outcome.branches)
 
-    def _reject_frame(self, rejection: Rejection, raw: bytes, record: dict | None) -> bytes:
+    def _reject(self, rejection: Rejection, raw: bytes, record: dict | None) -> tuple[int, bytes, bytes]:
         self._count("rejected")
-        return frames.pack([(REJECTED_OUT, b"", self._rejected(rejection, raw, record, "compute.output"))])
+        return REJECTED_OUT, b"", self._rejected(rejection, raw, record, "compute.output")
 
     def _rejected(self, rejection: Rejection, raw: bytes, record: dict | None, source: str) -> bytes:
         record = record or {}
@@ -347,8 +374,21 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
             return
         self.reported, self.reported_at = dict(self.totals), now
         window = self.steps["decide"]
-        print(format_report(self.totals, {"decide_p95_us": int(window.percentile(95)),
+        print(format_report(self.subtask, self.totals, {"decide_p95_us": int(window.percentile(95)),
                                           "decide_p99_us": int(window.percentile(99))}), flush=True)
+
+
+def _framed(records):
+    """Records -> frames of at most FRAME_RECORDS records: one JVM crossing per frame, and a message
+    with a huge fan-out never becomes one giant value."""
+    chunk = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= FRAME_RECORDS:
+            yield frames.pack(chunk)
+            chunk = []
+    if chunk:
+        yield frames.pack(chunk)
 
 
 def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
@@ -363,11 +403,13 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
         .broadcast(CONFIG_STATE)
     )
     inputs = [topic(settings.topic_prefix, "compute.output"), topic(settings.topic_prefix, "identity.profiles")]
-    decided = (
+    records = (
         env.from_source(kafka_source(settings, inputs, group_id=f"headwater-{NAME}", raw_bytes=True),
                         WatermarkStrategy.no_watermarks(), "compute.output + identity.profiles")
         .uid(f"{NAME}-source")
-        .key_by(tenant_of, key_type=Types.STRING())
+    )
+    decided = (
+        tenant_batches(records, options.batch_records, options.batch_delay_ms, uid=f"{NAME}-batches")
         .connect(config)
         .process(DedupeMessages(settings, options, expected), output_type=frame_type())
         .uid(f"{NAME}-decide")

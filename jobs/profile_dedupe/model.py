@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 from jobs.api_unification.reasons import Reason, Refusal
 
@@ -24,8 +25,9 @@ EXTERNAL_ID_TYPES = ("customer_id", "email", "phone", "anonymous_id", "device")
 AUDIENCE_VALUES = ("entered", "exited")
 
 
-@dataclass(frozen=True, order=True)
-class ExternalId:
+class ExternalId(NamedTuple):
+    """A tuple, so profile state packs and unpacks at C speed (pack/unpack run for every message)."""
+
     type: str
     value: str
     first_seen_ms: int = 0
@@ -48,13 +50,10 @@ class ComputeMessage:
     merged_profile_ids: tuple[str, ...] = ()
     external_id: ExternalId | None = None
 
-    @property
-    def in_computation(self) -> bool:
-        """Entered an audience, or holds a trait value. Exited / a null trait is out."""
-        value = json.loads(self.value_json)
-        if self.computation_kind == "audience":
-            return value == "entered"
-        return value is not None
+    in_computation: bool = field(init=False, compare=False)  # entered an audience, or holds a trait value
+
+    def __post_init__(self):
+        object.__setattr__(self, "in_computation", _inside(self.computation_kind, self.value_json))
 
 
 @dataclass(frozen=True)
@@ -71,6 +70,22 @@ class Destination:
         return f"{self.tenant}:{self.destination_id}"
 
 
+_FAST_VALUES = {'"entered"': "entered", '"exited"': "exited", "null": None}
+
+
+def _value(value_json: str):
+    """The JSON value; the common ones without a JSON parse (this runs for every message)."""
+    try:
+        return _FAST_VALUES[value_json]
+    except KeyError:
+        return json.loads(value_json)
+
+
+def _inside(kind: str, value_json: str) -> bool:
+    value = _value(value_json)
+    return value == "entered" if kind == "audience" else value is not None
+
+
 def message_from_record(record: dict) -> ComputeMessage:
     """A decoded `compute_message` record as a ComputeMessage; Refusal when it breaks a rule."""
     for name in ("tenant", "message_id", "computation_id", "profile_id"):
@@ -85,7 +100,7 @@ def message_from_record(record: dict) -> ComputeMessage:
         raise Refusal(Reason.INVALID_FIELD, f"trigger {record['trigger']!r} is not one of "
                       f"{', '.join(t.value for t in Trigger)}") from None
     try:
-        value = json.loads(record["value_json"])
+        value = _value(record["value_json"])
     except ValueError:
         raise Refusal(Reason.INVALID_FIELD, "value_json is not JSON") from None
     if kind == "audience" and value not in AUDIENCE_VALUES:
@@ -99,7 +114,7 @@ def message_from_record(record: dict) -> ComputeMessage:
     return ComputeMessage(
         tenant=record["tenant"], message_id=record["message_id"], computation_id=record["computation_id"],
         computation_kind=kind, profile_id=record["profile_id"],
-        value_json=json.dumps(value, sort_keys=True, separators=(",", ":")), trigger=trigger,
+        value_json=record["value_json"], trigger=trigger,
         event_time_ms=int(record["event_time_ms"]), merged_profile_ids=merged,
         external_id=ExternalId(new_id["type"], new_id["value"], int(new_id["first_seen_ms"])) if new_id else None)
 
@@ -187,7 +202,8 @@ def message_from_json(obj) -> ComputeMessage:
         raise Refusal(Reason.INVALID_FIELD, "merged_profile_ids is a list of profile ids")
     record = {**{k: obj[k] for k in ("tenant", "message_id", "computation_id", "computation_kind", "profile_id",
                                      "trigger", "event_time_ms")},
-              "value_json": json.dumps(obj["value"]), "merged_profile_ids": merged,
+              "value_json": json.dumps(obj["value"], sort_keys=True, separators=(",", ":")),
+              "merged_profile_ids": merged,
               "external_id": {"type": str(new_id["type"]), "value": str(new_id["value"]),
                               "first_seen_ms": int(new_id.get("first_seen_ms", obj["event_time_ms"]))}
               if new_id else None}

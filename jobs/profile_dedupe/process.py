@@ -46,11 +46,14 @@ def profiles_read_by(message: ComputeMessage) -> list[str]:
     return [message.profile_id]
 
 
+DISABLED = Decision("destination_disabled")
+
+
 def _decisions(path: str, message: ComputeMessage, destinations: Iterable[Destination], membership: Membership,
                before_merge: list[Membership], ids: tuple[ExternalId, ...]) -> Iterator[tuple[Destination, Decision]]:
     for destination in destinations:
         if not destination.enabled:
-            yield destination, Decision("destination_disabled")
+            yield destination, DISABLED
         elif path == "new":
             yield destination, decide_new(message, destination, membership, before_merge, ids)
         else:
@@ -71,15 +74,24 @@ def process_message(message: ComputeMessage, profiles: dict[str, ProfileState | 
     merged = [profiles.get(p) or EMPTY for p in profiles_read_by(message)] \
         if message.trigger is Trigger.PROFILE_MERGE else []
     before_merge = [p.membership(message.computation_id) for p in merged]
-    ids = union_ids(profile.ids, *(p.ids for p in merged),
-                    (message.external_id,) if message.external_id else ())
+    ids = union_ids(profile.ids, *(p.ids for p in merged), (message.external_id,) if message.external_id else ()) \
+        if merged or message.external_id else profile.ids  # already sorted and unique
     membership = profile.membership(message.computation_id)
     compare = comparator if choice.compare else None
     newly_messaged: list[str] = []
 
+    branches = outcome.branches
+
     def sent(path: str) -> Iterator[Delivery]:
-        for destination, decision in _decisions(path, message, destinations, membership, before_merge, ids):
-            outcome.branches[decision.branch] += 1
+        new = path == "new"
+        for destination in destinations:
+            if not destination.enabled:
+                decision = DISABLED
+            elif new:
+                decision = decide_new(message, destination, membership, before_merge, ids)
+            else:
+                decision = decide_legacy(message, destination, ids)
+            branches[decision.branch] += 1
             if decision.delivery is None:
                 continue
             if compare is not None and not destination.dedupes_on:
@@ -127,8 +139,9 @@ def after_message(message: ComputeMessage, profile: ProfileState, merged: list[P
     messaged = profile.membership(computation).messaged | newly_messaged
     for before in merged:
         messaged |= before.membership(computation).messaged
-    survivor = replace(profile, ids=ids).with_membership(
-        computation, Membership(member=message.in_computation, messaged=messaged))
+    survivor = ProfileState(ids, profile.known, profile.merged_into,
+                            {**profile.computations, computation: Membership(message.in_computation, messaged)},
+                            profile.seen)
     states = {message.profile_id: survivor}
     if message.trigger is Trigger.PROFILE_MERGE:
         for profile_id in message.merged_profile_ids:

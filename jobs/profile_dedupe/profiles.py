@@ -1,5 +1,5 @@
-"""What profile-dedupe remembers of one profile: its external ids, and per computation whether it is in
-it and which destinations it was already messaged on.
+"""What profile-dedupe remembers of one profile: its external ids, per computation whether it is in it
+and which destinations it was already messaged on, and the ids of the messages it recently got.
 
 Kept as one value per profile in the operator's MapState (key: profile id, under the tenant key), so
 a message costs one state read and one write for its profile. Stored as plain tuples (`pack`), which
@@ -22,15 +22,21 @@ class Membership:
     messaged: frozenset[str] = frozenset()
 
 
+NOT_A_MEMBER = Membership()
+
+
 @dataclass(frozen=True)
 class ProfileState:
     ids: tuple[ExternalId, ...] = ()
     known: bool = False  # hw.identity.profiles has described it (or a new id arrived with a message)
     merged_into: str | None = None
     computations: dict[str, Membership] = field(default_factory=dict)
+    # message id -> event time of the messages already handled for this profile, within the window
+    # (`remember`): a copy of one of them is a duplicate, however late it comes.
+    seen: dict[str, int] = field(default_factory=dict)
 
     def membership(self, computation_id: str) -> Membership:
-        return self.computations.get(computation_id) or Membership()
+        return self.computations.get(computation_id) or NOT_A_MEMBER
 
     def with_membership(self, computation_id: str, membership: Membership) -> "ProfileState":
         return replace(self, computations={**self.computations, computation_id: membership})
@@ -57,20 +63,35 @@ def with_identity(state: ProfileState | None, profile: ProfileIds) -> ProfileSta
     return replace(state, ids=profile.ids, known=True, merged_into=profile.merged_into)
 
 
+def remember(seen: dict[str, int], message_id: str, event_time_ms: int, window_ms: int,
+             max_ids: int) -> dict[str, int]:
+    """`seen` with one more message: ids older than `window_ms` (event time, before the newest) are
+    forgotten, and at most `max_ids` of the newest are kept. Event time, not wall-clock, so a replay
+    forgets exactly what the first run forgot."""
+    seen = {**seen, message_id: event_time_ms}
+    horizon = max(seen.values()) - window_ms
+    kept = {m: t for m, t in seen.items() if t >= horizon}
+    if len(kept) > max_ids:
+        kept = dict(sorted(kept.items(), key=lambda item: (item[1], item[0]))[-max_ids:])
+    return kept
+
+
 def pack(state: ProfileState) -> tuple:
     return (
-        tuple((i.type, i.value, i.first_seen_ms) for i in state.ids),
+        tuple(map(tuple, state.ids)),
         state.known,
         state.merged_into,
         {c: (m.member, tuple(sorted(m.messaged))) for c, m in state.computations.items()},
+        state.seen,
     )
 
 
 def unpack(packed: tuple | None) -> ProfileState | None:
     if packed is None:
         return None
-    ids, known, merged_into, computations = packed
+    ids, known, merged_into, computations, seen = packed
     return ProfileState(
-        ids=tuple(ExternalId(*i) for i in ids), known=known, merged_into=merged_into,
+        ids=tuple(map(ExternalId._make, ids)), known=known, merged_into=merged_into,
         computations={c: Membership(member, frozenset(messaged)) for c, (member, messaged) in computations.items()},
+        seen=seen,
     )

@@ -56,7 +56,8 @@ def bucket(tenant: str, profile_id: str) -> int:
 
 
 def choose(rollout: Rollout, tenant: str, profile_id: str) -> PathChoice:
-    run_new = not rollout.emergency_off and bucket(tenant, profile_id) < rollout.new_path_percent
+    percent = rollout.new_path_percent
+    run_new = not rollout.emergency_off and (percent == 100 or (percent > 0 and bucket(tenant, profile_id) < percent))
     wanted = rollout.gate.get(rollout.tenant_tiers.get(tenant, rollout.default_tier), rollout.default_path)
     send = "new" if run_new and wanted == "new" else "legacy"
     compare = run_new and rollout.comparator

@@ -31,15 +31,14 @@ from infra.harness.dedupe import (
 from infra.harness.jobs import RunningJob
 from infra.harness.kafka import Collector
 from jobs.profile_dedupe.model import ComputeMessage, Destination, ExternalId, ProfileIds, Trigger, message_record
-from jobs.profile_dedupe.report import parse_reports
+from jobs.profile_dedupe.report import combined, parse_reports
 from jobs.profile_dedupe.rollout import Rollout
 
 pytestmark = pytest.mark.integration
 
 
 def _last_report(job: RunningJob) -> dict | None:
-    reports = parse_reports(job.log.read_text(errors="replace"))
-    return reports[-1] if reports else None
+    return combined(parse_reports(job.log.read_text(errors="replace")))
 
 
 def _wait_until_done(job: RunningJob, messages: int, timeout: float = 300) -> dict:

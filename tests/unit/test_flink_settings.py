@@ -62,3 +62,12 @@ def test_rendered_conf_dir_is_valid_yaml_with_every_key(tools, tmp_path):
     target = fs.render_conf_dir(s, tmp_path / "conf")
     rendered = yaml.safe_load((target / "config.yaml").read_text())
     assert {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in rendered.items()} == fs.flink_settings(s)
+
+
+def test_conf_dirs_are_per_content_so_concurrent_runs_never_clobber_each_other(tools, tmp_path):
+    first = fs.render_conf_dir(load({"HEADWATER_TOOLS_DIR": str(tools)}), tmp_path / "conf")
+    again = fs.render_conf_dir(load({"HEADWATER_TOOLS_DIR": str(tools)}), tmp_path / "conf")
+    other = fs.render_conf_dir(load({"HEADWATER_TOOLS_DIR": str(tools), "HEADWATER_S3_ENDPOINT": "http://127.0.0.1:9"}),
+                               tmp_path / "conf")
+    assert first == again != other
+    assert not list(first.glob(".*.tmp"))

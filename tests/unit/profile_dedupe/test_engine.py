@@ -15,7 +15,7 @@ from tests.unit.profile_dedupe.scenario import ALL, CUSTOMER, EMAIL_NEW, PHONE, 
 class Run:
     def __init__(self, *destinations, rollout=Rollout()):
         self.engine = DedupeEngine()
-        self.profiles, self.seen = DictStore(), DictStore()
+        self.profiles = DictStore()
         self.index = DestinationIndex({d.key: d for d in destinations})
         self.rollout = rollout
         self.outcomes = []
@@ -25,7 +25,7 @@ class Run:
 
     def send(self, msg, kind=OUTBOUND):
         outcome = MessageOutcome()
-        out = [r for k, r in self.engine.on_message(self.profiles, self.seen, msg, self.index, self.rollout, outcome)
+        out = [r for k, r in self.engine.on_message(self.profiles, msg, self.index, self.rollout, outcome)
                if k == kind]
         self.outcomes.append(outcome)
         return out
@@ -194,3 +194,23 @@ def test_comparator_spills_past_its_cap_with_the_same_result(cap, tmp_path):
     assert found == [("d-0", -1), ("d-20", 1)]
     assert comparator.peak_keys <= cap
     assert list(tmp_path.iterdir()) == []  # the spill database is gone after the message
+
+
+def test_a_copy_is_a_duplicate_within_the_window_by_event_time():
+    from jobs.profile_dedupe.profiles import remember
+
+    seen = {}
+    for i in range(5):
+        seen = remember(seen, f"m-{i}", 1_000 * i, window_ms=2_500, max_ids=10)
+    assert seen == {"m-2": 2_000, "m-3": 3_000, "m-4": 4_000}  # event time, not wall-clock
+    assert remember(seen, "m-5", 4_500, window_ms=10_000, max_ids=2) == {"m-4": 4_000, "m-5": 4_500}
+
+
+def test_a_late_copy_beyond_the_window_is_handled_again_but_still_not_a_second_engagement():
+    run = Run(destination())
+    run.engine.duplicate_window_ms = 1_000
+    run.profile("p-1", *ALL)
+    assert len(run.send(message(message_id="m-1", event_time=10_000))) == 1
+    run.send(message(message_id="m-2", value="exited", event_time=20_000))
+    assert run.send(message(message_id="m-1", event_time=10_000)) == []  # forgotten, yet already messaged
+    assert not run.outcomes[-1].duplicate

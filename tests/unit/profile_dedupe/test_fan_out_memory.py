@@ -33,14 +33,14 @@ def test_one_input_to_150000_outputs_with_the_comparator_on_stays_bounded(tmp_pa
                                                  for i in range(FAN_OUT))})
     index.connected("acme", "aud-1")  # build the index before measuring: it is config, not per-message memory
     engine = DedupeEngine(ShadowComparator(tmp_path, cap=10_000))
-    profiles, seen = DictStore(), DictStore()
+    profiles = DictStore()
     engine.on_profile(profiles, "p-1", ProfileIds(ALL))
     outcome = MessageOutcome()
     rss_before = peak_rss()
     tracemalloc.start()
     started = time.perf_counter()
     events = mismatches = destinations = 0
-    for kind, record in engine.on_message(profiles, seen, message(), index, Rollout(comparator=True), outcome):
+    for kind, record in engine.on_message(profiles, message(), index, Rollout(comparator=True), outcome):
         events += kind == OUTBOUND
         mismatches += kind == MISMATCH
         destinations += len(record.get("destinations", ()))
@@ -57,7 +57,7 @@ def test_one_input_to_150000_outputs_with_the_comparator_on_stays_bounded(tmp_pa
     assert peak < PYTHON_BOUND_MIB * 2**20
     assert rss_growth < RSS_BOUND_MIB * 2**20
     rss_before = peak_rss()
-    again = sum(1 for _ in engine.on_message(profiles, seen, message(message_id="m-2"), index,
+    again = sum(1 for _ in engine.on_message(profiles, message(message_id="m-2"), index,
                                              Rollout(comparator=True), MessageOutcome()))
     assert again == events
     assert peak_rss() - rss_before < REPEAT_BOUND_MIB * 2**20

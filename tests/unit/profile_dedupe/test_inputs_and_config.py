@@ -10,7 +10,7 @@ from common.serde.avro import AvroCodec
 from jobs.api_unification.reasons import Reason, Refusal
 from jobs.profile_dedupe.config import ConfigReadiness, config_key, digest, expected_config
 from jobs.profile_dedupe.model import Trigger, message_from_json, message_from_record, message_record
-from jobs.profile_dedupe.report import FIELDS, LATENCY_FIELDS, format_report, parse_reports
+from jobs.profile_dedupe.report import FIELDS, LATENCY_FIELDS, combined, format_report, parse_reports
 from jobs.profile_dedupe.rollout import Rollout, RolloutError, rollout_from_record, rollout_record
 
 GOOD = {"tenant": "acme", "message_id": "m-1", "computation_id": "aud-1", "computation_kind": "audience",
@@ -75,7 +75,12 @@ def test_rollout_levers_are_checked_and_round_trip():
         Rollout(gate={"free": "newest"})
 
 
-def test_progress_line_round_trips():
+def test_progress_lines_round_trip_and_add_up_per_subtask():
     totals = {f: i for i, f in enumerate(FIELDS)}
     latencies = {f: 100 + i for i, f in enumerate(LATENCY_FIELDS)}
-    assert parse_reports("noise\n" + format_report(totals, latencies) + "\n") == [{**totals, **latencies}]
+    older = {f: 0 for f in FIELDS}
+    text = "\n".join(["noise", format_report(1, older, latencies), format_report(0, totals, latencies),
+                      format_report(1, totals, latencies)])
+    reports = parse_reports(text)
+    assert reports[1] == {"subtask": 0, **totals, **latencies}
+    assert combined(reports) == {**{f: 2 * v for f, v in totals.items()}, **latencies}

@@ -1,0 +1,35 @@
+"""Per-tenant batches of records for a keyed Python operator, built in the JVM.
+
+A PyFlink Python operator pays a fixed cost per element (tens of microseconds in thread mode, NOTES.md),
+and PyFlink's own `key_by` adds a Python operator of its own in front. For a job whose records are
+small and many (one computation message each), that fixed cost, twice, is most of the work.
+`tenant_batches` keys by the tenant (the first field of every Headwater Avro record) and batches in
+Java (infra/java/.../TenantBatches.java), then keys the batches the way PyFlink's `key_by` would, so
+the Python operator gets one element per batch, with keyed state scoped to the tenant, and no Python
+key selector runs at all.
+
+Elements of the returned stream: a frame (common/serde/frames.py) of one tenant's raw records, in
+arrival order. `ctx.get_current_key()` is the tenant ("" for a record that is not Avro: the operator
+refuses it).
+"""
+
+from __future__ import annotations
+
+
+def tenant_batches(stream, max_records: int, max_delay_ms: int, uid: str):
+    from pyflink.common import Types
+    from pyflink.datastream.data_stream import DataStream, KeyedStream
+    from pyflink.java_gateway import get_gateway
+
+    gateway = get_gateway()
+    jvm = gateway.jvm
+    leading_tenant = getattr(jvm.headwater.flink, "TenantBatches$LeadingTenant")()
+    j_batches = (stream._j_data_stream
+                 .keyBy(leading_tenant, Types.STRING().get_java_type_info())
+                 .process(jvm.headwater.flink.TenantBatches(max_records, max_delay_ms)))
+    batches = DataStream(j_batches)
+    batches.uid(uid).name(f"per-tenant batches (≤{max_records} records, ≤{max_delay_ms} ms)")
+    # Exactly what PyFlink's key_by builds after its Python AddKey operator: Row(key, value) elements,
+    # keyed by field 0, so the Python operator's keyed state and timers work unchanged.
+    j_keyed = j_batches.keyBy(jvm.KeyByKeySelector(), Types.ROW([Types.STRING()]).get_java_type_info())
+    return KeyedStream(j_keyed, Types.PRIMITIVE_ARRAY(Types.BYTE()), batches)
