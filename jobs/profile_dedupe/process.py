@@ -49,15 +49,13 @@ def profiles_read_by(message: ComputeMessage) -> list[str]:
 DISABLED = Decision("destination_disabled")
 
 
-def _decisions(path: str, message: ComputeMessage, destinations: Iterable[Destination], membership: Membership,
-               before_merge: list[Membership], ids: tuple[ExternalId, ...]) -> Iterator[tuple[Destination, Decision]]:
-    for destination in destinations:
-        if not destination.enabled:
-            yield destination, DISABLED
-        elif path == "new":
-            yield destination, decide_new(message, destination, membership, before_merge, ids)
-        else:
-            yield destination, decide_legacy(message, destination, ids)
+def _decide(new: bool, message: ComputeMessage, destination: Destination, membership: Membership,
+            before_merge: list[Membership], ids: tuple[ExternalId, ...]) -> Decision:
+    if not destination.enabled:
+        return DISABLED
+    if new:
+        return decide_new(message, destination, membership, before_merge, ids)
+    return decide_legacy(message, destination, ids)
 
 
 def process_message(message: ComputeMessage, profiles: dict[str, ProfileState | None],
@@ -85,12 +83,7 @@ def process_message(message: ComputeMessage, profiles: dict[str, ProfileState | 
     def sent(path: str) -> Iterator[Delivery]:
         new = path == "new"
         for destination in destinations:
-            if not destination.enabled:
-                decision = DISABLED
-            elif new:
-                decision = decide_new(message, destination, membership, before_merge, ids)
-            else:
-                decision = decide_legacy(message, destination, ids)
+            decision = _decide(new, message, destination, membership, before_merge, ids)
             branches[decision.branch] += 1
             if decision.delivery is None:
                 continue
@@ -102,7 +95,9 @@ def process_message(message: ComputeMessage, profiles: dict[str, ProfileState | 
             yield decision.delivery
 
     def shadow(path: str) -> None:
-        for destination, decision in _decisions(path, message, destinations, membership, before_merge, ids):
+        new = path == "new"
+        for destination in destinations:
+            decision = _decide(new, message, destination, membership, before_merge, ids)
             outcome.branches[f"shadow.{decision.branch}"] += 1
             if decision.delivery is not None and not destination.dedupes_on:
                 compare.add(message.message_id, decision.delivery, 1 if path == "new" else -1)

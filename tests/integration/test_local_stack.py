@@ -21,13 +21,14 @@ def test_every_service_is_running(stack):
     assert all(r.address.startswith("127.0.0.1:") for r in rows)
 
 
-def test_topics_exist_and_the_two_state_topics_are_compacted(stack):
+def test_topics_exist_and_the_state_and_config_topics_are_compacted(stack):
     names = [f"{stack.topic_prefix}{t.suffix}" for t in TOPICS]
     existing = admin_client(stack).list_topics(timeout=10).topics
     assert set(names) <= set(existing)
     configs = topic_configs(stack, names)
     compacted = {n for n, c in configs.items() if c["cleanup.policy"] == "compact"}
-    assert compacted == {f"{stack.topic_prefix}identity.profiles", f"{stack.topic_prefix}destinations.config"}
+    assert compacted == {f"{stack.topic_prefix}{suffix}"
+                         for suffix in ("identity.profiles", "destinations.config", "dedupe.rollout")}
 
 
 def test_mongo_wire_server_answers_and_writes(stack):
