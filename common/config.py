@@ -117,3 +117,17 @@ def s3_host_port(settings: Settings) -> tuple[str, int]:
 # command until the command ends, and stalls once they exceed its pool (64 in the local stack). Writers
 # split bulk writes into commands of at most this many statements; real MongoDB is unaffected.
 MONGO_MAX_STATEMENTS_PER_COMMAND = 32
+
+
+def positive_ints(env, variables: dict[str, str]) -> dict[str, int]:
+    """{field: value} for each of `variables` ({field: environment variable}) that is set; ConfigError
+    naming the variable when one is not a positive integer. For a job's tuning knobs."""
+    values = {}
+    for field, variable in variables.items():
+        raw = env.get(variable)
+        if raw is None:
+            continue
+        if not raw.isdigit() or int(raw) <= 0:
+            raise ConfigError(f"{variable}={raw!r} must be a positive integer")
+        values[field] = int(raw)
+    return values

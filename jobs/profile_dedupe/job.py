@@ -27,7 +27,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.datastream.functions import KeyedBroadcastProcessFunction
 from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor
 
-from common.config import ConfigError, Settings
+from common.config import Settings, positive_ints
 from common.flink.batches import tenant_batches
 from common.flink.environment import subtask_index
 from common.flink.kafka import frame_type, framed_exactly_once_sink, kafka_source
@@ -69,20 +69,14 @@ class DedupeSettings:
 
     @staticmethod
     def from_env(env=os.environ) -> "DedupeSettings":
-        values = {}
-        for field, variable in (("profile_wait_ms", "HEADWATER_DEDUPE_PROFILE_WAIT_MS"),
-                                ("config_wait_ms", "HEADWATER_DEDUPE_CONFIG_WAIT_MS"),
-                                ("duplicate_window_hours", "HEADWATER_DEDUPE_WINDOW_HOURS"),
-                                ("comparator_cap", "HEADWATER_DEDUPE_COMPARATOR_CAP"),
-                                ("batch_records", "HEADWATER_DEDUPE_BATCH_RECORDS"),
-                                ("batch_delay_ms", "HEADWATER_DEDUPE_BATCH_DELAY_MS")):
-            raw = env.get(variable)
-            if raw is None:
-                continue
-            if not raw.isdigit() or int(raw) <= 0:
-                raise ConfigError(f"{variable}={raw!r} must be a positive integer")
-            values[field] = int(raw)
-        return DedupeSettings(**values)
+        return DedupeSettings(**positive_ints(env, {
+            "profile_wait_ms": "HEADWATER_DEDUPE_PROFILE_WAIT_MS",
+            "config_wait_ms": "HEADWATER_DEDUPE_CONFIG_WAIT_MS",
+            "duplicate_window_hours": "HEADWATER_DEDUPE_WINDOW_HOURS",
+            "comparator_cap": "HEADWATER_DEDUPE_COMPARATOR_CAP",
+            "batch_records": "HEADWATER_DEDUPE_BATCH_RECORDS",
+            "batch_delay_ms": "HEADWATER_DEDUPE_BATCH_DELAY_MS",
+        }))
 
 
 class _Timed:

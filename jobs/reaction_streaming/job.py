@@ -22,7 +22,7 @@ from pyflink.common import Types, WatermarkStrategy
 from pyflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
 from pyflink.datastream.state import ListStateDescriptor
 
-from common.config import MONGO_MAX_STATEMENTS_PER_COMMAND, ConfigError, Settings
+from common.config import MONGO_MAX_STATEMENTS_PER_COMMAND, Settings, positive_ints
 from common.flink.kafka import exactly_once_sink, kafka_source
 from common.metrics import LatencyWindow
 from common.serde.avro import AvroCodec
@@ -49,16 +49,8 @@ class BatchPolicy:
 
     @staticmethod
     def from_env(env=os.environ) -> "BatchPolicy":
-        values = {}
-        for field, variable in (("max_deltas", "HEADWATER_REACTION_MAX_DELTAS"),
-                                ("max_delay_ms", "HEADWATER_REACTION_MAX_DELAY_MS")):
-            raw = env.get(variable)
-            if raw is None:
-                continue
-            if not raw.isdigit() or int(raw) <= 0:
-                raise ConfigError(f"{variable}={raw!r} must be a positive integer")
-            values[field] = int(raw)
-        return BatchPolicy(**values)
+        return BatchPolicy(**positive_ints(env, {"max_deltas": "HEADWATER_REACTION_MAX_DELTAS",
+                                                 "max_delay_ms": "HEADWATER_REACTION_MAX_DELAY_MS"}))
 
 
 def shard_of(raw: bytes) -> int:
