@@ -31,6 +31,7 @@ from common.config import Settings, positive_ints
 from common.flink.batches import tenant_batches
 from common.flink.environment import subtask_index
 from common.flink.kafka import frame_type, framed_exactly_once_sink, kafka_source
+from common.flink.progress import ProgressThrottle
 from common.kafka.snapshot import read_to_end
 from common.metrics import LatencyWindow
 from common.serde import frames
@@ -153,7 +154,7 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
         for step, window in self.steps.items():
             for p in (95, 99):
                 metrics.gauge(f"{step}_latency_p{p}_us", lambda w=window, p=p: int(w.percentile(p)))
-        self.reported, self.reported_at = dict(self.totals), 0.0
+        self.progress = ProgressThrottle(self.totals, REPORT_EVERY_S)
 
     def _branch_counter(self, branch: str):
         counter = self.branch_counters.get(branch)
@@ -357,16 +358,8 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
             arrival_ms=int(time.time() * 1000), original=raw, job=NAME))
 
     def _report(self, ctx) -> None:
-        """A progress line at most every REPORT_EVERY_S (stdout: in thread mode stderr is an unread
-        pipe), and a timer so the last totals of a burst are printed too."""
-        if self.totals == self.reported:
+        if not self.progress.due(self.totals, ctx):
             return
-        now = time.monotonic()
-        if now - self.reported_at < REPORT_EVERY_S:
-            timers = ctx.timer_service()
-            timers.register_processing_time_timer(timers.current_processing_time() + int(REPORT_EVERY_S * 1000))
-            return
-        self.reported, self.reported_at = dict(self.totals), now
         window = self.steps["decide"]
         print(format_report(self.subtask, self.totals, {"decide_p95_us": int(window.percentile(95)),
                                           "decide_p99_us": int(window.percentile(99))}), flush=True)

@@ -24,6 +24,7 @@ from pyflink.datastream.state import ListStateDescriptor
 
 from common.config import MONGO_MAX_STATEMENTS_PER_COMMAND, Settings, positive_ints
 from common.flink.kafka import exactly_once_sink, kafka_source
+from common.flink.progress import ProgressThrottle
 from common.metrics import LatencyWindow
 from common.serde.avro import AvroCodec
 from common.serde.peek import delta_doc_id
@@ -81,7 +82,7 @@ class ApplyDeltas(KeyedProcessFunction):
                          ("deltas", "writes", "applied", "stale", "refused", "retries", "flushes")}
         self.latencies = LatencyWindow()
         self.totals = dict.fromkeys(self.counters, 0)
-        self.reported, self.reported_at = dict(self.totals), 0.0
+        self.progress = ProgressThrottle(self.totals, REPORT_EVERY_S)
         self.last = {"batch_size": 0, "coalescing_ratio": 0.0}
         metrics.gauge("batch_size", lambda: self.last["batch_size"])
         metrics.gauge("coalescing_ratio_x100", lambda: int(self.last["coalescing_ratio"] * 100))
@@ -109,19 +110,8 @@ class ApplyDeltas(KeyedProcessFunction):
         yield from self._flush(ctx.get_current_key(), ctx)
 
     def _report(self, ctx) -> None:
-        """A progress line at most every REPORT_EVERY_S, and one after the last flush of a burst (a
-        timer brings the operator back), so the totals printed always catch up with the work done."""
-        totals = dict(self.totals)
-        if totals == self.reported:
-            return
-        now = time.monotonic()
-        if now - self.reported_at < REPORT_EVERY_S:
-            timers = ctx.timer_service()
-            timers.register_processing_time_timer(timers.current_processing_time() + int(REPORT_EVERY_S * 1000))
-            return
-        self.reported, self.reported_at = totals, now
-        print(format_report(totals, self._percentile(50), self._percentile(99)),
-              flush=True)  # stdout, never stderr: in thread mode stderr is a pipe PyFlink does not read
+        if self.progress.due(self.totals, ctx):
+            print(format_report(self.totals, self._percentile(50), self._percentile(99)), flush=True)
 
     def _flush(self, shard: int, ctx):
         records = list(self.pending.get() or [])

@@ -33,3 +33,14 @@ def test_unsupported_checkpoint_scheme(value):
 def test_bad_kafka_address():
     with pytest.raises(ConfigError, match="HEADWATER_KAFKA='localhost' is not HOST:PORT"):
         load({"HEADWATER_KAFKA": "localhost"})
+
+
+def test_positive_ints_reads_only_set_variables_and_names_a_bad_one():
+    import pytest
+
+    from common.config import ConfigError, positive_ints
+
+    assert positive_ints({"A": "5"}, {"a": "A", "b": "B"}) == {"a": 5}
+    for bad in ("0", "-3", "x", "1.5"):
+        with pytest.raises(ConfigError, match=f"B={bad!r} must be a positive integer"):
+            positive_ints({"B": bad}, {"b": "B"})
