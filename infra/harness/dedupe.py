@@ -9,8 +9,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from confluent_kafka import Producer
-
+from cli.produce import producer  # the CLI's producer: idempotent, acks=all
 from common.config import Settings
 from common.kafka.produce import send
 from common.serde.avro import AvroCodec
@@ -132,11 +131,6 @@ def expected_outbound(scenario: Scenario, rollout: Rollout = Rollout(),
         out += [record for kind, record in engine.on_message(stores[message.tenant], message, index, rollout,
                                                              MessageOutcome()) if kind == OUTBOUND]
     return out
-
-
-def producer(settings: Settings) -> Producer:
-    return Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 5,
-                     "compression.type": "lz4"})
 
 
 def produce_config(settings: Settings, destinations: list[Destination], rollout: Rollout | None = None) -> None:

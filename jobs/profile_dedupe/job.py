@@ -81,16 +81,16 @@ class DedupeSettings:
 
 
 class _Timed:
-    """A MapState read through a per-message memo; while `timing`, the state calls are timed (the
-    `state` latency step)."""
+    """A MapState read through a memo that lives for one batch or timer (one key: the tenant), so a
+    message's readiness check and its handling read a profile once; writes go through it. While
+    `timing`, the state calls are timed (the `state` latency step)."""
 
     def __init__(self, state, clock):
         self.state, self.clock, self.memo = state, clock, {}
         self.timing = False
 
-    def begin(self, timing: bool = False):
+    def begin(self):
         self.memo.clear()
-        self.timing = timing
 
     def get(self, key):
         memo = self.memo
@@ -226,6 +226,7 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
     def process_element(self, value, ctx):
         """`value` is a batch of one tenant's records, in arrival order (TenantBatches.java)."""
         self._load_config(ctx)
+        self.profiles.begin()
         tenant = ctx.get_current_key()
         yield from _framed(out for _o, _k, raw in frames.unpack(bytes(value))
                            for out in self._on_record(raw, tenant, ctx))
@@ -234,6 +235,7 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
 
     def on_timer(self, timestamp, ctx):
         self._load_config(ctx)
+        self.profiles.begin()
         tenant = ctx.get_current_key()
         if self._parked_count(tenant):
             yield from _framed(self._release(ctx, tenant))
@@ -249,7 +251,6 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
             yield self._reject(Rejection(Reason.INVALID_RECORD, str(exc)), raw, None)
             return
         if schema == "identity_profile":
-            self.profiles.begin()
             user_id, update = profile_from_record(record)
             self.engine.on_profile(self.profiles, user_id, update)
             self._count("profiles")
@@ -285,7 +286,6 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
     def _can_process(self, message, waited_ms: int) -> bool:
         if not (self.readiness.ready or self._config_ready()):
             return False
-        self.profiles.begin()
         known = self.engine.known
         if known(self.profiles, message.profile_id) and (
                 message.trigger is not Trigger.PROFILE_MERGE
@@ -319,7 +319,7 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
         steps timed (state, decide, encode): enough for percentiles, without timing every one."""
         self.handled += 1
         timed = self.handled % TIMING_SAMPLE == 0
-        self.profiles.begin(timed)
+        self.profiles.timing = timed
         outcome = MessageOutcome()
         started, encoding = time.perf_counter() if timed else 0.0, 0.0
         self.state_clock[0] = 0.0
