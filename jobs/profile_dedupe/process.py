@@ -138,13 +138,8 @@ def after_message(message: ComputeMessage, profile: ProfileState, merged: list[P
                             {**profile.computations, computation: Membership(message.in_computation, messaged)},
                             profile.seen)
     states = {message.profile_id: survivor}
-    if message.trigger is Trigger.PROFILE_MERGE:
-        for profile_id in message.merged_profile_ids:
+    if message.trigger is Trigger.PROFILE_MERGE:  # `merged` is in the order of profiles_read_by
+        for profile_id, before in zip(profiles_read_by(message), merged):
             if profile_id != message.profile_id:
-                before = merged[profiles_index(message, profile_id)]
                 states[profile_id] = replace(before, merged_into=message.profile_id)
     return states
-
-
-def profiles_index(message: ComputeMessage, profile_id: str) -> int:
-    return profiles_read_by(message).index(profile_id)

@@ -28,7 +28,7 @@ NOT_A_MEMBER = Membership()
 @dataclass(frozen=True)
 class ProfileState:
     ids: tuple[ExternalId, ...] = ()
-    known: bool = False  # hw.identity.profiles has described it (or a new id arrived with a message)
+    known: bool = False  # hw.identity.profiles has described it (messages wait until it has)
     merged_into: str | None = None
     computations: dict[str, Membership] = field(default_factory=dict)
     # message id -> event time of the messages already handled for this profile, within the window
@@ -37,9 +37,6 @@ class ProfileState:
 
     def membership(self, computation_id: str) -> Membership:
         return self.computations.get(computation_id) or NOT_A_MEMBER
-
-    def with_membership(self, computation_id: str, membership: Membership) -> "ProfileState":
-        return replace(self, computations={**self.computations, computation_id: membership})
 
 
 EMPTY = ProfileState()
