@@ -12,7 +12,7 @@ from common.config import Settings
 from common.kafka.snapshot import read_to_end
 from common.serde.avro import AvroCodec
 from common.topics import topic
-from jobs.profile_dedupe.config import config_key
+from jobs.profile_dedupe.config import latest_config
 from jobs.profile_dedupe.model import (
     DESTINATION_KINDS,
     EXTERNAL_ID_TYPES,
@@ -37,18 +37,8 @@ def _write(settings: Settings, topic_name: str, key: str, value: bytes) -> None:
         raise ProduceError(f"could not write to {topic_name}: {errors[0] if errors else 'not acknowledged in 30 s'}")
 
 
-def _latest(settings: Settings, suffix: str, codec: AvroCodec) -> dict[str, tuple[str, dict]]:
-    latest = {}
-    for _topic, _key, value in read_to_end(settings, [topic(settings.topic_prefix, suffix)]):
-        if value is None:
-            continue
-        try:
-            schema = codec.writer_of(value).name
-            record = codec.decode(value)
-            latest[config_key(schema, record)] = (schema, record)
-        except (ValueError, KeyError):
-            continue
-    return latest
+def _latest(settings: Settings, suffix: str, codec: AvroCodec) -> dict[str, tuple[str, dict, bytes]]:
+    return latest_config(read_to_end(settings, [topic(settings.topic_prefix, suffix)]), codec)
 
 
 def put_destination(settings: Settings, tenant: str, destination_id: str, kind: str, computations: list[str],
@@ -69,7 +59,7 @@ def put_destination(settings: Settings, tenant: str, destination_id: str, kind: 
 
 
 def list_destinations(settings: Settings, tenant: str | None = None) -> list[Destination]:
-    found = [destination_from_record(record) for _schema, record in
+    found = [destination_from_record(record) for _schema, record, _raw in
              _latest(settings, "destinations.config", AvroCodec()).values() if not record.get("deleted")]
     return sorted((d for d in found if tenant is None or d.tenant == tenant), key=lambda d: d.key)
 

@@ -46,18 +46,25 @@ class ConfigReadiness:
             del self.missing[key]
 
 
-def expected_config(records, codec) -> dict[str, str]:
-    """The latest value's digest per config key, from (topic, key, value) records oldest first.
-    Records that do not decode are left out: the job refuses them when it reads them."""
-    latest: dict[str, str] = {}
+def latest_config(records, codec) -> dict[str, tuple[str, dict, bytes]]:
+    """Config key -> (schema, record, raw value) of its latest value, from (topic, key, value) records
+    oldest first. Records that do not decode are left out: the job refuses them when it reads them."""
+    latest: dict[str, tuple[str, dict, bytes]] = {}
     for _topic, _key, value in records:
         if value is None:
             continue
         try:
-            latest[config_key(codec.writer_of(value).name, codec.decode(value))] = digest(value)
+            schema = codec.writer_of(value).name
+            record = codec.decode(value)
+            latest[config_key(schema, record)] = (schema, record, value)
         except (ValueError, KeyError):
             continue
     return latest
+
+
+def expected_config(records, codec) -> dict[str, str]:
+    """The latest value's digest per config key (what ConfigReadiness waits for)."""
+    return {key: digest(raw) for key, (_schema, _record, raw) in latest_config(records, codec).items()}
 
 
 def apply_config(schema: str, record: dict, index, rollout):
