@@ -5,11 +5,12 @@ PY := $(VENV)/bin/python
 HW := $(VENV)/bin/headwater
 PYTEST := $(PY) -m pytest
 
-.PHONY: help setup up down status demo test test-unit test-integration clean
+.PHONY: help setup up down status demo demo-cluster test test-unit test-integration clean
 
 help:
 	@echo "make setup             install everything (venv, Kafka/Flink jars, FerretDB, MinIO); idempotent"
-	@echo "make demo              setup + stack up + run the skeleton job on sample records + show results"
+	@echo "make demo              setup + stack up + run the four jobs on the embedded MiniCluster on sample events + show results"
+	@echo "make demo-cluster      the same, with the jobs submitted to a local Flink cluster (headwater cluster up)"
 	@echo "make test              setup + stack up + unit and integration tests + stack down"
 	@echo "make up|down|status    the local stack (Kafka, FerretDB over PostgreSQL, MinIO) on 127.0.0.1"
 	@echo "make test-unit         unit tests only (no stack needed)"
@@ -34,6 +35,11 @@ status:
 
 demo: up
 	@$(PY) -m infra.demo
+
+# The same demo with the jobs submitted to a local Flink standalone cluster (left running).
+demo-cluster: up
+	@$(HW) cluster up
+	@$(PY) -m infra.demo --cluster
 
 test-unit: setup
 	@$(PYTEST) -q tests/unit

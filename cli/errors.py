@@ -9,6 +9,7 @@ def explain(exc: BaseException) -> str | None:
     from common.kafka.snapshot import SnapshotError
     from common.csv_import.mapping import MappingError
     from common.config import ConfigError
+    from common.flink.cluster import ClusterError
     from common.flink.savepoints import SavepointError
     from common.flink.settings import FlinkSetupError
     from common.serde.avro import SerdeError
@@ -16,7 +17,7 @@ def explain(exc: BaseException) -> str | None:
     from jobs.registry import UnknownJob
 
     if isinstance(exc, (ConfigError, StackError, FlinkSetupError, ProduceError, SerdeError, UnknownJob, MappingError,
-                        SavepointError, DedupeConfigError, SnapshotError)):
+                        SavepointError, DedupeConfigError, SnapshotError, ClusterError)):
         return str(exc)
     try:
         from confluent_kafka import KafkaException

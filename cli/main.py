@@ -18,6 +18,7 @@ EPILOG = """environment (defaults point at the local stack):
   HEADWATER_TENANTS       registered tenants          (default config/tenants.yaml)
   HEADWATER_ENRICH_ATTRIBUTES  attributes copied onto enriched events (default all)
   HEADWATER_DEDUPE_PROFILE_WAIT_MS  profile-dedupe: how long a message waits for its profile (default 10000)
+  HEADWATER_FLINK         Flink cluster REST address  (default http://127.0.0.1:18081, `headwater cluster up`)
 """
 
 
@@ -42,16 +43,70 @@ def _parser() -> argparse.ArgumentParser:
     from jobs.registry import JOBS
 
     run.add_argument("job", help=f"one of: {', '.join(JOBS)}")
-    run.add_argument("--parallelism", type=int, help="operator parallelism (default from flink-conf)")
+    run.add_argument("--parallelism", type=_positive, help="operator parallelism (default from flink-conf)")
     run.add_argument("--from-savepoint", metavar="PATH",
                      help="restore from a savepoint or retained checkpoint (s3://... or file://...)")
 
-    produce = sub.add_parser("produce", help="write records from a JSON-lines file to an ingest topic, or "
-                                             "profile computation messages to hw.compute.output")
+    cluster = sub.add_parser("cluster", help="a local Flink standalone cluster (JobManager + TaskManagers) "
+                                             "at $HEADWATER_FLINK")
+    cluster_sub = cluster.add_subparsers(dest="action", required=True, metavar="ACTION")
+    cup = cluster_sub.add_parser("up", help="start it (idempotent); checkpoints and savepoints go to "
+                                            "$HEADWATER_CHECKPOINTS")
+    cup.add_argument("--taskmanagers", type=_positive, default=2,
+                     help="TaskManager processes; each runs its own Python interpreter (default 2)")
+    cup.add_argument("--slots", type=_positive, default=4, help="task slots per TaskManager (default 4)")
+    cup.add_argument("--memory", default="2048m", help="process memory per TaskManager (default 2048m)")
+    cluster_sub.add_parser("down", help="stop it (running jobs end; resume them from their last checkpoint)")
+    cluster_sub.add_parser("status", help="print its processes, web UI address and running jobs")
+
+    cluster_help = "Flink REST address (default $HEADWATER_FLINK: the local cluster)"
+    submit_help = "submit a job to a Flink cluster and wait until it runs"
+    submit = sub.add_parser("submit", help=submit_help, description=submit_help)
+    submit.add_argument("job", help=f"one of: {', '.join(JOBS)}")
+    submit.add_argument("--cluster", metavar="URL", help=cluster_help)
+    submit.add_argument("--parallelism", type=_positive, help="operator parallelism (default from flink-conf)")
+    submit.add_argument("--from-savepoint", metavar="PATH", help="restore from a savepoint or retained checkpoint")
+
+    jobs = sub.add_parser("jobs", help="list the cluster's jobs with their state and last checkpoint")
+    jobs.add_argument("--cluster", metavar="URL", help=cluster_help)
+    jobs.add_argument("--all", action="store_true", help="also finished, cancelled and failed jobs")
+
+    sp = sub.add_parser("savepoint", help="take a savepoint of a running job (it keeps running); prints the path")
+    sp.add_argument("job", help="job name (e.g. profile-dedupe) or job id")
+    sp.add_argument("--cluster", metavar="URL", help=cluster_help)
+
+    stop = sub.add_parser("stop", help="stop a running job: with --savepoint, gracefully, printing "
+                                       "`savepoint: PATH`; without, cancel it (its last checkpoint stays)")
+    stop.add_argument("job", help="job name (e.g. profile-dedupe) or job id")
+    stop.add_argument("--savepoint", action="store_true", help="stop with a savepoint (what a replay starts from)")
+    stop.add_argument("--cluster", metavar="URL", help=cluster_help)
+
+    replay_help = ("run a job again from a savepoint on the cluster, replacing the copy running now: outputs "
+                   "after the savepoint are produced again, the same way (docs/operations.md)")
+    replay = sub.add_parser("replay", help=replay_help, description=replay_help)
+    replay.add_argument("job", help=f"one of: {', '.join(JOBS)}")
+    replay.add_argument("--from-savepoint", metavar="PATH", required=True,
+                        help="the savepoint (or retained checkpoint) to start from")
+    replay.add_argument("--parallelism", type=_positive, help="operator parallelism (may differ from the savepoint's)")
+    replay.add_argument("--cluster", metavar="URL", help=cluster_help)
+
+    produce_help = ("write records to an ingest topic (hw.ingest.<source>) from a JSON-lines file or a seeded "
+                    "generator, or profile computation messages from a file to hw.compute.output")
+    produce = sub.add_parser("produce", help=produce_help, description=produce_help)
     produce.add_argument("--source", required=True, choices=["sdk", "api", "partner", "csv", "compute"],
                          help="hw.ingest.<source>, or compute: hw.compute.output (each line is checked first, "
                               "see docs/profile-dedupe.md)")
-    produce.add_argument("--file", required=True, type=Path, help="JSON-lines file, one record per line")
+    what = produce.add_mutually_exclusive_group(required=True)
+    what.add_argument("--file", type=Path, help="JSON-lines file, one record per line")
+    what.add_argument("--generate", type=_positive, metavar="N",
+                      help="N synthetic records (sdk: batches of --events events) from the generator")
+    produce.add_argument("--seed", type=int, default=1, help="generator seed: same seed, same records (default 1)")
+    produce.add_argument("--users", type=_positive, default=500, help="generator: distinct users (default 500)")
+    produce.add_argument("--events", type=_positive, default=10, help="generator: events per SDK batch (default 10)")
+    produce.add_argument("--invalid-share", type=float, default=0.0, metavar="F",
+                         help="generator: share of malformed records, 0-1 (default 0)")
+    produce.add_argument("--rate", type=float, metavar="R", help="at most R records a second (default: as fast as "
+                                                                 "Kafka takes them)")
 
     imp = sub.add_parser("import-csv", help="send CSV rows as attribute updates or events to hw.ingest.csv")
     imp.add_argument("--tenant", required=True, help="the tenant the rows belong to")
@@ -101,6 +156,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -145,10 +210,18 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
         registry.job_module(args.job)  # fail fast on a wrong name, before starting Flink
         registry.run(args.job, settings, parallelism=args.parallelism, restore_from=args.from_savepoint)
         return 0
+    if args.command in ("cluster", "submit", "jobs", "savepoint", "stop", "replay"):
+        return _operate(args, settings)
     if args.command == "produce":
-        from cli.produce import produce_file
+        from cli.produce import ProduceError, produce_file, produce_generated
 
-        produce_file(settings, args.source, args.file)
+        if args.file is not None:
+            produce_file(settings, args.source, args.file, rate=args.rate)
+        else:
+            if not 0 <= args.invalid_share <= 1:
+                raise ProduceError(f"--invalid-share {args.invalid_share:g}: give a share between 0 and 1")
+            produce_generated(settings, args.source, args.generate, seed=args.seed, users=args.users,
+                              events=args.events, invalid_share=args.invalid_share, rate=args.rate)
         return 0
     if args.command == "import-csv":
         from cli.import_csv import import_csv
@@ -195,6 +268,30 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
             print(render(value, codec))
         return 0
     raise AssertionError(args.command)
+
+
+def _operate(args: argparse.Namespace, settings: config.Settings) -> int:
+    from cli import operations
+
+    cluster = (getattr(args, "cluster", None) or settings.flink_rest).rstrip("/")
+    if args.command == "cluster":
+        if args.action == "up":
+            operations.cluster_up(settings, args.taskmanagers, args.slots, args.memory)
+        elif args.action == "down":
+            operations.cluster_down(settings)
+        else:
+            return operations.cluster_status(settings)
+    elif args.command == "submit":
+        operations.submit(settings, args.job, cluster, args.parallelism, args.from_savepoint)
+    elif args.command == "jobs":
+        operations.list_jobs(cluster, show_all=args.all)
+    elif args.command == "savepoint":
+        operations.savepoint(settings, args.job, cluster)
+    elif args.command == "stop":
+        operations.stop(settings, args.job, cluster, args.savepoint)
+    else:
+        operations.replay(settings, args.job, cluster, args.from_savepoint, args.parallelism)
+    return 0
 
 
 if __name__ == "__main__":

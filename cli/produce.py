@@ -1,9 +1,12 @@
-"""`headwater produce`: write records from a JSON-lines file to an ingest topic."""
+"""`headwater produce`: write records to an ingest topic from a JSON-lines file or a seeded generator,
+or profile computation messages from a file to hw.compute.output; optionally rate-limited."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from confluent_kafka import Producer
@@ -33,8 +36,6 @@ def producer(settings: Settings) -> Producer:
 def compute_records(path: Path):
     """Yield (key, Avro value) per line of a JSON-lines file of compute messages; ProduceError naming
     the line at the first bad one."""
-    import json
-
     from common.serde.avro import AvroCodec
     from jobs.api_unification.reasons import Refusal
     from jobs.profile_dedupe.model import message_from_json, message_record
@@ -53,22 +54,66 @@ def compute_records(path: Path):
             yield message.tenant.encode(), codec.encode("compute_message", message_record(message))
 
 
-def produce_file(settings: Settings, source: str, path: Path, *, progress=sys.stderr) -> int:
+def produce_file(settings: Settings, source: str, path: Path, *, rate: float | None = None,
+                 progress=sys.stderr) -> int:
     """Send every non-empty line of `path` as one record; returns the count. Ingest lines are sent as
     they are (even invalid JSON), because refusing bad input with a reason code is api-unification's
     job. Compute messages are checked first and sent Avro-encoded, keyed by tenant."""
-    if source not in SOURCES + (COMPUTE,):
-        raise ProduceError(f"unknown source {source!r}; use one of {', '.join(SOURCES + (COMPUTE,))}")
+    _check_source(source)
     if not path.is_file():
         raise ProduceError(f"no such file: {path}")
     if source == COMPUTE:
         target = topic(settings.topic_prefix, "compute.output")
+        total = 0
         for _ in compute_records(path):  # check every line first: a file with a bad line sends nothing
-            pass
-        keyed = compute_records(path)
-    else:
-        target = topic(settings.topic_prefix, f"ingest.{source}")
-        keyed = None
+            total += 1
+        return send_all(settings, target, compute_records(path), total, rate=rate, progress=progress)
+    target = topic(settings.topic_prefix, f"ingest.{source}")
+    with path.open("rb") as lines:
+        total = sum(1 for line in lines if line.strip())
+    with path.open("rb") as lines:
+        records = ((None, raw.rstrip(b"\r\n")) for raw in lines if raw.strip())
+        return send_all(settings, target, records, total, rate=rate, progress=progress)
+
+
+def produce_generated(settings: Settings, source: str, count: int, *, seed: int, users: int = 500,
+                      events: int = 10, invalid_share: float = 0.0, rate: float | None = None,
+                      progress=sys.stderr) -> int:
+    """Send `count` synthetic records (SDK batches of `events` events for sdk) from a seeded generator:
+    the same seed gives the same records, with times relative to now (the jobs refuse events from too
+    far in the past). `invalid_share` of them are malformed in the ways api-unification refuses."""
+    from infra.harness.synthetic import Generator
+
+    _check_source(source)
+    if source == COMPUTE:
+        raise ProduceError("--generate makes ingest records (sdk, api, partner, csv); compute messages name real "
+                           "profiles: write them to a file and use --file")
+    generator = Generator(seed, arrival_ms=int(time.time() * 1000), users=users)
+
+    def records():
+        for _ in range(count):
+            if source == "sdk" and invalid_share == 0:
+                yield None, json.dumps(generator.sdk(events)).encode()
+            else:
+                yield None, generator.mixed(source, invalid_share)
+
+    return send_all(settings, topic(settings.topic_prefix, f"ingest.{source}"), records(), count, rate=rate,
+                    progress=progress)
+
+
+def _check_source(source: str) -> None:
+    if source not in SOURCES + (COMPUTE,):
+        raise ProduceError(f"unknown source {source!r}; use one of {', '.join(SOURCES + (COMPUTE,))}")
+
+
+def send_all(settings: Settings, target: str, records: Iterable[tuple[bytes | None, bytes]], total: int, *,
+             rate: float | None = None, progress=sys.stderr) -> int:
+    """Produce (key, value) pairs to `target`, at most `rate` a second, with a progress bar on a terminal
+    (a line every 10 s otherwise); wait until Kafka acknowledged all of them. Returns the count."""
+    from tqdm import tqdm
+
+    if rate is not None and rate <= 0:
+        raise ProduceError(f"--rate {rate:g}: give a positive number of records per second")
     errors: list[str] = []
 
     def on_delivery(err, _msg):
@@ -77,24 +122,27 @@ def produce_file(settings: Settings, source: str, path: Path, *, progress=sys.st
 
     p = producer(settings)
     interactive = progress.isatty()
-    lead, end = ("\r", "") if interactive else ("", "\n")
-    sent, started, last_report = 0, time.monotonic(), time.monotonic()
-    with path.open("rb") as lines:
-        for key, line in keyed if keyed is not None else ((None, raw.rstrip(b"\r\n")) for raw in lines):
-            if not line.strip():
-                continue
-            send(p, target, line, key=key, on_delivery=on_delivery)
+    bar = tqdm(total=total, unit="rec", file=progress, disable=not interactive, desc=target, smoothing=0.1)
+    sent, started, last_line = 0, time.monotonic(), time.monotonic()
+    with bar:
+        for key, value in records:
+            if rate is not None:
+                wait = started + sent / rate - time.monotonic()
+                if wait > 0:
+                    p.poll(0)
+                    time.sleep(wait)
+            send(p, target, value, key=key, on_delivery=on_delivery)
             sent += 1
-            now = time.monotonic()
-            if now - last_report >= (1.0 if interactive else 10.0):
-                print(f"{lead}produced {sent} records to {target}", end=end, file=progress, flush=True)
-                last_report = now
+            bar.update(1)
+            if not interactive and time.monotonic() - last_line >= 10.0:
+                print(f"produced {sent}/{total} records to {target}", file=progress, flush=True)
+                last_line = time.monotonic()
     remaining = p.flush(60)
     if remaining:
         raise ProduceError(f"{remaining} records not acknowledged by Kafka at {settings.kafka_bootstrap} within 60 s")
     if errors:
         raise ProduceError(f"{len(errors)} records failed: {errors[0]}")
     elapsed = time.monotonic() - started
-    print(f"{lead}produced {sent} records to {target} in {elapsed:.1f} s", file=progress, flush=True)
+    print(f"produced {sent} records to {target} in {elapsed:.1f} s ({sent / max(elapsed, 1e-9):,.0f}/s)",
+          file=progress, flush=True)
     return sent
-

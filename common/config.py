@@ -23,6 +23,9 @@ DEFAULT_S3_ACCESS_KEY = "headwater"
 DEFAULT_S3_SECRET_KEY = "headwater-secret"
 DEFAULT_CHECKPOINT_BUCKET = "headwater"
 DEFAULT_TOPIC_PREFIX = "hw."
+# The Flink cluster `headwater submit/jobs/savepoint/stop/replay` talk to (its REST address); `headwater cluster
+# up` starts a local one there. Not 8081: the embedded MiniCluster of `headwater run` takes ports from 8081 up.
+DEFAULT_FLINK_REST = "http://127.0.0.1:18081"
 
 
 class ConfigError(ValueError):
@@ -41,6 +44,7 @@ class Settings:
     topic_prefix: str
     data_dir: Path
     tools_dir: Path
+    flink_rest: str = DEFAULT_FLINK_REST
 
     @property
     def checkpoint_bucket(self) -> str | None:
@@ -91,6 +95,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         topic_prefix=env.get("HEADWATER_TOPIC_PREFIX", DEFAULT_TOPIC_PREFIX),
         data_dir=data_dir,
         tools_dir=Path(env.get("HEADWATER_TOOLS_DIR", REPO_ROOT / ".tools")).resolve(),
+        flink_rest=env.get("HEADWATER_FLINK", DEFAULT_FLINK_REST).rstrip("/"),
     )
 
 

@@ -1,10 +1,11 @@
-"""`make demo`: the pipeline on the embedded Flink MiniCluster, against the local stack.
+"""`make demo`: the pipeline on the embedded Flink MiniCluster, against the local stack
+(`make demo-cluster`, `--cluster`: submitted to the local Flink cluster of `headwater cluster up`).
 
 Starts the four jobs, produces examples/api.jsonl and examples/bad.jsonl and imports
 examples/customers.csv, waits until the outputs settle, then configures three destinations and sends
 profile computation messages (with a duplicate) for the profiles action-streaming resolved, through
-`headwater produce --source compute`. Prints what each topic holds, a user document as
-reaction-streaming wrote it to MongoDB, the outbound events profile-dedupe sent, the savepoint each
+`headwater produce --source compute`. Prints what each topic holds, a few user documents as
+reaction-streaming wrote them to MongoDB, the outbound events profile-dedupe sent, the savepoint each
 job stopped with, and where to look.
 The stack stays up (`make down` stops it).
 """
@@ -20,7 +21,7 @@ from cli.produce import produce_file
 from common import config
 from common.serde.avro import AvroCodec
 from common.topics import topic
-from infra.harness.jobs import RunningJob
+from infra.harness.jobs import RunningJob, SubmittedJob
 from infra.harness.kafka import Collector
 from infra.harness.mongo_model import fold
 
@@ -31,7 +32,8 @@ DEMO_TENANT = "acme"
 TIMEOUT_S = 240
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    on_cluster = "--cluster" in (sys.argv[1:] if argv is None else argv)
     settings = config.load()
     logs = settings.data_dir / "logs"
     collectors = {name: Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, name)) for name in OUTPUTS}
@@ -39,10 +41,17 @@ def main() -> int:
     sample_lines = sum(1 for line in (EXAMPLES / "api.jsonl").open() if line.strip())
     bad_lines = sum(1 for line in (EXAMPLES / "bad.jsonl").open() if line.strip())
     destinations = _configure_destinations(settings)
-    print(f"1/5 starting {', '.join(JOBS)} on the embedded Flink MiniCluster (logs in {logs}); "
+    where = f"the local Flink cluster (web UI {settings.flink_rest})" if on_cluster else "the embedded Flink MiniCluster"
+    print(f"1/5 starting {', '.join(JOBS)} on {where} (logs in {logs}); "
           f"destinations: {', '.join(d.destination_id for d in destinations)}")
-    jobs = [RunningJob(name, {}, logs / f"demo-{name}.log") for name in JOBS]
+    jobs = []
     try:
+        for name in JOBS:
+            if on_cluster:
+                jobs.append(SubmittedJob(name, {}, logs / f"demo-cluster-{name}.log"))
+                print(f"    submitted {name} as job {jobs[-1].job_id} ({jobs[-1].submit_s:.1f} s)")
+            else:
+                jobs.append(RunningJob(name, {}, logs / f"demo-{name}.log"))
         print("2/5 producing sample events, a few bad records, and a CSV import")
         produce_file(settings, "api", EXAMPLES / "api.jsonl")
         produce_file(settings, "api", EXAMPLES / "bad.jsonl")
@@ -66,7 +75,7 @@ def main() -> int:
         else:
             print(f"demo: no settled output within {TIMEOUT_S} s; read the logs in {logs}", file=sys.stderr)
             return 1
-        document = _mongo_user(settings, collectors["state.deltas"].values)
+        documents = _mongo_users(settings, collectors["state.deltas"].values)
         print("4/5 sending profile computation messages for the resolved profiles to profile-dedupe")
         expected_events = _send_compute_messages(settings, destinations, collectors["identity.profiles"].values[
             before["identity.profiles"]:])
@@ -80,7 +89,7 @@ def main() -> int:
             job.kill()
         for c in collectors.values():
             c.close()
-    _report(settings, collectors, before, document, savepoints)
+    _report(settings, collectors, before, documents, savepoints, on_cluster)
     return 0
 
 
@@ -121,26 +130,29 @@ def _send_compute_messages(settings, destinations, profile_values) -> int:
     return len(expected_outbound(scenario))
 
 
-def _mongo_user(settings, delta_values, timeout_s: float = 30) -> dict | None:
-    """The c-1 user document as reaction-streaming wrote it, once it has caught up with the deltas."""
+def _mongo_users(settings, delta_values, timeout_s: float = 30) -> list[dict]:
+    """A few user documents as reaction-streaming wrote them (c-1 from the CSV import first), once
+    MongoDB has caught up with the deltas."""
     from pymongo import MongoClient
 
     folded = [d for (coll, _), d in fold([AvroCodec().decode(v) for v in delta_values]).items()
               if coll == "users" and d.get("customer_id") == "c-1"]
     if not folded:
-        return None
+        return []
     deadline = time.monotonic() + timeout_s
     with MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=5000) as client:
         users = client[settings.mongo_database]["users"]
         while time.monotonic() < deadline:
             doc = users.find_one({"customer_id": "c-1", "deleted": {"$ne": True}})
             if doc and doc.get("version", 0) >= folded[0]["version"]:
-                return doc
+                others = users.find({"customer_id": {"$nin": ["c-1", None]}, "deleted": {"$ne": True}}).sort(
+                    "customer_id").limit(2)
+                return [doc, *others]
             time.sleep(1)
-    return None
+    return []
 
 
-def _report(settings, collectors, before, document, savepoints) -> None:
+def _report(settings, collectors, before, documents, savepoints, on_cluster) -> None:
     codec = AvroCodec()
     new = {n: [codec.decode(v) for v in c.values[before[n]:]] for n, c in collectors.items()}
     print("5/5 done.")
@@ -148,11 +160,13 @@ def _report(settings, collectors, before, document, savepoints) -> None:
         print(f"    {settings.topic_prefix}{name:<18} {len(new[name]):>5} new records")
     reasons = Counter(r["reason"] for r in new["rejected"])
     print("    rejections by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())))
-    if document:
-        print(f"    the user document of customer c-1 (imported from customers.csv), as reaction-streaming wrote it to "
-              f"MongoDB ({settings.mongo_database}.users):")
-        for key in ("_id", "customer_id", "emails", "attributes", "first_seen", "last_seen", "version"):
-            print(f"      {key}: {document.get(key)}")
+    if documents:
+        print(f"    {len(documents)} user documents (c-1 was imported from customers.csv), as reaction-streaming wrote "
+              f"them to MongoDB ({settings.mongo_database}.users):")
+        for document in documents:
+            print("      " + ", ".join(f"{key}: {document.get(key)}" for key in (
+                "_id", "customer_id", "emails", "attributes", "first_seen", "last_seen", "version")
+                if document.get(key) not in (None, [], {})))
     else:
         print("    (the c-1 user document did not reach MongoDB in time; see the reaction-streaming log)")
     sent = new["delivery.outbound"]
@@ -163,7 +177,8 @@ def _report(settings, collectors, before, document, savepoints) -> None:
         for record in sorted(shown.values(), key=lambda r: r["destinations"])[:4]:
             ids = ", ".join(f"{i['type']}={i['value']}" for i in record["external_ids"])
             print(f"      {record['profile_id']} -> {', '.join(record['destinations'])}: {ids}")
-    print("    each job was stopped with a savepoint; replay one with `headwater run JOB --from-savepoint PATH`:")
+    replay = "headwater replay JOB --from-savepoint PATH" if on_cluster else "headwater run JOB --from-savepoint PATH"
+    print(f"    each job was stopped with a savepoint; replay one with `{replay}`:")
     for name, path in savepoints.items():
         print(f"      {name:<20} {path}")
     print(f"""
@@ -177,6 +192,9 @@ Where to look:
   MongoDB documents: {settings.mongo_uri} database {settings.mongo_database}, collections users and devices
   checkpoints under {settings.checkpoints}/<job> (MinIO at {settings.s3_endpoint}, user {settings.s3_access_key})
   .venv/bin/headwater status                            the local stack; `make down` stops it""")
+    if on_cluster:
+        print(f"""  .venv/bin/headwater cluster status                    the local Flink cluster (web UI {settings.flink_rest});
+                                                        `headwater cluster down` stops it, `headwater jobs` lists jobs""")
 
 
 if __name__ == "__main__":

@@ -38,3 +38,40 @@ def run(name: str, settings, *, parallelism: int | None = None, restore_from: st
     module.build(env, settings)
     client = env.execute_async(f"headwater-{name}")
     return client if detached else run_until_stopped(client, savepoint_dir(settings, name))
+
+
+def submit(name: str, settings, *, cluster: str, parallelism: int | None = None,
+           restore_from: str | None = None, say=print):
+    """Submit a job to the Flink cluster at `cluster` (REST address) and wait until all its tasks run.
+
+    Refuses a second copy of a job that already runs there: two copies would share transactional ids
+    and consumer groups and fence each other. Returns the running job's JobInfo."""
+    import time
+
+    from common.flink.checkpoints import require_restore_point
+    from common.flink.cluster import ClusterError, FlinkCluster, submission_error
+    from common.flink.environment import job_environment
+
+    module = job_module(name)
+    flink = FlinkCluster(cluster)
+    flink.overview()  # a cluster that does not answer fails here, before a JVM starts
+    running = flink.find_active(name)
+    if running is not None:
+        raise ClusterError(f"{name} already runs on {cluster} as job {running.job_id} ({running.state}): stop it "
+                           f"first (`headwater stop {name} --savepoint`), or replay it (`headwater replay {name} "
+                           f"--from-savepoint PATH`)")
+    if restore_from:
+        require_restore_point(settings, restore_from, name)
+    started = time.monotonic()
+    env = job_environment(settings, name, parallelism=parallelism, restore_from=restore_from, cluster=cluster)
+    module.build(env, settings)
+    try:
+        job_id = str(env.execute_async(f"headwater-{name}").get_job_id())
+    except Exception as exc:  # noqa: BLE001 - a Py4J error carrying the cluster's reason
+        raise submission_error(name, restore_from, exc) from None
+    submitted = time.monotonic()
+    say(f"submitted {name} as job {job_id} to {cluster} in {submitted - started:.1f} s"
+        + (f", restoring {restore_from}" if restore_from else ""))
+    job = flink.wait_until_running(job_id)
+    say(f"{name} running: {job.tasks_running} tasks in {time.monotonic() - submitted:.1f} s")
+    return job

@@ -43,3 +43,35 @@ def completed_checkpoints(settings: Settings, job: str) -> list[str]:
 def latest_checkpoint(settings: Settings, job: str) -> str | None:
     found = completed_checkpoints(settings, job)
     return found[-1] if found else None
+
+
+def require_restore_point(settings: Settings, path: str, job: str) -> None:
+    """Refuse, before starting anything, a savepoint or checkpoint path that cannot be restored by `job`:
+    nothing there (no `_metadata`), or a location Headwater wrote for another job."""
+    from common.flink.savepoints import SavepointError
+
+    parsed = urlparse(path.rstrip("/"))
+    if parsed.scheme not in ("s3", "file"):
+        raise SavepointError(f"savepoint path {path!r}: use s3://BUCKET/PATH or file:///PATH, as `headwater stop "
+                             f"{job} --savepoint` prints it")
+    root = settings.checkpoints.rstrip("/") + "/"
+    if path.startswith(root):
+        owner = path[len(root):].split("/", 1)[0]
+        if owner != job and owner:
+            raise SavepointError(f"savepoint {path} was taken from job {owner}, not {job}: restore {job} from one "
+                                 f"of its own (under {root}{job}/)")
+    if parsed.scheme == "file":
+        found = (Path(parsed.path) / "_metadata").is_file()
+    else:
+        from botocore.exceptions import ClientError
+
+        from infra.stack.provision import list_objects
+
+        key = parsed.path.lstrip("/") + "/_metadata"
+        try:
+            found = any(o["Key"] == key for o in list_objects(settings, parsed.netloc, key))
+        except ClientError:  # e.g. no such bucket
+            found = False
+    if not found:
+        raise SavepointError(f"no savepoint at {path} (no _metadata there): use the path `headwater stop {job} "
+                             f"--savepoint` or `headwater savepoint {job}` printed, or a chk-N of `headwater jobs`")

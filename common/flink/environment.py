@@ -9,6 +9,7 @@ FLINK_CONF_DIR and FLINK_PLUGINS_DIR once, when it starts.
 from __future__ import annotations
 
 import os
+from urllib.parse import urlparse
 
 from common.config import Settings
 from common.flink.settings import flink_home, flink_settings, plugins_dir, render_conf_dir
@@ -44,8 +45,12 @@ def _initialize_file_systems() -> None:
 
 
 def job_environment(settings: Settings, job: str, *, parallelism: int | None = None,
-                    restore_from: str | None = None):
-    """A StreamExecutionEnvironment for `job`, optionally restoring from a savepoint or retained checkpoint."""
+                    restore_from: str | None = None, cluster: str | None = None):
+    """A StreamExecutionEnvironment for `job`, optionally restoring from a savepoint or retained checkpoint.
+
+    Without `cluster` the job runs on an embedded MiniCluster in this process (`headwater run`). With a
+    cluster's REST address (http://HOST:PORT) `execute_async` submits it there (`headwater submit`):
+    the same settings travel in the job's configuration."""
     prepare_gateway_environment(settings)
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
@@ -54,14 +59,27 @@ def job_environment(settings: Settings, job: str, *, parallelism: int | None = N
     conf = Configuration()
     for key, value in flink_settings(settings, job).items():
         conf.set_string(key, value)
-    # The embedded MiniCluster serves its web UI on the first free port of a range, so several local
-    # jobs (a demo beside a test, say) can run at once; a standalone cluster keeps rest.port.
-    conf.set_string("rest.bind-port", LOCAL_REST_PORTS)
     if parallelism is not None:
         conf.set_string("parallelism.default", str(parallelism))
     if restore_from:
         conf.set_string("execution.state-recovery.path", restore_from)
-    return StreamExecutionEnvironment.get_execution_environment(conf)
+    if cluster is None:
+        # The embedded MiniCluster serves its web UI on the first free port of a range, so several local
+        # jobs (a demo beside a test, say) can run at once; a standalone cluster keeps rest.port.
+        conf.set_string("rest.bind-port", LOCAL_REST_PORTS)
+        return StreamExecutionEnvironment.get_execution_environment(conf)
+    parsed = urlparse(cluster)
+    conf.set_string("execution.target", "remote")
+    conf.set_string("execution.attached", "false")
+    conf.set_string("rest.address", parsed.hostname)
+    conf.set_string("rest.port", str(parsed.port or 8081))
+    # getExecutionEnvironment would make a local environment (it forces the target to "local") when not
+    # started by `flink run`; the plain constructor honours execution.target.
+    from pyflink.java_gateway import get_gateway
+
+    java_env = get_gateway().jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment(
+        conf._j_configuration)
+    return StreamExecutionEnvironment(java_env)
 
 
 def subtask_index(runtime_context) -> int:

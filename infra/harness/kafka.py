@@ -24,6 +24,9 @@ class Collector:
         self.keys: list[bytes | None] = []
         self.values: list[bytes] = []
         self.arrivals: list[float] = []  # wall-clock time each value was read, for latency figures
+        self.next_offsets: dict[int, int] = {}  # partition -> offset after the last record read
+        self.topic = topic
+        self.consumer_bootstrap = bootstrap
         self.consumer = Consumer({
             "bootstrap.servers": bootstrap,
             "group.id": f"it-collector-{uuid.uuid4()}",
@@ -41,6 +44,7 @@ class Collector:
                     if msg.error().code() != KafkaError._PARTITION_EOF:
                         raise RuntimeError(msg.error())
                     continue
+                self.next_offsets[msg.partition()] = msg.offset() + 1
                 self.keys.append(msg.key())
                 self.values.append(msg.value())
                 self.arrivals.append(time.time())
@@ -62,5 +66,24 @@ class Collector:
             self.poll_for(0.5)
         return len(self.values) >= count
 
+    def consumed_by(self, group: str) -> bool:
+        """Whether consumer group `group` (a Flink job's source, which commits its offsets when a
+        checkpoint completes) has committed past every record this collector has read."""
+        from confluent_kafka import TopicPartition
+
+        wanted = [TopicPartition(self.topic, partition) for partition in self.next_offsets]
+        committed = self._group_consumer(group).committed(wanted, timeout=10)
+        return all(tp.offset >= self.next_offsets[tp.partition] for tp in committed)
+
+    def _group_consumer(self, group: str) -> Consumer:
+        if getattr(self, "_groups", None) is None:
+            self._groups = {}
+        if group not in self._groups:
+            self._groups[group] = Consumer({"bootstrap.servers": self.consumer_bootstrap, "group.id": group,
+                                            "enable.auto.commit": False})
+        return self._groups[group]
+
     def close(self) -> None:
+        for consumer in (getattr(self, "_groups", None) or {}).values():
+            consumer.close()
         self.consumer.close()

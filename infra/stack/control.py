@@ -39,7 +39,11 @@ def up(settings: Settings, partitions: int, say: Callable[[str], None] = print) 
 
 
 def down(settings: Settings, say: Callable[[str], None] = print) -> None:
-    """Stop, in reverse order, exactly the processes `up` recorded."""
+    """Stop, in reverse order, exactly the processes `up` recorded; a local Flink cluster
+    (`headwater cluster up`) first, since its jobs depend on the rest."""
+    from infra.stack import flink_cluster
+
+    flink_cluster.down(settings, say=say)
     for service in reversed(build_services(settings)):
         stopped = service.stop()
         say(f"  {service.name:<9} {'stopped' if stopped else 'not running'}")

@@ -18,6 +18,7 @@ from pyflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
 from pyflink.datastream.state import MapStateDescriptor
 
 from common.config import Settings
+from common.flink import uids
 from common.flink.kafka import frame_type, framed_exactly_once_sink, kafka_source
 from common.serde import frames
 from common.serde.avro import AvroCodec
@@ -124,11 +125,11 @@ class ResolveAndFold(KeyedProcessFunction):
 
 def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
     source = topic(settings.topic_prefix, "unified.actions")
+    actions = (env.from_source(kafka_source(settings, source, group_id=f"headwater-{NAME}", raw_bytes=True),
+                               WatermarkStrategy.no_watermarks(), "unified.actions")
+               .uid(f"{NAME}-source"))
     folded = (
-        env.from_source(kafka_source(settings, source, group_id=f"headwater-{NAME}", raw_bytes=True),
-                        WatermarkStrategy.no_watermarks(), "unified.actions")
-        .uid(f"{NAME}-source")
-        .key_by(lambda raw: first_string(bytes(raw)), key_type=Types.STRING())
+        uids.key_by(actions, lambda raw: first_string(bytes(raw)), Types.STRING(), f"{NAME}-key-by-tenant-user")
         .process(ResolveAndFold(load_registry(), snapshot_attributes()), output_type=frame_type())
         .uid(f"{NAME}-resolve-and-fold")
         .name("identity, user and device state")

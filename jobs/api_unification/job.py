@@ -13,6 +13,7 @@ from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction,
 from pyflink.datastream.state import ValueStateDescriptor
 
 from common.config import Settings
+from common.flink import uids
 from common.flink.kafka import exactly_once_sink, kafka_source, keyed_record_type
 from common.serde.avro import AvroCodec
 from common.topics import topic
@@ -125,15 +126,15 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
             .uid(f"{NAME}-route-{source}")
             .name(f"route {source} by tenant")
         )
-        rejected.append(unified.get_side_output(REJECTED))
+        rejected.append(unified.get_side_output(REJECTED).uid(f"{NAME}-rejected-{source}"))
         outcomes = unified if outcomes is None else outcomes.union(unified)
     gated = (
-        outcomes.key_by(lambda routed_message: routed_message[0], key_type=Types.STRING())
+        uids.key_by(outcomes, lambda routed_message: routed_message[0], Types.STRING(), f"{NAME}-key-by-tenant")
         .process(TenantSchemaGate(registry), output_type=keyed_record_type())
         .uid(f"{NAME}-tenant-schema")
         .name("unify, tenant schema and limits")
     )
-    rejected.append(gated.get_side_output(REJECTED))
+    rejected.append(gated.get_side_output(REJECTED).uid(f"{NAME}-rejected-tenant-schema"))
     (gated.sink_to(exactly_once_sink(settings, topic(settings.topic_prefix, "unified.actions"),
                                      transactional_id_prefix=f"headwater-{NAME}-actions", keyed=True))
      .uid(f"{NAME}-actions-sink").name("exactly-once sink to unified.actions"))

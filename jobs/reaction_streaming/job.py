@@ -23,6 +23,7 @@ from pyflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
 from pyflink.datastream.state import ListStateDescriptor
 
 from common.config import MONGO_MAX_STATEMENTS_PER_COMMAND, Settings, positive_ints
+from common.flink import uids
 from common.flink.kafka import exactly_once_sink, kafka_source
 from common.flink.progress import ProgressThrottle
 from common.metrics import LatencyWindow
@@ -147,12 +148,12 @@ class ApplyDeltas(KeyedProcessFunction):
 
 def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
     policy = BatchPolicy.from_env()
+    deltas = (env.from_source(kafka_source(settings, topic(settings.topic_prefix, "state.deltas"),
+                                          group_id=f"headwater-{NAME}", raw_bytes=True),
+                              WatermarkStrategy.no_watermarks(), "state.deltas")
+              .uid(f"{NAME}-source"))
     refused = (
-        env.from_source(kafka_source(settings, topic(settings.topic_prefix, "state.deltas"),
-                                     group_id=f"headwater-{NAME}", raw_bytes=True),
-                        WatermarkStrategy.no_watermarks(), "state.deltas")
-        .uid(f"{NAME}-source")
-        .key_by(lambda raw: shard_of(bytes(raw)), key_type=Types.INT())
+        uids.key_by(deltas, lambda raw: shard_of(bytes(raw)), Types.INT(), f"{NAME}-key-by-shard")
         .process(ApplyDeltas(settings, policy), output_type=BYTES)
         .uid(f"{NAME}-apply-deltas")
         .name("coalesce and write to MongoDB")

@@ -15,14 +15,12 @@ import pytest
 from common.kafka.produce import send
 from common.serde.avro import AvroCodec
 from common.topics import topic
+from infra.harness.action_model import count, expected_outputs
 from infra.harness.jobs import RunningJob
 from infra.harness.kafka import Collector
 from jobs.action_streaming.job import OUTPUTS
-from jobs.action_streaming.output import encode_delta, encode_event, encode_profile
-from jobs.action_streaming.process import MemoryTenantState, process_action
 from jobs.api_unification.model import Action, AttributeOp, Device, Event, Identifiers
 from jobs.api_unification.output import encode_action
-from jobs.api_unification.tenants import load_registry
 
 pytestmark = pytest.mark.integration
 
@@ -49,27 +47,6 @@ def _action(rng: random.Random, seq: int) -> Action:
     attributes = [AttributeOp("set", "plan", rng.choice(["free", "pro"]))] if rng.random() < 0.5 else []
     return Action(tenant, "sdk", f"m{seq}", "batch", max([e.time_ms for e in events], default=t), ids, device,
                   events, attributes)
-
-
-def _expected(parts: list[list[Action]]) -> list[dict]:
-    """Per part: (topic suffix, key) -> the value bytes the pure rules give, in order."""
-    codec, registry = AvroCodec(), load_registry()
-    states = {tenant: MemoryTenantState() for tenant in TENANTS}
-    out = []
-    for part in parts:
-        records = defaultdict(list)
-        for a in part:
-            got = process_action(states[a.tenant], a, registry.get(a.tenant).limits.max_identifiers_per_user)
-            for key, value in [encode_delta(codec, a.tenant, a.message_id, d) for d in got.deltas]:
-                records[("state.deltas", key)].append(value)
-            for user_id, index, event, snapshot in got.events:
-                key, value = encode_event(codec, a.tenant, user_id, a.message_id, index, event, snapshot)
-                records[("events.enriched", key)].append(value)
-            for identity, merged_into, deleted in got.profiles:
-                key, value = encode_profile(codec, a.tenant, identity, merged_into=merged_into, deleted=deleted)
-                records[("identity.profiles", key)].append(value)
-        out.append(dict(records))
-    return out
 
 
 class _Outputs:
@@ -106,8 +83,7 @@ def test_replay_from_a_savepoint_writes_byte_identical_records(isolated_env, tmp
     rng = random.Random(4)
     part_a = [_action(rng, seq) for seq in range(PER_PART)]
     part_b = [_action(rng, seq) for seq in range(PER_PART, 2 * PER_PART)]
-    want_a, want_b = _expected([part_a, part_b])
-    events_in = lambda want: sum(len(v) for (suffix, _), v in want.items() if suffix == "events.enriched")  # noqa: E731
+    want_a, want_b = expected_outputs([part_a, part_b])
 
     from confluent_kafka import Producer
 
@@ -125,7 +101,7 @@ def test_replay_from_a_savepoint_writes_byte_identical_records(isolated_env, tmp
         produce(part_a)
         job = RunningJob("action-streaming", env, tmp_path / "part-a.log")
         try:
-            outputs.wait_for_events(events_in(want_a), job)
+            outputs.wait_for_events(count(want_a, "events.enriched"), job)
         finally:
             savepoint = job.stop_with_savepoint()
         got_a = outputs.take()
@@ -136,7 +112,7 @@ def test_replay_from_a_savepoint_writes_byte_identical_records(isolated_env, tmp
         for attempt in ("replay-1", "replay-2"):
             job = RunningJob("action-streaming", env, tmp_path / f"{attempt}.log", "--from-savepoint", savepoint)
             try:
-                outputs.wait_for_events(events_in(want_b), job)
+                outputs.wait_for_events(count(want_b, "events.enriched"), job)
             finally:
                 job.kill()
             runs.append(outputs.take())
@@ -145,6 +121,6 @@ def test_replay_from_a_savepoint_writes_byte_identical_records(isolated_env, tmp
 
     assert runs[0] == want_b, "the first run from the savepoint differs from the pure rules"
     assert runs[1] == runs[0], "a second replay from the same savepoint wrote different records"
-    counts = {suffix: sum(len(v) for (s, _), v in want_b.items() if s == suffix) for suffix in OUTPUTS}
+    counts = {suffix: count(want_b, suffix) for suffix in OUTPUTS}
     assert all(counts.values()), counts
     print(f"savepoint {savepoint}; part B replayed twice, byte-identical: {counts}")

@@ -1,0 +1,17 @@
+"""Stable operator uids for the operators PyFlink adds by itself.
+
+A savepoint maps state to operators by uid, so every operator of a job carries one, and the jobs run
+with `pipeline.auto-generate-uids: false` (flink-conf/config.yaml): a missing uid fails the build
+instead of silently tying a savepoint to the shape of the graph. PyFlink's `key_by` inserts a Python
+operator that computes the key; it has no `.uid()` of its own, so it gets one here.
+(`get_side_output` also inserts one, but returns it: call `.uid()` on what it returns.)
+"""
+
+from __future__ import annotations
+
+
+def key_by(stream, key_selector, key_type, uid: str):
+    """`stream.key_by(key_selector, key_type)`, with `uid` on the operator that computes the key."""
+    keyed = stream.key_by(key_selector, key_type=key_type)
+    keyed._j_data_stream.getTransformation().getInputs().get(0).setUid(uid)
+    return keyed

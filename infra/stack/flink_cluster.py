@@ -1,0 +1,134 @@
+"""`headwater cluster up|down|status`: a local Flink standalone cluster run from the PyFlink wheel.
+
+One JobManager and N TaskManagers, each a foreground JVM started by the wheel's own `bin/jobmanager.sh`
+and `bin/taskmanager.sh` and watched like the stack's other services (PID file, log under
+`.data/logs/`). They read a conf folder rendered from `flink-conf/config.yaml` plus the cluster's size,
+so a job behaves on the cluster as it does on the embedded MiniCluster: RocksDB, checkpoints and
+savepoints on MinIO, thread-mode Python with the project's venv.
+
+Two things the wheel does not do by itself (NOTES.md): the flink-python jar goes on the processes'
+classpath (HADOOP_CLASSPATH, so every Python job shares one pemja and a second job does not fail with
+`NoSuchFieldException: loadedLibraryNames`), and the S3 plugin comes from `.tools/flink/plugins`.
+Each TaskManager is its own JVM with its own embedded Python, so two TaskManagers run Python on two
+cores where two slots of one TaskManager share one interpreter lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from common.config import Settings
+from common.flink.settings import flink_home, plugins_dir, render_conf_dir
+from infra.stack.process import Service, StackError
+
+
+@dataclass(frozen=True)
+class ClusterSize:
+    """How big `headwater cluster up` makes the cluster."""
+
+    taskmanagers: int = 1
+    slots: int = 4
+    taskmanager_memory: str = "2048m"
+
+    def overrides(self) -> dict[str, str]:
+        return {"taskmanager.numberOfTaskSlots": str(self.slots),
+                "taskmanager.memory.process.size": self.taskmanager_memory}
+
+
+def rest_host_port(settings: Settings) -> tuple[str, int]:
+    parsed = urlparse(settings.flink_rest)
+    if parsed.scheme != "http" or not parsed.hostname or not parsed.port:
+        raise StackError(f"HEADWATER_FLINK={settings.flink_rest!r} is not http://HOST:PORT (e.g. http://127.0.0.1:18081)")
+    return parsed.hostname, parsed.port
+
+
+def _size_file(settings: Settings) -> Path:
+    return settings.data_dir / "run" / "flink-cluster.json"
+
+
+def recorded_size(settings: Settings) -> ClusterSize | None:
+    """The size the running cluster was started with (`down` and `status` need the TaskManager count)."""
+    try:
+        return ClusterSize(**json.loads(_size_file(settings).read_text()))
+    except (FileNotFoundError, ValueError, TypeError):
+        return None
+
+
+def registered_taskmanagers(rest: str, timeout: float = 2.0) -> int:
+    with urllib.request.urlopen(f"{rest}/overview", timeout=timeout) as response:
+        return int(json.load(response)["taskmanagers"])
+
+
+def cluster_services(settings: Settings, size: ClusterSize) -> list[Service]:
+    host, port = rest_host_port(settings)
+    if host not in ("127.0.0.1", "localhost"):
+        raise StackError(f"the local cluster listens on 127.0.0.1 only, not {host}: point HEADWATER_FLINK at 127.0.0.1")
+    home = flink_home()
+    conf_dir = render_conf_dir(settings, settings.data_dir / "flink" / "cluster-conf",
+                               {**size.overrides(), "rest.port": str(port), "rest.address": host})
+    log_dir = settings.data_dir / "logs" / "flink-cluster"
+    env = {
+        "FLINK_HOME": str(home),
+        "FLINK_CONF_DIR": str(conf_dir),
+        "FLINK_PLUGINS_DIR": str(plugins_dir(settings)),
+        "FLINK_LOG_DIR": str(log_dir),
+        "HADOOP_CLASSPATH": os.pathsep.join(str(p) for p in sorted((home / "opt").glob("flink-python-*.jar"))),
+    }
+    rest = settings.flink_rest
+
+    def rest_answers() -> bool:
+        registered_taskmanagers(rest)
+        return True
+
+    services = [Service(
+        name="flink-jobmanager", host=host, port=port, run_dir=settings.data_dir / "run",
+        log_dir=settings.data_dir / "logs", command=lambda: [str(home / "bin" / "jobmanager.sh"), "start-foreground"],
+        ready=rest_answers, env=env, start_timeout=90.0,
+        port_hint="set HEADWATER_FLINK to another http://127.0.0.1:PORT")]
+    for index in range(1, size.taskmanagers + 1):
+        services.append(Service(
+            name=f"flink-taskmanager-{index}", host=host, port=0,  # TaskManagers take free ports
+            run_dir=settings.data_dir / "run", log_dir=settings.data_dir / "logs",
+            command=lambda: [str(home / "bin" / "taskmanager.sh"), "start-foreground"],
+            ready=lambda index=index: registered_taskmanagers(rest) >= index, env=env, start_timeout=90.0))
+    return services
+
+
+def up(settings: Settings, size: ClusterSize, say=print) -> None:
+    """Start the JobManager, then the TaskManagers (idempotent). A running cluster keeps its size."""
+    running = recorded_size(settings)
+    if running is not None and running != size and any(s.running_pid() for s in cluster_services(settings, running)):
+        raise StackError(f"a local cluster of another size is running ({running.taskmanagers} TaskManager(s), "
+                         f"{running.slots} slots): `headwater cluster down` first")
+    _size_file(settings).parent.mkdir(parents=True, exist_ok=True)
+    _size_file(settings).write_text(json.dumps(size.__dict__))
+    for service in cluster_services(settings, size):
+        fresh = service.start()
+        say(f"  {service.name:<20} {'started' if fresh else 'already running'}")
+
+
+def down(settings: Settings, say=print) -> bool:
+    """Stop the TaskManagers, then the JobManager. Returns False if nothing was running."""
+    size = recorded_size(settings)
+    if size is None:
+        return False
+    stopped = False
+    for service in reversed(cluster_services(settings, size)):
+        if service.stop():
+            stopped = True
+            say(f"  {service.name:<20} stopped")
+    _size_file(settings).unlink(missing_ok=True)
+    return stopped
+
+
+def processes(settings: Settings) -> list[tuple[str, int | None, Path]]:
+    """(name, pid or None, log) of each process of the recorded cluster."""
+    size = recorded_size(settings)
+    if size is None:
+        return []
+    return [(s.name, s.running_pid(), s.log_file) for s in cluster_services(settings, size)]

@@ -1,0 +1,38 @@
+"""Every job's graph builds with `pipeline.auto-generate-uids: false`: each operator has a stable uid,
+so a savepoint restores into a new version or another parallelism (docs/operations.md). Integration:
+building profile-dedupe reads its configuration topics."""
+
+import pytest
+
+from common.flink.settings import static_settings
+from jobs import registry
+
+pytestmark = pytest.mark.integration
+
+
+def test_uids_are_required_and_max_parallelism_is_fixed():
+    conf = static_settings()
+    assert conf["pipeline.auto-generate-uids"] == "false"
+    assert int(conf["pipeline.max-parallelism"]) >= 64
+
+
+@pytest.mark.parametrize("name", sorted(registry.JOBS))
+def test_every_operator_has_a_stable_uid(name, isolated_env):
+    from common.flink.environment import job_environment
+
+    _env, settings = isolated_env
+    env = job_environment(settings, name)
+    registry.job_module(name).build(env, settings)
+    transformations = list(env._j_stream_execution_environment.getTransformations())
+    env.get_execution_plan()  # raises "Auto generated UIDs have been disabled ..." for an operator without one
+    uids, seen, todo = [], set(), transformations
+    while todo:
+        t = todo.pop()
+        if t.getId() in seen:
+            continue
+        seen.add(t.getId())
+        todo.extend(t.getInputs())
+        if t.getUid() is not None:
+            uids.append(t.getUid())
+    assert len(uids) == len(set(uids)) >= 3
+    assert all(uid.startswith(name) for uid in uids), uids

@@ -1,0 +1,86 @@
+"""Operating jobs on a cluster: the errors a user can fix are one line naming the fix, and the rules
+that decide what a cluster's answers mean. (The operations themselves run against the real local
+cluster in tests/integration/test_cluster_operations.py.)"""
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from common import config
+from common.flink.checkpoints import require_restore_point
+from common.flink.cluster import ClusterError, FlinkCluster, JobInfo, root_cause, submission_error
+from common.flink.savepoints import SavepointError
+
+
+def _headwater(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True, timeout=60,
+                          env=env)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_cluster_that_does_not_answer_names_the_fix():
+    url = f"http://127.0.0.1:{_closed_port()}"
+    with pytest.raises(ClusterError, match=r"no Flink cluster answers at .*`headwater cluster up`, or pass --cluster"):
+        FlinkCluster(url, timeout=2).jobs()
+    done = _headwater("jobs", "--cluster", url)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"headwater: error: no Flink cluster answers at {url}")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_job_is_refused_before_anything_starts():
+    done = _headwater("submit", "no-such-job", "--cluster", f"http://127.0.0.1:{_closed_port()}")
+    assert done.returncode == 1
+    assert "no job named 'no-such-job'; jobs: action-streaming, api-unification" in done.stderr
+
+
+@pytest.mark.parametrize("args", [["submit", "skeleton", "--parallelism", "0"], ["run", "skeleton", "--parallelism", "-2"],
+                                  ["cluster", "up", "--slots", "x"], ["produce", "--source", "sdk", "--generate", "0"]])
+def test_counts_must_be_positive(args):
+    done = _headwater(*args)
+    assert done.returncode == 2
+    assert "is not a positive whole number" in done.stderr
+
+
+def test_a_missing_savepoint_is_refused_with_where_to_find_one(tmp_path):
+    settings = config.load({"HEADWATER_CHECKPOINTS": (tmp_path / "cp").as_uri(), "HEADWATER_S3_ENDPOINT": ""})
+    with pytest.raises(SavepointError, match=r"no savepoint at .*`headwater stop profile-dedupe --savepoint`"):
+        require_restore_point(settings, (tmp_path / "nothing").as_uri(), "profile-dedupe")
+    found = tmp_path / "sp"
+    found.mkdir()
+    (found / "_metadata").write_bytes(b"x")
+    require_restore_point(settings, found.as_uri(), "profile-dedupe")  # accepted
+
+
+def test_a_savepoint_of_another_job_is_refused(tmp_path):
+    settings = config.load({"HEADWATER_CHECKPOINTS": (tmp_path / "cp").as_uri(), "HEADWATER_S3_ENDPOINT": ""})
+    other = f"{settings.checkpoints}/action-streaming/savepoints/savepoint-1"
+    with pytest.raises(SavepointError, match="was taken from job action-streaming, not profile-dedupe"):
+        require_restore_point(settings, other, "profile-dedupe")
+    with pytest.raises(SavepointError, match="use s3://BUCKET/PATH or file:///PATH"):
+        require_restore_point(settings, "hdfs://nn/sp", "profile-dedupe")
+
+
+def test_the_cluster_refusing_a_savepoint_that_does_not_fit_says_so():
+    trace = ("org.apache.flink.util.FlinkException: Failed to execute job 'headwater-x'.\n"
+             "Caused by: java.lang.RuntimeException: JobInitializationException: Could not start the JobMaster.\n"
+             "Caused by: java.lang.IllegalStateException: Failed to rollback to checkpoint/savepoint file:/sp. "
+             "Cannot map checkpoint/savepoint state for operator 08e9 to the new program, because the operator is "
+             "not available in the new program.\n\tat org.apache.flink.Foo(Foo.java:1)")
+    error = submission_error("api-unification", "file:///sp", RuntimeError(trace))
+    assert str(error).startswith("savepoint file:///sp does not fit api-unification: it holds state for an operator")
+    assert root_cause(trace).startswith("java.lang.IllegalStateException: Failed to rollback")
+    assert str(submission_error("skeleton", None, RuntimeError("boom"))) == "the cluster refused skeleton: boom"
+
+
+def test_jobs_are_known_by_their_headwater_name():
+    job = JobInfo("0" * 32, "headwater-profile-dedupe", "RUNNING", 0, 3, 3)
+    assert job.headwater_job == "profile-dedupe" and job.active
+    assert not JobInfo("1" * 32, "headwater-skeleton", "CANCELED", 0, 0, 1).active
