@@ -7,7 +7,9 @@ an SMS destination deduping on phone) are produced as fast as Kafka takes them; 
 messages/s and outbound events/s from the first outbound event to the last. Then --rate messages/s for --seconds, each a trait change that the
 webhook always receives: latency from the Kafka timestamp of the message to its outbound event
 being visible (read_committed: outputs commit with checkpoints). Peak memory is the job's process
-tree. Options go in BENCH_ARGS, e.g. `make bench-dedupe BENCH_ARGS="--parallelism 2"`.
+tree (with --cluster: the job is submitted to the local cluster of `headwater cluster up`, and peak
+memory is that of the cluster's processes). Options go in BENCH_ARGS, e.g.
+`make bench-dedupe BENCH_ARGS="--parallelism 2 --cluster"`.
 """
 
 from __future__ import annotations
@@ -24,19 +26,27 @@ from common.kafka.admin import ensure_topics
 from common.kafka.produce import send
 from common.serde.avro import AvroCodec
 from common.topics import topic
+from infra.harness.kafka import Collector
 from infra.harness.dedupe import TRAIT, expected_outbound, generate, produce_config, produce_messages, \
     produce_profiles, producer
 from jobs.profile_dedupe.model import ComputeMessage, Trigger, message_record
 from jobs.profile_dedupe.report import combined, parse_reports
 
 
-def _wait_for_profiles(drive: Drive, count: int, timeout: float = 600) -> None:
+def _wait_for_profiles(drive: Drive, settings, count: int, timeout: float = 600) -> None:
+    """Until the job has read every profile: its progress lines say so (`headwater run`), or, on a
+    cluster, its consumer group has committed past the last profile record."""
+    profiles = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "identity.profiles"))
+    profiles.catch_up()
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and drive.job.alive():
-        totals = combined(parse_reports(drive.log.read_text(errors="replace")))
-        if totals and totals["profiles"] >= count:
-            return
-        time.sleep(1)
+    try:
+        while time.monotonic() < deadline and drive.job.alive():
+            totals = combined(parse_reports(drive.log.read_text(errors="replace")))
+            if (totals and totals["profiles"] >= count) or profiles.consumed_by("headwater-profile-dedupe"):
+                return
+            time.sleep(1)
+    finally:
+        profiles.close()
     raise SystemExit(f"the job did not read {count} profiles; read {drive.log}")
 
 
@@ -48,6 +58,7 @@ def main() -> None:
     ap.add_argument("--parallelism", type=int, default=1)
     ap.add_argument("--rate", type=int, default=2000, help="messages/s in the latency phase")
     ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--cluster", action="store_true", help="submit to the local cluster (`headwater cluster up`)")
     args = ap.parse_args()
 
     run_id = uuid.uuid4().hex[:8]
@@ -64,19 +75,20 @@ def main() -> None:
     produce_profiles(settings, scenario.profiles)
 
     drive = Drive("profile-dedupe", env, settings.kafka_bootstrap, topic(settings.topic_prefix, "delivery.outbound"),
-                  settings.data_dir / "logs" / f"bench-dedupe-{run_id}.log", "--parallelism", str(args.parallelism))
+                  settings.data_dir / "logs" / f"bench-dedupe-{run_id}.log", "--parallelism", str(args.parallelism),
+                  cluster=args.cluster)
     codec = AvroCodec()
     p = producer(settings)
     sent_at: dict[str, float] = {}
     try:
-        _wait_for_profiles(drive, len(scenario.profiles))
+        _wait_for_profiles(drive, settings, len(scenario.profiles))
         print(f"  profiles read; producing {args.messages:,} messages")
         produce_messages(settings, scenario.messages)
         drive.drain(expected, timeout=3600)
         msgs_s = args.messages / drive.run.drain_s
         events_s = expected / drive.run.drain_s
         print(f"  start-up {drive.run.startup_s:.1f} s; drained in {drive.run.drain_s:.1f} s -> {msgs_s:,.0f} messages/s, "
-              f"{events_s:,.0f} outbound events/s (parallelism {args.parallelism})")
+              f"{events_s:,.0f} outbound events/s (parallelism {args.parallelism}{', local cluster' if args.cluster else ''})")
 
         def send_next(i: int) -> None:
             tenant = tenants[i % len(tenants)]

@@ -4,7 +4,8 @@
   to the last, so job start-up (printed apart) does not dilute it.
 - rate: records offered at a fixed rate; latency of each = when a read_committed reader sees the output
   - the Kafka timestamp of the input (exactly-once output is visible only when a checkpoint commits).
-- memory: the summed RSS of the job's process tree (Python client + the JVM running the MiniCluster).
+- memory: the summed RSS of the job's process tree (Python client + the JVM running the MiniCluster),
+  or with `cluster=True` (the job submitted to the local cluster) of the cluster's processes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from bench.measure import PeakMemory, percentile
-from infra.harness.jobs import RunningJob
+from infra.harness.jobs import RunningJob, SubmittedJob
 from infra.harness.kafka import Collector
 
 
@@ -32,12 +33,19 @@ class Run:
 
 
 class Drive:
-    def __init__(self, job: str, env: dict, bootstrap: str, out_topic: str, log, *job_args: str):
+    def __init__(self, job: str, env: dict, bootstrap: str, out_topic: str, log, *job_args: str, cluster: bool = False):
         self.collector = Collector(bootstrap, out_topic)
-        self.job = RunningJob(job, env, log, *job_args)
         self.log = log
         self.started = time.monotonic()
-        self.memory = PeakMemory(self.job.proc.pid).start()
+        if cluster:
+            from infra.stack import flink_cluster
+
+            self.job = SubmittedJob(job, env, log, *job_args)
+            pids = [pid for _, pid, _ in flink_cluster.processes(self.job.settings) if pid]
+        else:
+            self.job = RunningJob(job, env, log, *job_args)
+            pids = [self.job.proc.pid]
+        self.memory = PeakMemory(*pids).start()
         self.run = Run()
 
     def drain(self, expected: int, timeout: float = 600) -> None:

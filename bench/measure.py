@@ -42,14 +42,15 @@ def rss_bytes(pids: list[int]) -> int:
 
 
 class PeakMemory:
-    """Sample a process tree's summed RSS; `peak` is the largest sum seen."""
+    """Sample the summed RSS of process trees (a job's `headwater run`, or a cluster's processes);
+    `peak` is the largest sum seen."""
 
-    def __init__(self, pid: int):
-        self.pid = pid
+    def __init__(self, *pids: int):
+        self.pids = pids
         self.peak = 0
 
     def sample(self) -> int:
-        now = rss_bytes(process_tree(self.pid))
+        now = rss_bytes([p for pid in self.pids for p in process_tree(pid)])
         self.peak = max(self.peak, now)
         return now
 
