@@ -19,6 +19,8 @@ help:
 	@echo "make bench-action      action-streaming messages/s, latency, state size, memory; 100k and 1M users"
 	@echo "make bench-reaction    reaction-streaming deltas/s and documents/s beside a plain pymongo loop"
 	@echo "make bench-dedupe      profile-dedupe messages/s, outbound events/s, latency, memory; 3 destinations each"
+	@echo "make bench-e2e         freshness from produce to MongoDB under stepped load, on the local cluster (CSV + PNG)"
+	@echo "make chaos             kill TaskManagers, restart Kafka, stop FerretDB during 200k events; check nothing lost or twice"
 	@echo "make clean             stop the stack and delete .data/ (keeps installed tools)"
 
 setup:
@@ -58,7 +60,12 @@ clean: down
 	@if [ -L .data/postgres ]; then rm -rf "$$(readlink -f .data/postgres)"; fi
 	rm -rf .data
 
-.PHONY: bench-skeleton bench-unification bench-action bench-reaction bench-dedupe
+# Crashes survived: TaskManagers killed, Kafka restarted, FerretDB stopped during 200k events (infra/chaos.py).
+.PHONY: chaos
+chaos: up
+	@$(PY) -m infra.chaos $(CHAOS_ARGS)
+
+.PHONY: bench-skeleton bench-unification bench-action bench-reaction bench-dedupe bench-e2e
 bench-skeleton: up
 	@$(PY) -m bench.skeleton
 
@@ -73,3 +80,6 @@ bench-reaction: up
 
 bench-dedupe: up
 	@$(PY) -m bench.dedupe $(BENCH_ARGS)
+
+bench-e2e: up
+	@$(PY) -m bench.e2e $(BENCH_ARGS)

@@ -51,7 +51,12 @@ def compute_records(path: Path):
                 raise ProduceError(f"{path}:{number}: not JSON ({exc})") from None
             except Refusal as refusal:
                 raise ProduceError(f"{path}:{number}: {refusal.detail}") from None
-            yield message.tenant.encode(), codec.encode("compute_message", message_record(message))
+            try:
+                value = codec.encode("compute_message", message_record(message))
+            except UnicodeEncodeError:
+                raise ProduceError(f"{path}:{number}: a string holds an unpaired UTF-16 surrogate (\\ud800-\\udfff): "
+                                   f"not Unicode text") from None
+            yield message.tenant.encode(), value
 
 
 def produce_file(settings: Settings, source: str, path: Path, *, rate: float | None = None,

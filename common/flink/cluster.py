@@ -49,6 +49,7 @@ class Checkpoint:
     path: str
     completed_ms: int
     is_savepoint: bool
+    triggered_ms: int = 0
 
 
 class FlinkCluster:
@@ -118,6 +119,16 @@ class FlinkCluster:
         """The highest parallelism of the job's operators (what `--parallelism` set)."""
         return max(int(v["parallelism"]) for v in self._call("GET", f"/jobs/{job_id}")["vertices"])
 
+    def restarts(self, job_id: str) -> int:
+        """How many times the job restarted since it was submitted (Flink's numRestarts metric)."""
+        values = self._call("GET", f"/jobs/{job_id}/metrics?get=numRestarts")
+        return int(values[0]["value"]) if values else 0
+
+    def failures(self, job_id: str) -> int:
+        """How many failures the job's exception history holds (each made it restart tasks, or all)."""
+        info = self._call("GET", f"/jobs/{job_id}/exceptions?maxExceptions=100")
+        return len((info.get("exceptionHistory") or {}).get("entries") or [])
+
     def last_checkpoint(self, job_id: str) -> Checkpoint | None:
         """The newest completed checkpoint or savepoint of a job (None before the first one)."""
         stats = self._call("GET", f"/jobs/{job_id}/checkpoints")
@@ -127,7 +138,7 @@ class FlinkCluster:
             return None
         newest = max(candidates, key=lambda c: c.get("latest_ack_timestamp", 0))
         return Checkpoint(int(newest["id"]), newest.get("external_path", ""), int(newest.get("latest_ack_timestamp", 0)),
-                          bool(newest.get("is_savepoint")))
+                          bool(newest.get("is_savepoint")), int(newest.get("trigger_timestamp", 0)))
 
     def failure(self, job_id: str) -> str:
         """The first line of the job's root exception (why it failed or is restarting), or ''."""

@@ -80,3 +80,10 @@ class SubmittedJob:
         """Cancel the job if it still runs (the cluster's processes stay up)."""
         if self.flink.job(self.job_id).active:
             self.flink.cancel(self.job_id)
+
+
+def headwater(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen:
+    """`headwater ARGS` in the background with `env` added, output appended to `log`."""
+    out = open(log, "ab")
+    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], env={**os.environ, **env}, stdout=out,
+                            stderr=subprocess.STDOUT)

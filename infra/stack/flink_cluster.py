@@ -15,6 +15,7 @@ cores where two slots of one TaskManager share one interpreter lock.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import urllib.request
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from common.config import Settings
+from common.config import REPO_ROOT, Settings
 from common.flink.settings import flink_home, plugins_dir, render_conf_dir
 from infra.stack.process import Service, StackError
 
@@ -45,6 +46,27 @@ def rest_host_port(settings: Settings) -> tuple[str, int]:
     if parsed.scheme != "http" or not parsed.hostname or not parsed.port:
         raise StackError(f"HEADWATER_FLINK={settings.flink_rest!r} is not http://HOST:PORT (e.g. http://127.0.0.1:18081)")
     return parsed.hostname, parsed.port
+
+
+def code_digest() -> str:
+    """SHA-256 over the Python code the TaskManagers import (jobs/ and common/)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for folder in ("jobs", "common") for p in (REPO_ROOT / folder).rglob("*.py")):
+        digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def stale_code(settings: Settings) -> bool:
+    """Whether the running local cluster was started with other job code than the repository holds now."""
+    try:
+        recorded = json.loads(_code_file(settings).read_text())
+    except (FileNotFoundError, ValueError):
+        return False
+    return recorded != code_digest() and any(pid for _, pid, _ in processes(settings))
+
+
+def _code_file(settings: Settings) -> Path:
+    return settings.data_dir / "run" / "flink-cluster-code.json"
 
 
 def _size_file(settings: Settings) -> Path:
@@ -107,9 +129,12 @@ def up(settings: Settings, size: ClusterSize, say=print) -> None:
                          f"{running.slots} slots): `headwater cluster down` first")
     _size_file(settings).parent.mkdir(parents=True, exist_ok=True)
     _size_file(settings).write_text(json.dumps(size.__dict__))
+    started = []
     for service in cluster_services(settings, size):
-        fresh = service.start()
-        say(f"  {service.name:<20} {'started' if fresh else 'already running'}")
+        started.append(service.start())
+        say(f"  {service.name:<20} {'started' if started[-1] else 'already running'}")
+    if all(started):  # every process imports the code as it is now
+        _code_file(settings).write_text(json.dumps(code_digest()))
 
 
 def down(settings: Settings, say=print) -> bool:
@@ -123,6 +148,7 @@ def down(settings: Settings, say=print) -> bool:
             stopped = True
             say(f"  {service.name:<20} stopped")
     _size_file(settings).unlink(missing_ok=True)
+    _code_file(settings).unlink(missing_ok=True)
     return stopped
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from jobs.api_unification.reasons import Reason, Refusal
 
@@ -20,8 +21,28 @@ def _no_constants(name):
     raise Refusal(Reason.INVALID_JSON, f"{name} is not valid JSON")
 
 
+# A \u escape of a UTF-16 surrogate. In pairs they make one character; alone they make a string that no
+# UTF-8 encoder takes (Avro, Kafka, the JVM), so a message holding one would fail every hop after this.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _unpaired_surrogate(value) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_unpaired_surrogate(k) or _unpaired_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unpaired_surrogate(v) for v in value)
+    return False
+
+
 def parse_object(raw: bytes) -> dict:
-    """A JSON object from UTF-8 bytes; refuses invalid UTF-8, NaN/Infinity, duplicate keys, non-objects."""
+    """A JSON object from UTF-8 bytes; refuses invalid UTF-8, NaN/Infinity, duplicate keys, non-objects,
+    and escaped UTF-16 surrogates that do not pair up (valid JSON syntax, but not Unicode text)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -34,4 +55,10 @@ def parse_object(raw: bytes) -> dict:
         raise Refusal(Reason.INVALID_JSON, "nested too deeply") from None
     if not isinstance(value, dict):
         raise Refusal(Reason.INVALID_JSON, f"expected a JSON object, got {type(value).__name__}")
+    try:
+        unpaired = _SURROGATE_ESCAPE.search(text) is not None and _unpaired_surrogate(value)
+    except RecursionError:
+        raise Refusal(Reason.INVALID_JSON, "nested too deeply") from None
+    if unpaired:
+        raise Refusal(Reason.INVALID_JSON, "a \\u escape of an unpaired UTF-16 surrogate is not Unicode text")
     return value

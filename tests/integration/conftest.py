@@ -41,3 +41,25 @@ def isolated_env(stack):
 
     with MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=5000) as client:
         client.drop_database(settings.mongo_database)
+
+
+@pytest.fixture(scope="session")
+def local_cluster(stack, tmp_path_factory):
+    """The local Flink cluster (`headwater cluster up`, two TaskManagers); started and stopped here
+    unless one already runs. Yields its REST address."""
+    import subprocess
+    import sys
+    import time
+
+    from infra.harness.jobs import headwater
+    from infra.stack import flink_cluster
+
+    running = any(pid for _, pid, _ in flink_cluster.processes(stack))
+    if not running:
+        log = tmp_path_factory.mktemp("cluster") / "cluster-up.log"
+        started = time.monotonic()
+        assert headwater({}, log, "cluster", "up", "--taskmanagers", "2", "--slots", "4").wait(180) == 0, log.read_text()
+        print(f"cluster up in {time.monotonic() - started:.1f} s")
+    yield stack.flink_rest
+    if not running:
+        subprocess.run([sys.executable, "-m", "cli.main", "cluster", "down"], check=True, timeout=120)

@@ -154,3 +154,15 @@ def test_properties_are_flattened_and_checked(registry):
 ])
 def test_bad_values_refuse_the_event(registry, props, reason):
     assert _whole(unify("api", raw(_track(properties=props)), ARRIVAL, registry)) is reason
+
+
+@pytest.mark.parametrize("escaped", [r'"\ud800"', r'"x\udfff"', r'["ok", "\uDBFF"]'])
+def test_an_unpaired_surrogate_escape_is_refused_as_invalid_json(escaped):
+    """Found by the hostile-input test: `"\\ud800"` is valid JSON syntax but no UTF-8 text, and the
+    job failed (and restarted) handing it to the JVM. It is refused at parse time instead."""
+    from jobs.api_unification.parsing import parse_object
+
+    with pytest.raises(Refusal) as refused:
+        parse_object(('{"tenant": "acme", "customer_id": ' + escaped + "}").encode())
+    assert refused.value.reason is Reason.INVALID_JSON
+    assert parse_object(r'{"emoji": "\ud83d\ude00"}'.encode()) == {"emoji": "\U0001f600"}  # a pair is one character
