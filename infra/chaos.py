@@ -159,7 +159,7 @@ def run(env: dict[str, str], settings, cluster: str, log_dir: Path, *, batches: 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batches", type=int, default=20_000, help="SDK batches of 10 events (default 20,000)")
-    ap.add_argument("--rate", type=float, default=400, help="batches per second (default 400)")
+    ap.add_argument("--rate", type=float, default=200, help="batches per second (default 200: 2,000 events/s)")
     args = ap.parse_args(argv)
     run_id = uuid.uuid4().hex[:8]
     env = {"HEADWATER_TOPIC_PREFIX": f"chaos{run_id}.", "HEADWATER_CHECKPOINTS": f"s3://headwater/chaos-{run_id}",
