@@ -36,7 +36,14 @@ def pid_alive(pid: int) -> bool:
         done, _ = os.waitpid(pid, os.WNOHANG)
         return done == 0
     except ChildProcessError:
+        pass
+    # A zombie of another process (say a service that a test restarted, killed by `headwater down`
+    # while the test still runs) also "exists" until its parent reaps it: it is dead all the same.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return True
+    return state != "Z"
 
 
 @dataclass

@@ -86,3 +86,24 @@ def test_cli_produce_missing_file(tmp_path):
     r = _cli("produce", "--source", "api", "--file", str(tmp_path / "missing.jsonl"))
     assert r.returncode == 1
     assert r.stderr.strip() == f"headwater: error: no such file: {tmp_path / 'missing.jsonl'}"
+
+
+def test_a_zombie_of_another_process_counts_as_stopped():
+    """`headwater down` must not wait forever on a service that a test restarted (its child) and
+    that is now a zombie until the test reaps it."""
+    from infra.stack.process import pid_alive
+
+    parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; "
+                               "p = subprocess.Popen(['sleep', '0']); print(p.pid, flush=True); time.sleep(30)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        import time
+
+        deadline = time.monotonic() + 10
+        while pid_alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not pid_alive(child)  # exited, unreaped by its parent: a zombie, and not alive
+    finally:
+        parent.kill()
+        parent.wait()
