@@ -42,6 +42,11 @@ class JobInfo:
     def active(self) -> bool:
         return self.state not in TERMINAL_STATES
 
+    @property
+    def fully_running(self) -> bool:
+        """RUNNING with every task running (state restored, sources reading)."""
+        return self.state == "RUNNING" and self.tasks_total > 0 and self.tasks_running == self.tasks_total
+
 
 @dataclass(frozen=True)
 class Checkpoint:
@@ -198,7 +203,7 @@ class FlinkCluster:
         deadline = time.monotonic() + timeout
         while True:
             job = self.job(job_id)
-            if job.state == "RUNNING" and job.tasks_total and job.tasks_running == job.tasks_total:
+            if job.fully_running:
                 return job
             if job.state in TERMINAL_STATES or job.state in ("RESTARTING", "FAILING"):
                 reason = self.failure(job_id) or job.state

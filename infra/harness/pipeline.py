@@ -72,9 +72,9 @@ class Pipeline:
                          "--invalid-share", str(invalid_share))
 
     def all_running(self) -> bool:
-        return all(self.flink.job(job.job_id).state == "RUNNING" and
-                   self.flink.job(job.job_id).tasks_running == self.flink.job(job.job_id).tasks_total
-                   for job in self.jobs.values())
+        """Every submitted job runs all its tasks (one listing of the cluster's jobs)."""
+        listed = {info.job_id: info for info in self.flink.jobs()}
+        return all(job.job_id in listed and listed[job.job_id].fully_running for job in self.jobs.values())
 
     def close(self) -> None:
         for job in self.jobs.values():

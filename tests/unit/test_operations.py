@@ -84,3 +84,9 @@ def test_jobs_are_known_by_their_headwater_name():
     job = JobInfo("0" * 32, "headwater-profile-dedupe", "RUNNING", 0, 3, 3)
     assert job.headwater_job == "profile-dedupe" and job.active
     assert not JobInfo("1" * 32, "headwater-skeleton", "CANCELED", 0, 0, 1).active
+
+
+def test_a_job_is_fully_running_only_when_all_its_tasks_run():
+    assert JobInfo("0" * 32, "headwater-x", "RUNNING", 0, 3, 3).fully_running
+    assert not JobInfo("0" * 32, "headwater-x", "RUNNING", 0, 2, 3).fully_running  # restoring, or a task lost
+    assert not JobInfo("0" * 32, "headwater-x", "RESTARTING", 0, 3, 3).fully_running
