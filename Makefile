@@ -50,10 +50,12 @@ test-integration: up
 	@$(PYTEST) -q -m integration tests/integration
 
 # Runs setup, starts the stack, runs every test, always stops the stack, and fails if any test failed.
+# The failed tests are named again last, so CI's tail of the output says what broke.
 test: setup
 	@$(HW) up; rc=$$?; \
-	if [ $$rc -eq 0 ]; then $(PYTEST) -q -rs tests; rc=$$?; fi; \
-	$(HW) down; exit $$rc
+	if [ $$rc -eq 0 ]; then $(PYTEST) -q -rfEs --cache-clear tests; rc=$$?; fi; \
+	$(HW) down; \
+	if [ $$rc -ne 0 ]; then $(PY) -m infra.failed_tests; fi; exit $$rc
 
 clean: down
 	@# .data/postgres may link to /var/lib/postgresql/headwater/... (when run as root from a private folder)

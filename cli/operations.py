@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from common.config import Settings
-from common.flink.cluster import FlinkCluster, JobInfo
+from common.flink.cluster import ClusterError, FlinkCluster, JobInfo
 from common.flink.settings import savepoint_dir
 
 
@@ -35,7 +35,6 @@ def cluster_down(settings: Settings) -> None:
 
 def cluster_status(settings: Settings) -> int:
     """Print the cluster's processes, its web UI and its jobs; exit 3 if it does not answer."""
-    from common.flink.cluster import ClusterError
     from infra.stack import flink_cluster
 
     for name, pid, log in flink_cluster.processes(settings):
@@ -82,10 +81,22 @@ def _age(epoch_ms: int) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+def refuse_stale_local_cluster(settings: Settings, cluster: str) -> None:
+    """A TaskManager's embedded Python keeps the modules it imported: a job submitted to a local cluster
+    started with other code would run a mix of old and new code."""
+    from infra.stack.flink_cluster import stale_code
+
+    if cluster.rstrip("/") == settings.flink_rest and stale_code(settings):
+        raise ClusterError("the local cluster's TaskManagers were started with other job code, and keep the "
+                           "Python modules they imported: restart them (`headwater cluster down && headwater "
+                           "cluster up`), then submit (running jobs resume from savepoints or checkpoints)")
+
+
 def submit(settings: Settings, job: str, cluster: str, parallelism: int | None, restore_from: str | None) -> None:
     from jobs import registry
 
     registry.job_module(job)  # fail fast on a wrong name
+    refuse_stale_local_cluster(settings, cluster)
     registry.submit(job, settings, cluster=cluster, parallelism=parallelism, restore_from=restore_from)
 
 
@@ -122,6 +133,7 @@ def replay(settings: Settings, job: str, cluster: str, restore_from: str, parall
     from jobs import registry
 
     registry.job_module(job)
+    refuse_stale_local_cluster(settings, cluster)
     require_restore_point(settings, restore_from, job)  # before cancelling anything
     flink = FlinkCluster(cluster)
     running = flink.find_active(job)

@@ -28,6 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from common import config
 from common.kafka.admin import ensure_topics
@@ -40,6 +41,7 @@ from infra.stack.services import build_services
 class Fault:
     name: str
     at_share: float  # when, as a share of the production run
+    inject: Callable[[], tuple[float, int, float]]  # does it; returns (recovery s, job failures, outage s)
     recovery_s: float | None = None
     restarts: int = 0
     outage_s: float = 0.0  # how long the service was away (a restart's own time, or the planned stop)
@@ -117,21 +119,21 @@ def run(env: dict[str, str], settings, cluster: str, log_dir: Path, *, batches: 
     log_dir.mkdir(parents=True, exist_ok=True)
     pipeline = Pipeline(env, settings, cluster, log_dir)
     chaos = Chaos(pipeline, say)
-    faults = [Fault("kill -9 TaskManager 1", 0.10), Fault("kill -9 TaskManager 2", 0.35),
-              Fault("restart the Kafka broker", 0.55), Fault(f"stop FerretDB for {mongo_outage_s:.0f} s", 0.75)]
-    actions = [lambda: chaos.kill_taskmanager(1), lambda: chaos.kill_taskmanager(2), chaos.restart_kafka,
-               lambda: chaos.stop_mongo(mongo_outage_s)]
+    faults = [Fault("kill -9 TaskManager 1", 0.10, lambda: chaos.kill_taskmanager(1)),
+              Fault("kill -9 TaskManager 2", 0.35, lambda: chaos.kill_taskmanager(2)),
+              Fault("restart the Kafka broker", 0.55, chaos.restart_kafka),
+              Fault(f"stop FerretDB for {mongo_outage_s:.0f} s", 0.75, lambda: chaos.stop_mongo(mongo_outage_s))]
     try:
         pipeline.submit_all()
         say(f"jobs submitted; producing {batches:,} SDK batches ({batches * 10:,} events) at {rate:g}/s")
         started = time.monotonic()
         producing = pipeline.produce_sdk(batches, seed=42, rate=rate, invalid_share=0.05)
         duration = batches / rate
-        for fault, act in zip(faults, actions):
+        for fault in faults:
             while time.monotonic() - started < fault.at_share * duration:
                 time.sleep(0.5)
             say(f"  {fault.name} at {time.monotonic() - started:.0f} s ...")
-            fault.recovery_s, fault.restarts, fault.outage_s = act()
+            fault.recovery_s, fault.restarts, fault.outage_s = fault.inject()
             say(f"    recovered in {fault.recovery_s:.1f} s ({fault.restarts} job failures)")
         assert producing.wait(timeout=3600) == 0, f"the producer failed; see {log_dir / 'produce.log'}"
         say("checking: every record accounted for, action-streaming's topics, MongoDB documents")

@@ -55,13 +55,6 @@ def submit(name: str, settings, *, cluster: str, parallelism: int | None = None,
     module = job_module(name)
     flink = FlinkCluster(cluster)
     flink.overview()  # a cluster that does not answer fails here, before a JVM starts
-    if cluster.rstrip("/") == settings.flink_rest:
-        from infra.stack.flink_cluster import stale_code
-
-        if stale_code(settings):
-            raise ClusterError("the local cluster's TaskManagers were started with other job code, and keep the "
-                               "Python modules they imported: restart them (`headwater cluster down && headwater "
-                               "cluster up`), then submit (running jobs resume from savepoints or checkpoints)")
     running = flink.find_active(name)
     if running is not None:
         raise ClusterError(f"{name} already runs on {cluster} as job {running.job_id} ({running.state}): stop it "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from common.config import Settings
@@ -34,7 +36,28 @@ def ensure_topics(settings: Settings, partitions: int, replication: int = 1) -> 
     if wanted:
         for name, future in admin.create_topics(wanted, request_timeout=30).items():
             future.result()
+        _wait_until_served(admin, {t.topic: partitions for t in wanted})
     return [t.topic for t in wanted]
+
+
+def _wait_until_served(admin, wanted: dict[str, int], timeout: float = 30.0) -> None:
+    """Until the broker's metadata lists every new topic with a leader for each partition.
+
+    create_topics returns when the controller has the topic; the broker may learn of it a moment
+    later, and a consumer that subscribes in between fails with UNKNOWN_TOPIC_OR_PART."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = admin.list_topics(timeout=10).topics
+        missing = [name for name, count in wanted.items()
+                   if name not in listed or listed[name].error is not None
+                   or len(listed[name].partitions) < count
+                   or any(p.leader < 0 for p in listed[name].partitions.values())]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topics created but not served by the broker after {timeout:.0f} s: "
+                               f"{', '.join(sorted(missing))}; see the broker's log (`headwater status`)")
+        time.sleep(0.1)
 
 
 def topic_configs(settings: Settings, names: list[str]) -> dict[str, dict[str, str]]:

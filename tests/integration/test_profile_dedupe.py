@@ -90,6 +90,8 @@ def test_10k_messages_once_and_only_once_across_a_savepoint(isolated_env, tmp_pa
     job = RunningJob("profile-dedupe", env, tmp_path / "run-b.log", "--from-savepoint", savepoint)
     try:
         b = _wait_until_done(job, len(second))
+        # read while the job runs: its last outputs become visible when the next checkpoint commits them
+        outbound = _decoded(settings, "delivery.outbound", expect=len(expected))
     finally:
         job.kill()
 
@@ -98,7 +100,6 @@ def test_10k_messages_once_and_only_once_across_a_savepoint(isolated_env, tmp_pa
         assert report["rejected"] == 0 and report["mismatches"] == 0
     assert a["duplicates"] + b["duplicates"] == len(scenario.messages) - len({m.message_id for m in scenario.messages})
 
-    outbound = _decoded(settings, "delivery.outbound", expect=len(expected))
     twice = [e for e, n in Counter(r["event_id"] for r in outbound).items() if n > 1]
     assert not twice, f"{len(twice)} events sent more than once"
     assert Counter(map(_canonical, outbound)) == Counter(map(_canonical, expected))

@@ -90,3 +90,18 @@ def test_a_job_is_fully_running_only_when_all_its_tasks_run():
     assert JobInfo("0" * 32, "headwater-x", "RUNNING", 0, 3, 3).fully_running
     assert not JobInfo("0" * 32, "headwater-x", "RUNNING", 0, 2, 3).fully_running  # restoring, or a task lost
     assert not JobInfo("0" * 32, "headwater-x", "RESTARTING", 0, 3, 3).fully_running
+
+
+def test_submitting_to_a_local_cluster_started_with_other_code_names_the_restart(tmp_path, monkeypatch):
+    from cli.operations import refuse_stale_local_cluster
+    from infra.stack import flink_cluster
+
+    settings = config.load({"HEADWATER_DATA_DIR": str(tmp_path)})
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "flink-cluster-code.json").write_text('"digest-of-older-code"')
+    monkeypatch.setattr(flink_cluster, "processes", lambda s: [("flink-taskmanager-1", 4242, tmp_path / "tm.log")])
+    with pytest.raises(ClusterError, match=r"other job code.*`headwater cluster down && headwater cluster up`"):
+        refuse_stale_local_cluster(settings, settings.flink_rest + "/")
+    refuse_stale_local_cluster(settings, "http://127.0.0.1:28081")  # another cluster: its code is not ours to know
+    (tmp_path / "run" / "flink-cluster-code.json").write_text(f'"{flink_cluster.code_digest()}"')
+    refuse_stale_local_cluster(settings, settings.flink_rest)  # started with this code: fine
