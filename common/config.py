@@ -45,6 +45,9 @@ class Settings:
     data_dir: Path
     tools_dir: Path
     flink_rest: str = DEFAULT_FLINK_REST
+    # Kafka outputs become visible downstream when a checkpoint commits them: the interval is the
+    # freshness lever (None: flink-conf/config.yaml's 2 s).
+    checkpoint_interval_ms: int | None = None
 
     @property
     def checkpoint_bucket(self) -> str | None:
@@ -96,6 +99,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         tools_dir=Path(env.get("HEADWATER_TOOLS_DIR", REPO_ROOT / ".tools")).resolve(),
         flink_rest=env.get("HEADWATER_FLINK", DEFAULT_FLINK_REST).rstrip("/"),
+        **positive_ints(env, {"checkpoint_interval_ms": "HEADWATER_CHECKPOINT_INTERVAL_MS"}),
     )
 
 

@@ -84,6 +84,8 @@ def flink_settings(settings: Settings, job: str | None = None) -> dict[str, str]
         conf["s3.endpoint"] = settings.s3_endpoint
         conf["s3.access-key"] = settings.s3_access_key
         conf["s3.secret-key"] = settings.s3_secret_key
+    if settings.checkpoint_interval_ms:
+        conf["execution.checkpointing.interval"] = f"{settings.checkpoint_interval_ms} ms"
     if job is not None:
         conf["execution.checkpointing.dir"] = checkpoint_dir(settings, job)
         conf["execution.checkpointing.savepoint-dir"] = savepoint_dir(settings, job)

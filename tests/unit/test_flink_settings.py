@@ -71,3 +71,12 @@ def test_conf_dirs_are_per_content_so_concurrent_runs_never_clobber_each_other(t
                                tmp_path / "conf")
     assert first == again != other
     assert not list(first.glob(".*.tmp"))
+
+
+def test_the_checkpoint_interval_can_be_set_from_the_environment(tools):
+    base = {"HEADWATER_TOOLS_DIR": str(tools)}
+    assert fs.flink_settings(load(base), "skeleton")["execution.checkpointing.interval"] == "2 s"
+    conf = fs.flink_settings(load({**base, "HEADWATER_CHECKPOINT_INTERVAL_MS": "750"}), "skeleton")
+    assert conf["execution.checkpointing.interval"] == "750 ms"
+    with pytest.raises(ValueError, match="HEADWATER_CHECKPOINT_INTERVAL_MS='1s' must be a positive integer"):
+        load({**base, "HEADWATER_CHECKPOINT_INTERVAL_MS": "1s"})
