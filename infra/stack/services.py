@@ -116,6 +116,8 @@ def build_services(settings: Settings) -> list[Service]:
             str(postgres_bin() / "postgres"), "-D", str(pg_data), "-p", str(pg_port),
             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={pg_data}",
             "-c", f"max_connections={POSTGRES_MAX_CONNECTIONS}",
+            # FerretDB's prepared statements would get generic plans that skip the _id index (ferretdb_id_index.sql)
+            "-c", "plan_cache_mode=force_custom_plan",
         ],
         ready=pg_ready, prepare=pg_prepare, user=pg_user, stop_signal=signal.SIGINT, start_timeout=30,
         port_hint="set HEADWATER_POSTGRES_PORT to a free port",
@@ -139,6 +141,13 @@ def build_services(settings: Settings) -> list[Service]:
                 [str(postgres_bin() / "createdb"), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "ferretdb"],
                 check=True, capture_output=True,
             )
+        indexed = subprocess.run(
+            [str(postgres_bin() / "psql"), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "-d", "ferretdb",
+             "-q", "-v", "ON_ERROR_STOP=1", "-f", str(Path(__file__).with_name("ferretdb_id_index.sql"))],
+            capture_output=True, text=True,
+        )
+        if indexed.returncode != 0:
+            raise StackError(f"ferretdb: could not install the _id index trigger: {indexed.stderr.strip()}")
 
     def mongo_ready() -> bool:
         import pymongo
