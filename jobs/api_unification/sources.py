@@ -185,7 +185,10 @@ def parse_partner(doc: dict, ctx: Context) -> tuple[Action, list[Rejection]]:
     kind = _required(doc, "type")
     if kind not in PARTNER_TYPES:
         raise Refusal(Reason.UNSUPPORTED_TYPE, f"type {kind[:40]!r} is not one of {', '.join(PARTNER_TYPES)}", "type")
-    traits = doc.get("traits") if kind == "identify" else (doc.get("context") or {}).get("traits")
+    context = doc.get("context")
+    if context is not None and not isinstance(context, dict):
+        raise Refusal(Reason.INVALID_FIELD, "context must be an object", "context")
+    traits = doc.get("traits") if kind == "identify" else (context or {}).get("traits")
     if traits is not None and not isinstance(traits, dict):
         raise Refusal(Reason.INVALID_FIELD, "traits must be an object", "traits")
     traits = traits or {}

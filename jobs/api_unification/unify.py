@@ -22,6 +22,15 @@ class Outcome:
     rejections: list[Rejection] = field(default_factory=list)
 
 
+# The detail of a refusal for input that made a rule fail: a bug to fix, but never a crash loop of the job.
+# The hostile-input tests fail on any refusal that carries it.
+UNFORESEEN = "input the rules did not foresee"
+
+
+def _unforeseen(exc: Exception) -> Rejection:
+    return Rejection(Reason.INVALID_FIELD, f"{UNFORESEEN} ({type(exc).__name__}: {str(exc)[:200]})", "")
+
+
 def unify(source: str, raw: bytes, arrival_ms: int, registry: TenantRegistry) -> Outcome:
     """Never raises for bad input: whatever is refused is in `rejections` (path "" = the whole message)."""
     outcome = Outcome(source, raw, arrival_ms)
@@ -30,6 +39,9 @@ def unify(source: str, raw: bytes, arrival_ms: int, registry: TenantRegistry) ->
     except Refusal as refusal:
         outcome.action = None
         outcome.rejections.append(Rejection(refusal.reason, refusal.detail, ""))
+    except Exception as exc:  # noqa: BLE001 - see UNFORESEEN
+        outcome.action = None
+        outcome.rejections.append(_unforeseen(exc))
     return outcome
 
 
@@ -41,6 +53,9 @@ def tenant_of(source: str, raw: bytes, registry: TenantRegistry) -> Outcome:
         _envelope(outcome, registry)
     except Refusal as refusal:
         outcome.rejections.append(Rejection(refusal.reason, refusal.detail, ""))
+        outcome.tenant = None
+    except Exception as exc:  # noqa: BLE001 - see UNFORESEEN
+        outcome.rejections.append(_unforeseen(exc))
         outcome.tenant = None
     return outcome
 

@@ -14,7 +14,7 @@ from common.serde.avro import AvroCodec
 from jobs.api_unification.output import encode_action, encode_rejection
 from jobs.api_unification.reasons import Reason
 from jobs.api_unification.tenants import load_registry
-from jobs.api_unification.unify import tenant_of, unify
+from jobs.api_unification.unify import UNFORESEEN, tenant_of, unify
 
 ARRIVAL_MS = 1_795_000_000_000
 REGISTRY = load_registry()
@@ -34,6 +34,7 @@ def test_every_payload_is_refused_with_a_reason_or_accepted_for_its_own_tenant(s
     routed = tenant_of(source, payload.raw, REGISTRY)
     for rejection in outcome.rejections:
         assert isinstance(rejection.reason, Reason) and rejection.detail
+        assert not rejection.detail.startswith(UNFORESEEN), f"a rule failed on this input: {rejection.detail}"
         # what the job writes for it must encode (Avro, then Kafka and the JVM take UTF-8 only)
         encode_rejection(CODEC, rejection, source=source, tenant=outcome.tenant, message_id=outcome.message_id,
                          arrival_ms=ARRIVAL_MS, original=payload.raw)

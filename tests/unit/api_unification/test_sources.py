@@ -1,5 +1,7 @@
 """Each source's wire format becomes the same Action; partial acceptance keeps the good parts."""
 
+import pytest
+
 from jobs.api_unification.reasons import Reason
 from jobs.api_unification.unify import unify
 from tests.unit.api_unification.conftest import ARRIVAL, NOW_ISO, raw
@@ -93,6 +95,15 @@ def test_partner_segment_spec(registry):
     assert "old-7" in alias.identifiers.anonymous_ids
 
 
+@pytest.mark.parametrize("context", [True, "ctx", 5, ["traits"]])
+def test_partner_context_that_is_not_an_object_is_refused_with_its_field(registry, context):
+    # found by the hostile-input fuzz: `"context": true` raised AttributeError in the rules
+    o = unify("partner", raw({"writeKey": "wk_acme", "userId": "u1", "timestamp": NOW_ISO, "type": "group",
+                              "groupId": "g5", "context": context}), ARRIVAL, registry)
+    assert [(r.reason, r.detail) for r in o.rejections] == [(Reason.INVALID_FIELD, "context must be an object")]
+    assert o.action is None
+
+
 def test_partner_unknown_write_key(registry):
     o = unify("partner", raw({"type": "track", "writeKey": "wk_nobody", "userId": "u1", "event": "x", "timestamp": NOW_ISO}), ARRIVAL, registry)
     assert o.rejections[0].reason is Reason.UNKNOWN_TENANT
@@ -102,3 +113,17 @@ def test_csv_rows_use_the_api_format_with_source_csv(registry):
     o = unify("csv", raw({"type": "identify", "tenant": "acme", "customer_id": "c1", "timestamp": NOW_ISO,
                           "attributes": {"plan": "pro"}, "import": {"file": "f.csv", "line": 2}}), ARRIVAL, registry)
     assert o.action.source == "csv" and o.action.kind == "identify"
+
+
+def test_a_rule_that_fails_on_unforeseen_input_refuses_the_message_instead_of_raising(registry, monkeypatch):
+    from jobs.api_unification import unify as unify_module
+
+    def broken(doc, ctx):
+        raise AttributeError("'bool' object has no attribute 'get'")
+
+    monkeypatch.setitem(unify_module.PARSERS, "partner", broken)
+    o = unify("partner", raw({"writeKey": "wk_acme", "userId": "u1", "timestamp": NOW_ISO, "type": "track"}),
+              ARRIVAL, registry)
+    assert o.action is None
+    assert [r.reason for r in o.rejections] == [Reason.INVALID_FIELD]
+    assert o.rejections[0].detail.startswith(unify_module.UNFORESEEN + " (AttributeError:")
