@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from common.config import Settings
 
@@ -40,7 +40,7 @@ def read_to_end(settings: Settings, topics: list[str], timeout_s: float = 30.0) 
         remaining = set()
         starts = []
         for tp in partitions:
-            low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+            low, high = _watermarks(consumer, tp, deadline)
             if high > low:
                 remaining.add((tp.topic, tp.partition))
                 starts.append(TopicPartition(tp.topic, tp.partition, low))
@@ -61,3 +61,18 @@ def read_to_end(settings: Settings, topics: list[str], timeout_s: float = 30.0) 
             yield msg.topic(), msg.key(), msg.value()
     finally:
         consumer.close()
+
+
+# A partition whose leader is moving or not loaded yet (a broker just started, a topic just created).
+_RETRIABLE = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART)
+
+
+def _watermarks(consumer, tp, deadline: float) -> tuple[int, int]:
+    """The partition's low and high offsets, asking again while the broker says its leader is not ready."""
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=max(1.0, deadline - time.monotonic()))
+        except KafkaException as exc:
+            if exc.args[0].code() not in _RETRIABLE or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
