@@ -36,11 +36,11 @@ def ensure_topics(settings: Settings, partitions: int, replication: int = 1) -> 
     if wanted:
         for name, future in admin.create_topics(wanted, request_timeout=30).items():
             future.result()
-        _wait_until_served(admin, {t.topic: partitions for t in wanted})
+        _wait_until_served(admin, [t.topic for t in wanted], partitions)
     return [t.topic for t in wanted]
 
 
-def _wait_until_served(admin, wanted: dict[str, int], timeout: float = 30.0) -> None:
+def _wait_until_served(admin, names: list[str], partitions: int, timeout: float = 30.0) -> None:
     """Until the broker's metadata lists every new topic with a leader for each partition.
 
     create_topics returns when the controller has the topic; the broker may learn of it a moment
@@ -48,9 +48,9 @@ def _wait_until_served(admin, wanted: dict[str, int], timeout: float = 30.0) -> 
     deadline = time.monotonic() + timeout
     while True:
         listed = admin.list_topics(timeout=10).topics
-        missing = [name for name, count in wanted.items()
+        missing = [name for name in names
                    if name not in listed or listed[name].error is not None
-                   or len(listed[name].partitions) < count
+                   or len(listed[name].partitions) < partitions
                    or any(p.leader < 0 for p in listed[name].partitions.values())]
         if not missing:
             return
