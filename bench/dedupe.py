@@ -52,7 +52,7 @@ def _wait_for_profiles(drive: Drive, settings, count: int, timeout: float = 600)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--messages", type=int, default=200_000, help="backlog of computation messages")
+    ap.add_argument("--messages", type=int, default=500_000, help="backlog of computation messages (long enough that start-up warm-up is a small part of it)")
     ap.add_argument("--tenants", type=int, default=4, help="tenants (the job is keyed by tenant)")
     ap.add_argument("--profiles", type=int, default=20_000, help="profiles per tenant")
     ap.add_argument("--parallelism", type=int, default=1)

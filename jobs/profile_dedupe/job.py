@@ -8,6 +8,8 @@ Wiring only (rules: decide.py, process.py, engine.py; levers: rollout.py, compar
 Records reach the Python operator in batches of one tenant's records (up to
 HEADWATER_DEDUPE_BATCH_RECORDS, or HEADWATER_DEDUPE_BATCH_DELAY_MS after the first): a Python operator
 pays a fixed cost per element, so one element per batch instead of per message (common/flink/batches.py).
+Profile state is read through a bounded cache (HEADWATER_DEDUPE_PROFILE_CACHE entries per subtask) and
+written once per batch (common/flink/map_state_cache.py): a MapState call crosses into the JVM.
 
 Keyed by tenant: a merge reads the state of the profiles it merges, which are all the tenant's.
 A message waits (in Flink ListState, in arrival order per tenant) while a profile it reads (its own;
@@ -30,6 +32,7 @@ from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor
 from common.config import Settings, positive_ints
 from common.flink.batches import tenant_batches
 from common.flink.environment import subtask_index
+from common.flink.map_state_cache import CachedMapState
 from common.flink.kafka import frame_type, framed_exactly_once_sink, kafka_source
 from common.flink.progress import ProgressThrottle
 from common.kafka.snapshot import read_to_end
@@ -65,8 +68,9 @@ class DedupeSettings:
     config_wait_ms: int = 30_000
     duplicate_window_hours: int = 7 * 24
     comparator_cap: int = 10_000
-    batch_records: int = 256
-    batch_delay_ms: int = 20
+    batch_records: int = 1024
+    batch_delay_ms: int = 50
+    profile_cache: int = 50_000
 
     @staticmethod
     def from_env(env=os.environ) -> "DedupeSettings":
@@ -77,44 +81,8 @@ class DedupeSettings:
             "comparator_cap": "HEADWATER_DEDUPE_COMPARATOR_CAP",
             "batch_records": "HEADWATER_DEDUPE_BATCH_RECORDS",
             "batch_delay_ms": "HEADWATER_DEDUPE_BATCH_DELAY_MS",
+            "profile_cache": "HEADWATER_DEDUPE_PROFILE_CACHE",
         }))
-
-
-class _Timed:
-    """A MapState read through a memo that lives for one batch or timer (one key: the tenant), so a
-    message's readiness check and its handling read a profile once; writes go through it. While
-    `timing`, the state calls are timed (the `state` latency step)."""
-
-    def __init__(self, state, clock):
-        self.state, self.clock, self.memo = state, clock, {}
-        self.timing = False
-
-    def begin(self):
-        self.memo.clear()
-
-    def get(self, key):
-        memo = self.memo
-        if key not in memo:
-            if self.timing:
-                started = time.perf_counter()
-                memo[key] = self.state.get(key)
-                self.clock[0] += time.perf_counter() - started
-            else:
-                memo[key] = self.state.get(key)
-        return memo[key]
-
-    def put(self, key, value):
-        self.memo[key] = value
-        if self.timing:
-            started = time.perf_counter()
-            self.state.put(key, value)
-            self.clock[0] += time.perf_counter() - started
-        else:
-            self.state.put(key, value)
-
-    def remove(self, key):
-        self.memo[key] = None
-        self.state.remove(key)
 
 
 class DedupeMessages(KeyedBroadcastProcessFunction):
@@ -128,8 +96,8 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
         self.outbound = OutboundEncoder(self.codec)
         self.state_clock = [0.0]
         pickled = Types.PICKLED_BYTE_ARRAY()
-        self.profiles = _Timed(runtime_context.get_map_state(MapStateDescriptor("profiles", Types.STRING(), pickled)),
-                               self.state_clock)
+        self.profiles = CachedMapState(runtime_context.get_map_state(MapStateDescriptor("profiles", Types.STRING(), pickled)),
+                                       self.options.profile_cache, self.state_clock)
         self.parked = runtime_context.get_list_state(ListStateDescriptor("parked", pickled))
         self.parked_len: dict[str, int] = {}
         spill = os.path.join(self.settings.data_dir, "profile-dedupe", "comparator")
@@ -226,19 +194,21 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
     def process_element(self, value, ctx):
         """`value` is a batch of one tenant's records, in arrival order (TenantBatches.java)."""
         self._load_config(ctx)
-        self.profiles.begin()
         tenant = ctx.get_current_key()
+        self.profiles.begin(tenant)
         yield from _framed(out for _o, _k, raw in frames.unpack(bytes(value))
                            for out in self._on_record(raw, tenant, ctx))
+        self.profiles.flush()
         self._flush_metrics()
         self._report(ctx)
 
     def on_timer(self, timestamp, ctx):
         self._load_config(ctx)
-        self.profiles.begin()
         tenant = ctx.get_current_key()
+        self.profiles.begin(tenant)
         if self._parked_count(tenant):
             yield from _framed(self._release(ctx, tenant))
+        self.profiles.flush()
         self._flush_metrics()
         self._report(ctx)
 
