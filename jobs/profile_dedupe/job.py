@@ -32,8 +32,8 @@ from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor
 from common.config import Settings, positive_ints
 from common.flink.batches import tenant_batches
 from common.flink.environment import subtask_index
-from common.flink.map_state_cache import CachedMapState
 from common.flink.kafka import frame_type, framed_exactly_once_sink, kafka_source
+from common.flink.map_state_cache import CachedMapState
 from common.flink.progress import ProgressThrottle
 from common.kafka.snapshot import read_to_end
 from common.metrics import LatencyWindow
@@ -118,6 +118,9 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
             self._branch_counter(branch)
             self._branch_counter(f"shadow.{branch}")
         self.handled = 0
+        # whether HEADWATER_DEDUPE_PROFILE_CACHE is large enough: misses are state reads
+        metrics.gauge("profile_cache_hits", lambda: self.profiles.hits)
+        metrics.gauge("profile_cache_misses", lambda: self.profiles.misses)
         self.steps = {step: LatencyWindow() for step in ("decide", "state", "encode")}
         for step, window in self.steps.items():
             for p in (95, 99):
