@@ -36,12 +36,12 @@ status:
 	@$(HW) status
 
 demo: up
-	@$(PY) -m infra.demo
+	@$(PY) -m harness.demo
 
 # The same demo with the jobs submitted to a local Flink standalone cluster (left running).
 demo-cluster: up
 	@$(HW) cluster up
-	@$(PY) -m infra.demo --cluster
+	@$(PY) -m harness.demo --cluster
 
 test-unit: setup
 	@$(PYTEST) -q tests/unit
@@ -55,17 +55,17 @@ test: setup
 	@$(HW) up; rc=$$?; \
 	if [ $$rc -eq 0 ]; then $(PYTEST) -q -rfEs --cache-clear tests; rc=$$?; fi; \
 	$(HW) down; \
-	if [ $$rc -ne 0 ]; then $(PY) -m infra.failed_tests; fi; exit $$rc
+	if [ $$rc -ne 0 ]; then $(PY) -m harness.failed_tests; fi; exit $$rc
 
 clean: down
 	@# .data/postgres may link to /var/lib/postgresql/headwater/... (when run as root from a private folder)
 	@if [ -L .data/postgres ]; then rm -rf "$$(readlink -f .data/postgres)"; fi
 	rm -rf .data
 
-# Crashes survived: TaskManagers killed, Kafka restarted, FerretDB stopped during 200k events (infra/chaos.py).
+# Crashes survived: TaskManagers killed, Kafka restarted, FerretDB stopped during 200k events (harness/chaos.py).
 .PHONY: chaos
 chaos: up
-	@$(PY) -m infra.chaos $(CHAOS_ARGS)
+	@$(PY) -m harness.chaos $(CHAOS_ARGS)
 
 .PHONY: bench-skeleton bench-unification bench-action bench-reaction bench-dedupe bench-e2e
 bench-skeleton: up

@@ -19,31 +19,49 @@ from confluent_kafka import Producer
 from bench.drive import Drive
 from bench.measure import mib
 from common import config
+from common.contracts.actions import Action, AttributeOp, Event, Identifiers
 from common.kafka.admin import ensure_topics
 from common.kafka.produce import send
+from common.log import configure as configure_logging
+from common.log import get_logger
 from common.serde.avro import AvroCodec
 from common.topics import topic
-from jobs.api_unification.model import Action, AttributeOp, Event, Identifiers
-from jobs.api_unification.output import encode_action
+from jobs.api_unification.records import encode_action
+
+log = get_logger(__name__)
 
 EVENT_NAMES = ("app_opened", "product_viewed", "added_to_cart", "purchased")
 
 
 def _message(rng: random.Random, user: int, seq: int, now_ms: int) -> Action:
     ids = Identifiers(customer_id=f"c{user}", anonymous_ids=[f"anon-{user}"], device_id=f"d{user}")
-    events = [Event(rng.choice(EVENT_NAMES), now_ms - rng.randint(0, 60_000), {"price": rng.randint(1, 500)}) for _ in range(10)]
-    return Action("bench", "sdk", f"m-{seq}", "batch", max(e.time_ms for e in events), ids, events=events,
-                  attributes=[AttributeOp("set", "plan", rng.choice(["free", "pro"]))])
+    events = [
+        Event(rng.choice(EVENT_NAMES), now_ms - rng.randint(0, 60_000), {"price": rng.randint(1, 500)})
+        for _ in range(10)
+    ]
+    return Action(
+        "bench",
+        "sdk",
+        f"m-{seq}",
+        "batch",
+        max(e.time_ms for e in events),
+        ids,
+        events=events,
+        attributes=[AttributeOp("set", "plan", rng.choice(["free", "pro"]))],
+    )
 
 
 def _state_bytes(settings, job: str) -> int:
     from urllib.parse import urlparse
 
-    from infra.stack.provision import list_objects
+    from common.s3 import list_objects
 
     base = urlparse(f"{settings.checkpoints}/{job}")
-    return sum(o["Size"] for o in list_objects(settings, base.netloc, base.path.lstrip("/") + "/")
-               if "/savepoints/" not in o["Key"])
+    return sum(
+        o["Size"]
+        for o in list_objects(settings, base.netloc, base.path.lstrip("/") + "/")
+        if "/savepoints/" not in o["Key"]
+    )
 
 
 def run(users: int, rate: int, seconds: int) -> dict:
@@ -53,8 +71,14 @@ def run(users: int, rate: int, seconds: int) -> dict:
     ensure_topics(settings, partitions=4)
     source, out = topic(settings.topic_prefix, "unified.actions"), topic(settings.topic_prefix, "state.deltas")
     codec, rng = AvroCodec(), random.Random(users)
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 20,
-                         "compression.type": "lz4"})
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "enable.idempotence": True,
+            "linger.ms": 20,
+            "compression.type": "lz4",
+        }
+    )
     sent_at: dict[str, float] = {}
 
     def send_message(user: int, seq: int) -> None:
@@ -63,18 +87,25 @@ def run(users: int, rate: int, seconds: int) -> dict:
         sent_at[f"m-{seq}"] = now
         send(producer, source, value, key=key)
 
-    print(f"\n[{users:,} users] producing one 10-event message per user to {source}")
+    log.info(f"\n[{users:,} users] producing one 10-event message per user to {source}")
     for user in range(users):
         send_message(user, user)
     producer.flush(120)
-    drive = Drive("action-streaming", env, settings.kafka_bootstrap, out,
-                  settings.data_dir / "logs" / f"bench-action-{run_id}.log")
+    drive = Drive(
+        "action-streaming",
+        env,
+        settings.kafka_bootstrap,
+        out,
+        settings.data_dir / "logs" / f"bench-action-{run_id}.log",
+    )
     try:
         # each first message of a user yields a user delta and a device delta
         drive.drain(2 * users, timeout=3600)
         msgs_s = users / drive.run.drain_s
-        print(f"  start-up {drive.run.startup_s:.1f} s; state for {users:,} users built in {drive.run.drain_s:.1f} s "
-              f"-> {msgs_s:,.0f} messages/s, {10 * msgs_s:,.0f} events/s")
+        log.info(
+            f"  start-up {drive.run.startup_s:.1f} s; state for {users:,} users built in {drive.run.drain_s:.1f} s "
+            f"-> {msgs_s:,.0f} messages/s, {10 * msgs_s:,.0f} events/s"
+        )
         seq = [users]
 
         def send_next(_i: int) -> None:
@@ -97,10 +128,18 @@ def run(users: int, rate: int, seconds: int) -> dict:
     finally:
         result = drive.stop()
     state = _state_bytes(settings, "action-streaming")
-    print(f"  at {rate} messages/s: latency p50 {result.latency_ms(50):.0f} ms, p99 {result.latency_ms(99):.0f} ms; "
-          f"checkpointed state {mib(state)}; peak memory {mib(result.peak_memory)}")
-    return {"users": users, "msgs_s": msgs_s, "p50": result.latency_ms(50), "p99": result.latency_ms(99),
-            "state": state, "mem": result.peak_memory}
+    log.info(
+        f"  at {rate} messages/s: latency p50 {result.latency_ms(50):.0f} ms, p99 {result.latency_ms(99):.0f} ms; "
+        f"checkpointed state {mib(state)}; peak memory {mib(result.peak_memory)}"
+    )
+    return {
+        "users": users,
+        "msgs_s": msgs_s,
+        "p50": result.latency_ms(50),
+        "p99": result.latency_ms(99),
+        "state": state,
+        "mem": result.peak_memory,
+    }
 
 
 def main() -> None:
@@ -110,11 +149,15 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=20)
     args = ap.parse_args()
     rows = [run(int(u), args.rate, args.seconds) for u in args.users.split(",")]
-    print("\nusers      messages/s  events/s  latency p50 / p99 (ms)  state     peak memory")
+    log.info("\nusers      messages/s  events/s  latency p50 / p99 (ms)  state     peak memory")
     for r in rows:
-        print(f"{r['users']:>9,}  {r['msgs_s']:>10,.0f}  {10 * r['msgs_s']:>8,.0f}  {r['p50']:>10.0f} / {r['p99']:<10.0f}  "
-              f"{mib(r['state']):<8}  {mib(r['mem'])}")
+        log.info(
+            f"{r['users']:>9,}  {r['msgs_s']:>10,.0f}  {10 * r['msgs_s']:>8,.0f}  "
+            f"{r['p50']:>10.0f} / {r['p99']:<10.0f}  "
+            f"{mib(r['state']):<8}  {mib(r['mem'])}"
+        )
 
 
 if __name__ == "__main__":
+    configure_logging()
     main()

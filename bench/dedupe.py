@@ -1,11 +1,11 @@
 """Benchmark of profile-dedupe (`make bench-dedupe`): computation messages with 3 destinations each.
 
 The job first reads the destinations and the identity profiles of --tenants x --profiles profiles.
-Then --messages scripted messages (infra/harness/dedupe.py: duplicates, merges, new ids, exits; each
+Then --messages scripted messages (harness/dedupe.py: duplicates, merges, new ids, exits; each
 computation connected to an email destination deduping on email, a webhook without dedupes_on and
 an SMS destination deduping on phone) are produced as fast as Kafka takes them; throughput is
-messages/s and outbound events/s from the first outbound event to the last. Then --rate messages/s for --seconds, each a trait change that the
-webhook always receives: latency from the Kafka timestamp of the message to its outbound event
+messages/s and outbound events/s from the first outbound event to the last. Then --rate messages/s
+for --seconds, each a trait change that the webhook always receives: latency from the Kafka timestamp of the message to its outbound event
 being visible (read_committed: outputs commit with checkpoints). Peak memory is the job's process
 tree (with --cluster: the job is submitted to the local cluster of `headwater cluster up`, and peak
 memory is that of the cluster's processes). Options go in BENCH_ARGS, e.g.
@@ -22,15 +22,26 @@ import uuid
 from bench.drive import Drive
 from bench.measure import mib
 from common import config
+from common.contracts.compute import ComputeMessage, Trigger, message_record
 from common.kafka.admin import ensure_topics
 from common.kafka.produce import send
+from common.log import configure as configure_logging
+from common.log import get_logger
 from common.serde.avro import AvroCodec
 from common.topics import topic
-from infra.harness.kafka import Collector
-from infra.harness.dedupe import TRAIT, expected_outbound, generate, produce_config, produce_messages, \
-    produce_profiles, producer
-from jobs.profile_dedupe.model import ComputeMessage, Trigger, message_record
+from harness.dedupe import (
+    TRAIT,
+    expected_outbound,
+    generate,
+    produce_config,
+    produce_messages,
+    produce_profiles,
+    producer,
+)
+from harness.kafka import Collector
 from jobs.profile_dedupe.report import combined, parse_reports
+
+log = get_logger(__name__)
 
 
 def _wait_for_profiles(drive: Drive, settings, count: int, timeout: float = 600) -> None:
@@ -52,7 +63,12 @@ def _wait_for_profiles(drive: Drive, settings, count: int, timeout: float = 600)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--messages", type=int, default=500_000, help="backlog of computation messages (long enough that start-up warm-up is a small part of it)")
+    ap.add_argument(
+        "--messages",
+        type=int,
+        default=500_000,
+        help="backlog of computation messages (long enough that start-up warm-up is a small part of it)",
+    )
     ap.add_argument("--tenants", type=int, default=4, help="tenants (the job is keyed by tenant)")
     ap.add_argument("--profiles", type=int, default=20_000, help="profiles per tenant")
     ap.add_argument("--parallelism", type=int, default=1)
@@ -66,39 +82,60 @@ def main() -> None:
     settings = config.load({**os.environ, **env})
     ensure_topics(settings, partitions=4)
     tenants = tuple(f"tenant-{i}" for i in range(args.tenants))
-    print(f"scripting {args.messages:,} messages for {args.tenants} tenants x {args.profiles:,} profiles")
-    scenario = generate(seed=3, messages=args.messages, tenants=tenants, profiles_per_tenant=args.profiles,
-                        destinations_per_message=3)
+    log.info(f"scripting {args.messages:,} messages for {args.tenants} tenants x {args.profiles:,} profiles")
+    scenario = generate(
+        seed=3, messages=args.messages, tenants=tenants, profiles_per_tenant=args.profiles, destinations_per_message=3
+    )
     expected = len(expected_outbound(scenario))
-    print(f"  {expected:,} outbound events expected; producing config and {len(scenario.profiles):,} profiles")
+    log.info(f"  {expected:,} outbound events expected; producing config and {len(scenario.profiles):,} profiles")
     produce_config(settings, scenario.destinations)
     produce_profiles(settings, scenario.profiles)
 
-    drive = Drive("profile-dedupe", env, settings.kafka_bootstrap, topic(settings.topic_prefix, "delivery.outbound"),
-                  settings.data_dir / "logs" / f"bench-dedupe-{run_id}.log", "--parallelism", str(args.parallelism),
-                  cluster=args.cluster)
+    drive = Drive(
+        "profile-dedupe",
+        env,
+        settings.kafka_bootstrap,
+        topic(settings.topic_prefix, "delivery.outbound"),
+        settings.data_dir / "logs" / f"bench-dedupe-{run_id}.log",
+        "--parallelism",
+        str(args.parallelism),
+        cluster=args.cluster,
+    )
     codec = AvroCodec()
     p = producer(settings)
     sent_at: dict[str, float] = {}
     try:
         _wait_for_profiles(drive, settings, len(scenario.profiles))
-        print(f"  profiles read; producing {args.messages:,} messages")
+        log.info(f"  profiles read; producing {args.messages:,} messages")
         produce_messages(settings, scenario.messages)
         drive.drain(expected, timeout=3600)
         msgs_s = args.messages / drive.run.drain_s
         events_s = expected / drive.run.drain_s
-        print(f"  start-up {drive.run.startup_s:.1f} s; drained in {drive.run.drain_s:.1f} s -> {msgs_s:,.0f} messages/s, "
-              f"{events_s:,.0f} outbound events/s (parallelism {args.parallelism}{', local cluster' if args.cluster else ''})")
+        log.info(
+            f"  start-up {drive.run.startup_s:.1f} s; drained in {drive.run.drain_s:.1f} s -> "
+            f"{msgs_s:,.0f} messages/s, {events_s:,.0f} outbound events/s "
+            f"(parallelism {args.parallelism}{', local cluster' if args.cluster else ''})"
+        )
 
         def send_next(i: int) -> None:
             tenant = tenants[i % len(tenants)]
-            message = ComputeMessage(tenant=tenant, message_id=f"lat-{i}", computation_id=TRAIT,
-                                     computation_kind="computed_trait", profile_id=f"u-{i % args.profiles}",
-                                     value_json=str(i), trigger=Trigger.VALUE_CHANGED,
-                                     event_time_ms=int(time.time() * 1000))
+            message = ComputeMessage(
+                tenant=tenant,
+                message_id=f"lat-{i}",
+                computation_id=TRAIT,
+                computation_kind="computed_trait",
+                profile_id=f"u-{i % args.profiles}",
+                value_json=str(i),
+                trigger=Trigger.VALUE_CHANGED,
+                event_time_ms=int(time.time() * 1000),
+            )
             sent_at[message.message_id] = time.time()
-            send(p, topic(settings.topic_prefix, "compute.output"),
-                 codec.encode("compute_message", message_record(message)), key=tenant.encode())
+            send(
+                p,
+                topic(settings.topic_prefix, "compute.output"),
+                codec.encode("compute_message", message_record(message)),
+                key=tenant.encode(),
+            )
 
         first_event_only = set()
 
@@ -115,13 +152,18 @@ def main() -> None:
         drive.at_rate(args.rate, args.seconds, send=send_next, produced_at=produced_at, flush=lambda: p.flush(60))
     finally:
         result = drive.stop()
-    print(f"  at {args.rate} messages/s: latency p50 {result.latency_ms(50):.0f} ms, p95 {result.latency_ms(95):.0f} ms, "
-          f"p99 {result.latency_ms(99):.0f} ms over {len(result.latencies_s):,} messages; "
-          f"peak memory {mib(result.peak_memory)}")
-    print("\nmessages/s  outbound events/s  latency p50 / p99 (ms)  peak memory")
-    print(f"{msgs_s:>10,.0f}  {events_s:>17,.0f}  {result.latency_ms(50):>10.0f} / {result.latency_ms(99):<10.0f}  "
-          f"{mib(result.peak_memory)}")
+    log.info(
+        f"  at {args.rate} messages/s: latency p50 {result.latency_ms(50):.0f} ms, p95 {result.latency_ms(95):.0f} ms, "
+        f"p99 {result.latency_ms(99):.0f} ms over {len(result.latencies_s):,} messages; "
+        f"peak memory {mib(result.peak_memory)}"
+    )
+    log.info("\nmessages/s  outbound events/s  latency p50 / p99 (ms)  peak memory")
+    log.info(
+        f"{msgs_s:>10,.0f}  {events_s:>17,.0f}  {result.latency_ms(50):>10.0f} / {result.latency_ms(99):<10.0f}  "
+        f"{mib(result.peak_memory)}"
+    )
 
 
 if __name__ == "__main__":
+    configure_logging()
     main()

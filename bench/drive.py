@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from bench.measure import PeakMemory, percentile
-from infra.harness.jobs import RunningJob, SubmittedJob
-from infra.harness.kafka import Collector
+from harness.jobs import RunningJob, SubmittedJob
+from harness.kafka import Collector
 
 
 @dataclass
@@ -57,12 +57,20 @@ class Drive:
                 first = self.collector.arrivals[0]
                 self.run.startup_s = time.monotonic() - self.started
             if not self.job.alive() or time.monotonic() > deadline:
-                raise SystemExit(f"job stopped or timed out with {len(self.collector.values)}/{expected}; read {self.log}")
+                raise SystemExit(
+                    f"job stopped or timed out with {len(self.collector.values)}/{expected}; read {self.log}"
+                )
         self.run.drained = expected
         self.run.drain_s = self.collector.arrivals[expected - 1] - first
 
-    def at_rate(self, rate: float, seconds: float, send: Callable[[int], None], produced_at: Callable[[bytes], float],
-                flush: Callable[[], None]) -> None:
+    def at_rate(
+        self,
+        rate: float,
+        seconds: float,
+        send: Callable[[int], None],
+        produced_at: Callable[[bytes], float],
+        flush: Callable[[], None],
+    ) -> None:
         """Call send(i) `rate` times a second for `seconds`; latency of each output from produced_at(value)
         (None: that output is not a latency sample, e.g. a second output of one input)."""
         base, sent, t0 = len(self.collector.values), 0, time.time()
@@ -75,7 +83,10 @@ class Drive:
         flush()
         self.collector.wait_for(base + sent, timeout=120, alive=self.job.alive)
         self.collector.poll_for(3)  # outputs of the last inputs still in flight
-        samples = ((produced_at(v), arrival) for v, arrival in zip(self.collector.values[base:], self.collector.arrivals[base:]))
+        samples = (
+            (produced_at(v), arrival)
+            for v, arrival in zip(self.collector.values[base:], self.collector.arrivals[base:])
+        )
         self.run.latencies_s = [arrival - t for t, arrival in samples if t is not None]
 
     def stop(self) -> Run:

@@ -33,22 +33,29 @@ from collections import defaultdict, deque
 from pathlib import Path
 
 from bench.measure import PeakMemory, mib, percentile
+from cli.produce import producer
+from cli.synthetic import Generator
 from common import config
 from common.kafka.admin import ensure_topics
 from common.kafka.produce import send
+from common.log import configure as configure_logging
+from common.log import get_logger
 from common.topics import topic
-from cli.produce import producer
-from infra.harness.jobs import SubmittedJob
-from infra.harness.synthetic import Generator
+from harness.jobs import SubmittedJob
 from infra.stack import flink_cluster
 from infra.stack.services import build_services
 from jobs.api_unification.timestamps import iso
 
+log = get_logger(__name__)
+
 JOBS = ("api-unification", "action-streaming", "reaction-streaming")
 TENANTS = ("acme", "globex", "bench")
 TARGET_P99_MS = 5_000
-GROUP_TOPICS = {"api-unification": [f"ingest.{s}" for s in ("sdk", "api", "partner", "csv")],
-                "action-streaming": ["unified.actions"], "reaction-streaming": ["state.deltas"]}
+GROUP_TOPICS = {
+    "api-unification": [f"ingest.{s}" for s in ("sdk", "api", "partner", "csv")],
+    "action-streaming": ["unified.actions"],
+    "reaction-streaming": ["state.deltas"],
+}
 
 
 class Freshness:
@@ -75,8 +82,9 @@ class Freshness:
             waiting = [(key, q[0][0]) for key, q in self.pending.items() if q][:n]
         out = []
         for (tenant, user), stamp_ms in waiting:
-            doc = self.users.find_one({"_id": {"$regex": f"^{tenant}:"}, "customer_id": user},
-                                      {"attributes.hw_sent_ms": 1, "version": 1})
+            doc = self.users.find_one(
+                {"_id": {"$regex": f"^{tenant}:"}, "customer_id": user}, {"attributes.hw_sent_ms": 1, "version": 1}
+            )
             out.append(f"{tenant}/{user} sent {stamp_ms}: document {doc}")
         return out
 
@@ -91,8 +99,9 @@ class Freshness:
         while not self.stop.is_set():
             scan_started = time.monotonic()
             horizon_ms = int((time.time() - 120) * 1000)
-            docs = self.users.find({"attributes.hw_sent_ms": {"$gte": horizon_ms}},
-                                   {"customer_id": 1, "attributes.hw_sent_ms": 1})
+            docs = self.users.find(
+                {"attributes.hw_sent_ms": {"$gte": horizon_ms}}, {"customer_id": 1, "attributes.hw_sent_ms": 1}
+            )
             now = time.time()
             with self.lock:
                 for doc in docs:
@@ -112,8 +121,16 @@ class Sampler:
         from confluent_kafka import Consumer
 
         self.settings = settings
-        self.consumers = {job: Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"headwater-{job}",
-                                         "enable.auto.commit": False}) for job in JOBS}
+        self.consumers = {
+            job: Consumer(
+                {
+                    "bootstrap.servers": settings.kafka_bootstrap,
+                    "group.id": f"headwater-{job}",
+                    "enable.auto.commit": False,
+                }
+            )
+            for job in JOBS
+        }
         self.memory = {name: PeakMemory(pid) for name, pid in processes.items()}
         self.lags: list[tuple[float, dict[str, int]]] = []
         self.stop = threading.Event()
@@ -179,33 +196,56 @@ def _step(rate: int, seconds: int, generator: Generator, tenants, freshness: Fre
     events = sum(e for _, _, e in seen)
     last = max((visible for _, visible, _ in seen), default=started)
     lost = freshness.outstanding()
-    return {"rate": rate, "offered": sent * 10 / offered_s, "achieved": events / max(last - started, 1e-9),
-            "batches": sent, "visible": len(seen), "late_or_lost": lost,
-            "p50": percentile(lateness, 50), "p93": percentile(lateness, 93), "p99": percentile(lateness, 99),
-            "max": lateness[-1] if lateness else float("inf")}
+    return {
+        "rate": rate,
+        "offered": sent * 10 / offered_s,
+        "achieved": events / max(last - started, 1e-9),
+        "batches": sent,
+        "visible": len(seen),
+        "late_or_lost": lost,
+        "p50": percentile(lateness, 50),
+        "p93": percentile(lateness, 93),
+        "p99": percentile(lateness, 99),
+        "max": lateness[-1] if lateness else float("inf"),
+    }
 
 
 def _write_series(out: Path, freshness: Freshness, sampler: Sampler, t0: float) -> None:
     per_second: dict[int, list] = defaultdict(list)
     offered: dict[int, int] = defaultdict(int)
-    for produced, visible, events in freshness.seen:
+    for produced, visible, _events in freshness.seen:
         per_second[int(visible - t0)].append((visible - produced) * 1000)
     for produced, events in freshness.offered:
         offered[int(produced - t0)] += events
     visible_events = defaultdict(int)
-    for produced, visible, events in freshness.seen:
+    for _produced, visible, events in freshness.seen:
         visible_events[int(visible - t0)] += events
     lags = {int(t - t0): lag for t, lag in sampler.lags}
     seconds = sorted(set(per_second) | set(offered) | set(lags))
     with (out / "e2e.csv").open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["second", "offered_events", "visible_events", "freshness_p50_ms", "freshness_p99_ms",
-                    *[f"lag_{job}" for job in JOBS]])
+        w.writerow(
+            [
+                "second",
+                "offered_events",
+                "visible_events",
+                "freshness_p50_ms",
+                "freshness_p99_ms",
+                *[f"lag_{job}" for job in JOBS],
+            ]
+        )
         for s in seconds:
             values = sorted(per_second.get(s, []))
-            w.writerow([s, offered.get(s, 0), visible_events.get(s, 0),
-                        round(percentile(values, 50)) if values else "", round(percentile(values, 99)) if values else "",
-                        *[lags.get(s, {}).get(job, "") for job in JOBS]])
+            w.writerow(
+                [
+                    s,
+                    offered.get(s, 0),
+                    visible_events.get(s, 0),
+                    round(percentile(values, 50)) if values else "",
+                    round(percentile(values, 99)) if values else "",
+                    *[lags.get(s, {}).get(job, "") for job in JOBS],
+                ]
+            )
     import matplotlib
 
     matplotlib.use("Agg")
@@ -234,16 +274,23 @@ def main() -> None:
     ap.add_argument("--tenants", type=int, default=2, choices=(1, 2, 3))
     ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--checkpoint-interval-ms", type=int, default=1000,
-                    help="the jobs' checkpoint interval (flink-conf's default is 2000); each Kafka hop between "
-                         "the jobs waits for one, so it sets most of the freshness")
+    ap.add_argument(
+        "--checkpoint-interval-ms",
+        type=int,
+        default=1000,
+        help="the jobs' checkpoint interval (flink-conf's default is 2000); each Kafka hop between "
+        "the jobs waits for one, so it sets most of the freshness",
+    )
     ap.add_argument("--out", type=Path, help="where the CSV and PNG go (default .data/bench/e2e-<run>)")
     args = ap.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
 
     run_id = uuid.uuid4().hex[:8]
-    env = {"HEADWATER_TOPIC_PREFIX": f"e2e{run_id}.", "HEADWATER_CHECKPOINTS": f"s3://headwater/e2e-{run_id}",
-           "HEADWATER_MONGO_DB": f"e2e{run_id}"}
+    env = {
+        "HEADWATER_TOPIC_PREFIX": f"e2e{run_id}.",
+        "HEADWATER_CHECKPOINTS": f"s3://headwater/e2e-{run_id}",
+        "HEADWATER_MONGO_DB": f"e2e{run_id}",
+    }
     if args.checkpoint_interval_ms:
         env["HEADWATER_CHECKPOINT_INTERVAL_MS"] = str(args.checkpoint_interval_ms)
     settings = config.load({**os.environ, **env})
@@ -251,36 +298,42 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     ensure_topics(settings, partitions=4)
     if not any(pid for _, pid, _ in flink_cluster.processes(settings)):
-        print("starting the local cluster (2 TaskManagers)")
+        log.info("starting the local cluster (2 TaskManagers)")
         flink_cluster.up(settings, flink_cluster.ClusterSize(taskmanagers=2))
-    tenants = TENANTS[:args.tenants]
+    tenants = TENANTS[: args.tenants]
     jobs = []
     freshness = Freshness(settings)
     sampler = Sampler(settings, _processes(settings))
-    threads = [threading.Thread(target=freshness.poll_forever, daemon=True),
-               threading.Thread(target=sampler.run_forever, daemon=True)]
+    threads = [
+        threading.Thread(target=freshness.poll_forever, daemon=True),
+        threading.Thread(target=sampler.run_forever, daemon=True),
+    ]
     results = []
     t0 = time.time()
     try:
         for job in JOBS:
             jobs.append(SubmittedJob(job, env, out / f"{job}.log"))
-            print(f"submitted {job} ({jobs[-1].submit_s:.1f} s)")
+            log.info(f"submitted {job} ({jobs[-1].submit_s:.1f} s)")
         for thread in threads:
             thread.start()
         generator = Generator(args.seed, int(time.time() * 1000), users=args.users)
         p = producer(settings)
-        print("warming up at 200 events/s for 20 s")
+        log.info("warming up at 200 events/s for 20 s")
         _step(200, 20, generator, tenants, freshness, settings, p)
-        print(f"{'offered ev/s':>12} {'achieved':>9} {'p50 ms':>7} {'p93 ms':>7} {'p99 ms':>7} {'max ms':>7} late/lost")
+        log.info(
+            f"{'offered ev/s':>12} {'achieved':>9} {'p50 ms':>7} {'p93 ms':>7} {'p99 ms':>7} {'max ms':>7} late/lost"
+        )
         for rate in rates:
             r = _step(rate, args.seconds, generator, tenants, freshness, settings, p)
             results.append(r)
-            print(f"{r['offered']:>12,.0f} {r['achieved']:>9,.0f} {r['p50']:>7,.0f} {r['p93']:>7,.0f} {r['p99']:>7,.0f} "
-                  f"{r['max']:>7,.0f} {r['late_or_lost']}")
+            log.info(
+                f"{r['offered']:>12,.0f} {r['achieved']:>9,.0f} {r['p50']:>7,.0f} {r['p93']:>7,.0f} {r['p99']:>7,.0f} "
+                f"{r['max']:>7,.0f} {r['late_or_lost']}"
+            )
             if r["late_or_lost"]:
-                print("  not visible: " + "; ".join(freshness.examples()))
+                log.info("  not visible: " + "; ".join(freshness.examples()))
             if r["p99"] > TARGET_P99_MS or r["late_or_lost"]:
-                print("  freshness broke: p99 over 5 s (or batches not visible within 60 s); stopping")
+                log.info("  freshness broke: p99 over 5 s (or batches not visible within 60 s); stopping")
                 break
     finally:
         freshness.stop.set()
@@ -290,10 +343,11 @@ def main() -> None:
     _write_series(out, freshness, sampler, t0)
     good = [r for r in results if r["p99"] <= TARGET_P99_MS and not r["late_or_lost"]]
     best = max((r["offered"] for r in good), default=0)
-    print(f"\nhighest rate with p99 freshness under 5 s: {best:,.0f} events/s (target 5,000)")
-    print("peak memory: " + ", ".join(f"{name} {mib(m.peak)}" for name, m in sampler.memory.items()))
-    print(f"series: {out / 'e2e.csv'}, plot: {out / 'e2e.png'}")
+    log.info(f"\nhighest rate with p99 freshness under 5 s: {best:,.0f} events/s (target 5,000)")
+    log.info("peak memory: " + ", ".join(f"{name} {mib(m.peak)}" for name, m in sampler.memory.items()))
+    log.info(f"series: {out / 'e2e.csv'}, plot: {out / 'e2e.png'}")
 
 
 if __name__ == "__main__":
+    configure_logging()
     main()

@@ -6,7 +6,6 @@ import threading
 import time
 from pathlib import Path
 
-
 from common.metrics import percentile  # noqa: F401  (the benchmarks' percentiles are the jobs' own)
 
 
@@ -54,7 +53,7 @@ class PeakMemory:
         self.peak = max(self.peak, now)
         return now
 
-    def start(self, every_s: float = 0.5) -> "PeakMemory":
+    def start(self, every_s: float = 0.5) -> PeakMemory:
         """Sample in a background thread until `stop`."""
         self._stopped = threading.Event()
 
@@ -73,4 +72,3 @@ class PeakMemory:
 
 def mib(n: int) -> str:
     return f"{n / 2**20:.0f} MiB"
-

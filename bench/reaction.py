@@ -1,6 +1,6 @@
 """Benchmark of reaction-streaming (`make bench-reaction`) beside a plain loop on the same server.
 
-The same synthetic delta stream (infra/harness/deltas.py: --entities documents, about --per-entity
+The same synthetic delta stream (harness/deltas.py: --entities documents, about --per-entity
 deltas each, with duplicates and stale retries) is written twice to FerretDB, each time into an
 empty database:
 - plain loop: pymongo, the deltas in stream order, one version-gated write per delta (the same two
@@ -24,14 +24,18 @@ from pymongo import MongoClient
 
 from bench.measure import PeakMemory, mib
 from common import config
-from common.config import MONGO_MAX_STATEMENTS_PER_COMMAND
 from common.kafka.admin import ensure_topics
-from infra.harness.deltas import entity_deltas, interleave
-from infra.harness.deltas import produce as produce_deltas
-from infra.harness.jobs import RunningJob
+from common.log import configure as configure_logging
+from common.log import get_logger
+from harness.deltas import entity_deltas, interleave
+from harness.deltas import produce as produce_deltas
+from harness.jobs import RunningJob
 from jobs.reaction_streaming.coalesce import coalesce
 from jobs.reaction_streaming.report import parse_reports
 from jobs.reaction_streaming.requests import statements
+from jobs.reaction_streaming.settings import ReactionSettings
+
+log = get_logger(__name__)
 
 
 def plain_loop(settings, database: str, deltas: list[dict]) -> float:
@@ -49,23 +53,23 @@ def plain_loop(settings, database: str, deltas: list[dict]) -> float:
 
     for d in deltas:
         batch.append(d)
-        if len(batch) == MONGO_MAX_STATEMENTS_PER_COMMAND // 2:
+        if len(batch) == ReactionSettings.from_env().statements_per_command // 2:
             flush()
     flush()
     return time.monotonic() - started
 
 
-def run_job(settings, env: dict, deltas: list[dict], log) -> dict:
+def run_job(settings, env: dict, deltas: list[dict], job_log) -> dict:
     produce_deltas(settings, deltas)
-    job = RunningJob("reaction-streaming", env, log)
+    job = RunningJob("reaction-streaming", env, job_log)
     memory = PeakMemory(job.proc.pid).start()
     started, first, last = time.monotonic(), None, None
     try:
         while job.alive():
-            reports = parse_reports(log.read_text(errors="replace"))
+            reports = parse_reports(job_log.read_text(errors="replace"))
             if reports and first is None:
                 first = (time.monotonic(), reports[0])
-                print(f"  job start-up {first[0] - started:.1f} s", flush=True)
+                log.info(f"  job start-up {first[0] - started:.1f} s")
             if reports and reports[-1]["deltas"] >= len(deltas):
                 last = (time.monotonic(), reports[-1])
                 break
@@ -74,9 +78,13 @@ def run_job(settings, env: dict, deltas: list[dict], log) -> dict:
         memory.stop()
         job.kill()
     if last is None:
-        raise SystemExit(f"reaction-streaming stopped before writing every delta; see {log}")
-    return {"seconds": last[0] - first[0], "counted": last[1]["deltas"] - first[1]["deltas"], "report": last[1],
-            "memory": memory.peak}
+        raise SystemExit(f"reaction-streaming stopped before writing every delta; see {job_log}")
+    return {
+        "seconds": last[0] - first[0],
+        "counted": last[1]["deltas"] - first[1]["deltas"],
+        "report": last[1],
+        "memory": memory.peak,
+    }
 
 
 def main() -> None:
@@ -89,29 +97,36 @@ def main() -> None:
     deltas = interleave(rng, streams)
     documents = sum(1 for s in streams if s)
     run_id = uuid.uuid4().hex[:8]
-    env = {"HEADWATER_TOPIC_PREFIX": f"bench{run_id}.", "HEADWATER_CHECKPOINTS": f"s3://headwater/bench-{run_id}",
-           "HEADWATER_MONGO_DB": f"bench{run_id}job"}
+    env = {
+        "HEADWATER_TOPIC_PREFIX": f"bench{run_id}.",
+        "HEADWATER_CHECKPOINTS": f"s3://headwater/bench-{run_id}",
+        "HEADWATER_MONGO_DB": f"bench{run_id}job",
+    }
     settings = config.load({**os.environ, **env})
     ensure_topics(settings, partitions=4)
     client = MongoClient(settings.mongo_uri)
-    print(f"{len(deltas):,} deltas for {documents:,} documents")
+    log.info(f"{len(deltas):,} deltas for {documents:,} documents")
     try:
-        print("plain pymongo loop (one version-gated write per delta, 16 per command) ...", flush=True)
+        log.info("plain pymongo loop (one version-gated write per delta, 16 per command) ...")
         plain_s = plain_loop(settings, f"bench{run_id}plain", deltas)
-        print("reaction-streaming job ...", flush=True)
+        log.info("reaction-streaming job ...")
         job = run_job(settings, env, deltas, settings.data_dir / "logs" / f"bench-reaction-{run_id}.log")
     finally:
         client.drop_database(f"bench{run_id}plain")
         client.drop_database(f"bench{run_id}job")
     r = job["report"]
     job_docs_s = documents / job["seconds"] * job["counted"] / len(deltas)
-    print(f"\n{'':<22}{'deltas/s':>10}{'documents/s':>13}")
-    print(f"{'plain loop':<22}{len(deltas) / plain_s:>10,.0f}{documents / plain_s:>13,.0f}")
-    print(f"{'reaction-streaming':<22}{job['counted'] / job['seconds']:>10,.0f}{job_docs_s:>13,.0f}")
-    print(f"job / plain documents/s: {job_docs_s / (documents / plain_s):.2f}x; coalescing {r['deltas'] / r['writes']:.2f}x "
-          f"({r['writes']:,} writes for {r['deltas']:,} deltas); write p50 {r['write_p50_ms']} ms, p99 "
-          f"{r['write_p99_ms']} ms; job peak memory {mib(job['memory'])}")
+    log.info(f"\n{'':<22}{'deltas/s':>10}{'documents/s':>13}")
+    log.info(f"{'plain loop':<22}{len(deltas) / plain_s:>10,.0f}{documents / plain_s:>13,.0f}")
+    log.info(f"{'reaction-streaming':<22}{job['counted'] / job['seconds']:>10,.0f}{job_docs_s:>13,.0f}")
+    log.info(
+        f"job / plain documents/s: {job_docs_s / (documents / plain_s):.2f}x; "
+        f"coalescing {r['deltas'] / r['writes']:.2f}x "
+        f"({r['writes']:,} writes for {r['deltas']:,} deltas); write p50 {r['write_p50_ms']} ms, p99 "
+        f"{r['write_p99_ms']} ms; job peak memory {mib(job['memory'])}"
+    )
 
 
 if __name__ == "__main__":
+    configure_logging()
     main()

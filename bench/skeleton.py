@@ -18,14 +18,26 @@ from bench.drive import Drive
 from bench.measure import mib
 from common import config
 from common.kafka.admin import ensure_topics
+from common.log import configure as configure_logging
+from common.log import get_logger
 from common.serde.avro import AvroCodec
 from common.topics import topic
-from infra.harness.kafka import produce
+from harness.kafka import produce
+
+log = get_logger(__name__)
 
 
 def _payload(seq: int) -> bytes:
-    return json.dumps({"type": "track", "tenant": "bench", "customer_id": f"u{seq % 1000}", "event": "viewed",
-                       "seq": seq, "produced_at": time.time()}).encode()
+    return json.dumps(
+        {
+            "type": "track",
+            "tenant": "bench",
+            "customer_id": f"u{seq % 1000}",
+            "event": "viewed",
+            "seq": seq,
+            "produced_at": time.time(),
+        }
+    ).encode()
 
 
 def main() -> None:
@@ -41,25 +53,37 @@ def main() -> None:
     ensure_topics(settings, partitions=2)
     ingest, out = topic(settings.topic_prefix, "ingest.api"), topic(settings.topic_prefix, "skeleton.envelopes")
 
-    print(f"producing a backlog of {args.records} records to {ingest}")
+    log.info(f"producing a backlog of {args.records} records to {ingest}")
     produce(settings.kafka_bootstrap, ingest, [_payload(i) for i in range(args.records)])
-    drive = Drive("skeleton", env, settings.kafka_bootstrap, out, settings.data_dir / "logs" / f"bench-skeleton-{run_id}.log")
+    drive = Drive(
+        "skeleton", env, settings.kafka_bootstrap, out, settings.data_dir / "logs" / f"bench-skeleton-{run_id}.log"
+    )
     try:
         drive.drain(args.records)
-        print(f"job start to first output: {drive.run.startup_s:.1f} s")
-        print(f"throughput: {args.records} records drained in {drive.run.drain_s:.1f} s after first output "
-              f"-> {args.records / drive.run.drain_s:,.0f} records/s (exactly-once, parallelism 1)")
-        print(f"latency phase: {args.rate} records/s for {args.seconds} s")
+        log.info(f"job start to first output: {drive.run.startup_s:.1f} s")
+        log.info(
+            f"throughput: {args.records} records drained in {drive.run.drain_s:.1f} s after first output "
+            f"-> {args.records / drive.run.drain_s:,.0f} records/s (exactly-once, parallelism 1)"
+        )
+        log.info(f"latency phase: {args.rate} records/s for {args.seconds} s")
         p = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 1})
         codec = AvroCodec()
-        drive.at_rate(args.rate, args.seconds, send=lambda i: (p.produce(ingest, _payload(args.records + i)), p.poll(0)),
-                      produced_at=lambda v: json.loads(codec.decode(v)["payload"])["produced_at"], flush=lambda: p.flush(30))
+        drive.at_rate(
+            args.rate,
+            args.seconds,
+            send=lambda i: (p.produce(ingest, _payload(args.records + i)), p.poll(0)),
+            produced_at=lambda v: json.loads(codec.decode(v)["payload"])["produced_at"],
+            flush=lambda: p.flush(30),
+        )
     finally:
         run = drive.stop()
-    print(f"latency produce -> visible downstream over {len(run.latencies_s)} records: p50 {run.latency_ms(50):.0f} ms, "
-          f"p95 {run.latency_ms(95):.0f} ms, p99 {run.latency_ms(99):.0f} ms, max {run.latency_ms(100):.0f} ms")
-    print(f"peak memory of the job process tree (Python + JVM MiniCluster): {mib(run.peak_memory)}")
+    log.info(
+        f"latency produce -> visible downstream over {len(run.latencies_s)} records: p50 {run.latency_ms(50):.0f} ms, "
+        f"p95 {run.latency_ms(95):.0f} ms, p99 {run.latency_ms(99):.0f} ms, max {run.latency_ms(100):.0f} ms"
+    )
+    log.info(f"peak memory of the job process tree (Python + JVM MiniCluster): {mib(run.peak_memory)}")
 
 
 if __name__ == "__main__":
+    configure_logging()
     main()

@@ -15,12 +15,16 @@ from confluent_kafka import Producer
 
 from bench.drive import Drive
 from bench.measure import mib
+from cli.synthetic import Generator
 from common import config
 from common.kafka.admin import ensure_topics
 from common.kafka.produce import send
+from common.log import configure as configure_logging
+from common.log import get_logger
 from common.serde.avro import AvroCodec
 from common.topics import topic
-from infra.harness.synthetic import Generator
+
+log = get_logger(__name__)
 
 
 def main() -> None:
@@ -35,10 +39,12 @@ def main() -> None:
     for parallelism in [int(p) for p in args.parallelism.split(",")]:
         for batch in [int(b) for b in args.batches.split(",")]:
             rows.append(_one(parallelism, batch, args))
-    print("\nparallelism  batch  events/s (drain)  msgs/s  latency p50 / p99 (ms)  peak memory")
+    log.info("\nparallelism  batch  events/s (drain)  msgs/s  latency p50 / p99 (ms)  peak memory")
     for r in rows:
-        print(f"{r['p']:>11}  {r['batch']:>5}  {r['events_s']:>16,.0f}  {r['msgs_s']:>6,.0f}  "
-              f"{r['p50']:>10.0f} / {r['p99']:<10.0f}  {mib(r['mem'])}")
+        log.info(
+            f"{r['p']:>11}  {r['batch']:>5}  {r['events_s']:>16,.0f}  {r['msgs_s']:>6,.0f}  "
+            f"{r['p50']:>10.0f} / {r['p99']:<10.0f}  {mib(r['mem'])}"
+        )
 
 
 def _one(parallelism: int, batch: int, args) -> dict:
@@ -54,28 +60,52 @@ def _one(parallelism: int, batch: int, args) -> dict:
     def send_batch(_i: int) -> None:
         send(producer, ingest, json.dumps(gen.sdk(events=batch)).encode())
 
-    print(f"\n[p={parallelism} batch={batch}] producing {messages} batches ({messages * batch} events)")
+    log.info(f"\n[p={parallelism} batch={batch}] producing {messages} batches ({messages * batch} events)")
     for i in range(messages):
         send_batch(i)
     producer.flush(60)
-    drive = Drive("api-unification", env, settings.kafka_bootstrap, out,
-                  settings.data_dir / "logs" / f"bench-unification-{run_id}.log", "--parallelism", str(parallelism))
+    drive = Drive(
+        "api-unification",
+        env,
+        settings.kafka_bootstrap,
+        out,
+        settings.data_dir / "logs" / f"bench-unification-{run_id}.log",
+        "--parallelism",
+        str(parallelism),
+    )
     try:
         drive.drain(messages)
         events_s = messages * batch / drive.run.drain_s
-        print(f"  start-up {drive.run.startup_s:.1f} s; drained {messages * batch} events in {drive.run.drain_s:.1f} s "
-              f"-> {events_s:,.0f} events/s")
+        log.info(
+            f"  start-up {drive.run.startup_s:.1f} s; drained {messages * batch} events in {drive.run.drain_s:.1f} s "
+            f"-> {events_s:,.0f} events/s"
+        )
         codec = AvroCodec()
         rate = max(1.0, events_s / batch / 2)
-        drive.at_rate(rate, args.seconds, send=send_batch, produced_at=lambda v: codec.decode(v)["arrival_ms"] / 1000,
-                      flush=lambda: producer.flush(30))
+        drive.at_rate(
+            rate,
+            args.seconds,
+            send=send_batch,
+            produced_at=lambda v: codec.decode(v)["arrival_ms"] / 1000,
+            flush=lambda: producer.flush(30),
+        )
     finally:
         run = drive.stop()
-    print(f"  at {rate:,.0f} msgs/s: latency p50 {run.latency_ms(50):.0f} ms, p99 {run.latency_ms(99):.0f} ms; "
-          f"peak memory {mib(run.peak_memory)}")
-    return {"p": parallelism, "batch": batch, "events_s": events_s, "msgs_s": events_s / batch,
-            "p50": run.latency_ms(50), "p99": run.latency_ms(99), "mem": run.peak_memory}
+    log.info(
+        f"  at {rate:,.0f} msgs/s: latency p50 {run.latency_ms(50):.0f} ms, p99 {run.latency_ms(99):.0f} ms; "
+        f"peak memory {mib(run.peak_memory)}"
+    )
+    return {
+        "p": parallelism,
+        "batch": batch,
+        "events_s": events_s,
+        "msgs_s": events_s / batch,
+        "p50": run.latency_ms(50),
+        "p99": run.latency_ms(99),
+        "mem": run.peak_memory,
+    }
 
 
 if __name__ == "__main__":
+    configure_logging()
     main()

@@ -9,21 +9,22 @@ from __future__ import annotations
 from dataclasses import replace
 
 from common.config import Settings
-from common.kafka.snapshot import read_to_end
-from common.serde.avro import AvroCodec
-from common.topics import topic
-from jobs.profile_dedupe.config import latest_config
-from jobs.profile_dedupe.model import (
+from common.contracts.destinations import (
     DESTINATION_KINDS,
     EXTERNAL_ID_TYPES,
     Destination,
     destination_from_record,
     destination_record,
 )
-from jobs.profile_dedupe.rollout import PATHS, Rollout, RolloutError, rollout_from_record, rollout_record
+from common.contracts.rollout import PATHS, Rollout, RolloutError, rollout_from_record, rollout_record
+from common.errors import HeadwaterError
+from common.kafka.snapshot import read_to_end
+from common.serde.avro import AvroCodec
+from common.topics import topic
+from jobs.profile_dedupe.config import latest_config
 
 
-class DedupeConfigError(ValueError):
+class DedupeConfigError(HeadwaterError, ValueError):
     pass
 
 
@@ -41,26 +42,41 @@ def _latest(settings: Settings, suffix: str, codec: AvroCodec) -> dict[str, tupl
     return latest_config(read_to_end(settings, [topic(settings.topic_prefix, suffix)]), codec)
 
 
-def put_destination(settings: Settings, tenant: str, destination_id: str, kind: str, computations: list[str],
-                    dedupes_on: str | None, enabled: bool) -> Destination:
+def put_destination(
+    settings: Settings,
+    tenant: str,
+    destination_id: str,
+    kind: str,
+    computations: list[str],
+    dedupes_on: str | None,
+    enabled: bool,
+) -> Destination:
     if kind not in DESTINATION_KINDS:
         raise DedupeConfigError(f"--kind {kind!r}: use one of {', '.join(DESTINATION_KINDS)}")
     if dedupes_on is not None and dedupes_on not in EXTERNAL_ID_TYPES:
-        raise DedupeConfigError(f"--dedupes-on {dedupes_on!r}: use an external id type, one of "
-                                f"{', '.join(EXTERNAL_ID_TYPES)}")
+        raise DedupeConfigError(
+            f"--dedupes-on {dedupes_on!r}: use an external id type, one of {', '.join(EXTERNAL_ID_TYPES)}"
+        )
     computations = [c.strip() for c in computations if c.strip()]
     if not computations:
         raise DedupeConfigError("--computations: name at least one computation id (comma-separated)")
     destination = Destination(tenant, destination_id, kind, tuple(computations), dedupes_on, enabled)
     codec = AvroCodec()
-    _write(settings, topic(settings.topic_prefix, "destinations.config"), destination.key,
-           codec.encode("destination", destination_record(destination)))
+    _write(
+        settings,
+        topic(settings.topic_prefix, "destinations.config"),
+        destination.key,
+        codec.encode("destination", destination_record(destination)),
+    )
     return destination
 
 
 def list_destinations(settings: Settings, tenant: str | None = None) -> list[Destination]:
-    found = [destination_from_record(record) for _schema, record, _raw in
-             _latest(settings, "destinations.config", AvroCodec()).values() if not record.get("deleted")]
+    found = [
+        destination_from_record(record)
+        for _schema, record, _raw in _latest(settings, "destinations.config", AvroCodec()).values()
+        if not record.get("deleted")
+    ]
     return sorted((d for d in found if tenant is None or d.tenant == tenant), key=lambda d: d.key)
 
 
@@ -68,11 +84,16 @@ def delete_destination(settings: Settings, tenant: str, destination_id: str) -> 
     """Writes a `deleted` record (kept by compaction as the key's latest value)."""
     current = {d.destination_id: d for d in list_destinations(settings, tenant)}
     if destination_id not in current:
-        raise DedupeConfigError(f"tenant {tenant!r} has no destination {destination_id!r} "
-                                "(`headwater destinations list` shows them)")
+        raise DedupeConfigError(
+            f"tenant {tenant!r} has no destination {destination_id!r} (`headwater destinations list` shows them)"
+        )
     codec = AvroCodec()
-    _write(settings, topic(settings.topic_prefix, "destinations.config"), current[destination_id].key,
-           codec.encode("destination", destination_record(current[destination_id], deleted=True)))
+    _write(
+        settings,
+        topic(settings.topic_prefix, "destinations.config"),
+        current[destination_id].key,
+        codec.encode("destination", destination_record(current[destination_id], deleted=True)),
+    )
 
 
 def current_rollout(settings: Settings) -> Rollout:
@@ -90,9 +111,17 @@ def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
     return pairs
 
 
-def set_rollout(settings: Settings, *, percent: int | None = None, emergency_off: bool | None = None,
-                comparator: bool | None = None, tiers: list[str] | None = None, gates: list[str] | None = None,
-                default_tier: str | None = None, default_path: str | None = None) -> Rollout:
+def set_rollout(
+    settings: Settings,
+    *,
+    percent: int | None = None,
+    emergency_off: bool | None = None,
+    comparator: bool | None = None,
+    tiers: list[str] | None = None,
+    gates: list[str] | None = None,
+    default_tier: str | None = None,
+    default_path: str | None = None,
+) -> Rollout:
     rollout = current_rollout(settings)
     changes: dict = {}
     if percent is not None:
@@ -117,16 +146,22 @@ def set_rollout(settings: Settings, *, percent: int | None = None, emergency_off
         rollout = replace(rollout, **changes)
     except RolloutError as exc:
         raise DedupeConfigError(str(exc)) from None
-    _write(settings, topic(settings.topic_prefix, "dedupe.rollout"), "rollout",
-           AvroCodec().encode("dedupe_rollout", rollout_record(rollout)))
+    _write(
+        settings,
+        topic(settings.topic_prefix, "dedupe.rollout"),
+        "rollout",
+        AvroCodec().encode("dedupe_rollout", rollout_record(rollout)),
+    )
     return rollout
 
 
 def describe_rollout(rollout: Rollout) -> str:
     gate = ", ".join(f"{tier}={path}" for tier, path in sorted(rollout.gate.items())) or "-"
     tiers = ", ".join(f"{t}={tier}" for t, tier in sorted(rollout.tenant_tiers.items())) or "-"
-    return (f"flag: new path for {rollout.new_path_percent}% of profiles"
-            f"{' (EMERGENCY OFF: new path off for everyone)' if rollout.emergency_off else ''}\n"
-            f"gate: {gate}; other tiers: {rollout.default_path}\n"
-            f"tenant tiers: {tiers}; other tenants: {rollout.default_tier}\n"
-            f"comparator: {'on' if rollout.comparator else 'off'}")
+    return (
+        f"flag: new path for {rollout.new_path_percent}% of profiles"
+        f"{' (EMERGENCY OFF: new path off for everyone)' if rollout.emergency_off else ''}\n"
+        f"gate: {gate}; other tiers: {rollout.default_path}\n"
+        f"tenant tiers: {tiers}; other tenants: {rollout.default_tier}\n"
+        f"comparator: {'on' if rollout.comparator else 'off'}"
+    )

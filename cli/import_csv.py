@@ -12,13 +12,15 @@ import yaml
 
 from cli.produce import ProduceError, producer
 from common.config import Settings
-from common.kafka.produce import send
 from common.csv_import.mapping import Converter, MappingError, RowError, parse_mapping
+from common.kafka.produce import send
+from common.log import get_logger, progress
 from common.topics import topic
 
+log = get_logger(__name__)
 
-def import_csv(settings: Settings, tenant: str, path: Path, mapping_path: Path, *, out=sys.stdout,
-               progress=sys.stderr) -> tuple[int, list[tuple[int, str]]]:
+
+def import_csv(settings: Settings, tenant: str, path: Path, mapping_path: Path) -> tuple[int, list[tuple[int, str]]]:
     """Returns (rows sent, [(line, why)] refused). Line numbers count the header as line 1."""
     for p in (path, mapping_path):
         if not p.is_file():
@@ -34,7 +36,7 @@ def import_csv(settings: Settings, tenant: str, path: Path, mapping_path: Path, 
     p = producer(settings)
     errors: list[str] = []
     sent, refused, last = 0, [], time.monotonic()
-    interactive = progress.isatty()
+    interactive = sys.stderr.isatty()
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         converter.check_header(reader.fieldnames or [])
@@ -45,20 +47,27 @@ def import_csv(settings: Settings, tenant: str, path: Path, mapping_path: Path, 
             except RowError as exc:
                 refused.append((line, str(exc)))
                 continue
-            send(p, target, json.dumps(record).encode(), key=converter.key(record),
-                 on_delivery=lambda err, _m: err and errors.append(str(err)))
+            send(
+                p,
+                target,
+                json.dumps(record).encode(),
+                key=converter.key(record),
+                on_delivery=lambda err, _m: err and errors.append(str(err)),
+            )
             sent += 1
             if time.monotonic() - last >= (0.5 if interactive else 10):
                 last = time.monotonic()
-                lead, end = ("\r", "") if interactive else ("", "\n")
-                print(f"{lead}rows sent {sent}, refused {len(refused)}", end=end, file=progress, flush=True)
+                if interactive:  # one line, redrawn in place
+                    sys.stderr.write(f"\rrows sent {sent}, refused {len(refused)}")
+                else:
+                    progress.info(f"rows sent {sent}, refused {len(refused)}")
     if p.flush(60) or errors:
         raise ProduceError(f"Kafka did not acknowledge every row: {errors[0] if errors else 'timeout'}")
     if interactive:
-        print(file=progress)
-    print(f"rows sent {sent} to {target}, rows refused {len(refused)}", file=out)
+        sys.stderr.write("\n")
+    log.info(f"rows sent {sent} to {target}, rows refused {len(refused)}")
     for line, why in refused[:50]:
-        print(f"  line {line}: {why}", file=out)
+        log.info(f"  line {line}: {why}")
     if len(refused) > 50:
-        print(f"  ... and {len(refused) - 50} more", file=out)
+        log.info(f"  ... and {len(refused) - 50} more")
     return sent, refused

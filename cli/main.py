@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from common import config
+from common.log import configure as configure_logging
+from common.log import get_logger
+
+log = get_logger(__name__)
 
 EPILOG = """environment (defaults point at the local stack):
   HEADWATER_KAFKA         Kafka bootstrap servers     (default 127.0.0.1:19092)
@@ -32,28 +35,40 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="start the local stack (Kafka, FerretDB, MinIO) and create topics and bucket")
-    up.add_argument("--partitions", type=int, default=int(os.environ.get("HEADWATER_PARTITIONS", "4")),
-                    help="partitions per topic created (default: $HEADWATER_PARTITIONS or 4)")
+    up.add_argument(
+        "--partitions", type=_positive, help="partitions per topic created (default: $HEADWATER_PARTITIONS or 4)"
+    )
     sub.add_parser("down", help="stop the processes `headwater up` started")
     sub.add_parser("status", help="print each local service with its address and state")
 
-    run_help = ("run a job on the embedded Flink MiniCluster (blocks; Ctrl-C or SIGTERM stops it with a savepoint "
-                "and prints `savepoint: PATH`, which --from-savepoint resumes from)")
+    run_help = (
+        "run a job on the embedded Flink MiniCluster (blocks; Ctrl-C or SIGTERM stops it with a savepoint "
+        "and prints `savepoint: PATH`, which --from-savepoint resumes from)"
+    )
     run = sub.add_parser("run", help=run_help, description=run_help)
     from jobs.registry import JOBS
 
     run.add_argument("job", help=f"one of: {', '.join(JOBS)}")
     run.add_argument("--parallelism", type=_positive, help="operator parallelism (default from flink-conf)")
-    run.add_argument("--from-savepoint", metavar="PATH",
-                     help="restore from a savepoint or retained checkpoint (s3://... or file://...)")
+    run.add_argument(
+        "--from-savepoint",
+        metavar="PATH",
+        help="restore from a savepoint or retained checkpoint (s3://... or file://...)",
+    )
 
-    cluster = sub.add_parser("cluster", help="a local Flink standalone cluster (JobManager + TaskManagers) "
-                                             "at $HEADWATER_FLINK")
+    cluster = sub.add_parser(
+        "cluster", help="a local Flink standalone cluster (JobManager + TaskManagers) at $HEADWATER_FLINK"
+    )
     cluster_sub = cluster.add_subparsers(dest="action", required=True, metavar="ACTION")
-    cup = cluster_sub.add_parser("up", help="start it (idempotent); checkpoints and savepoints go to "
-                                            "$HEADWATER_CHECKPOINTS")
-    cup.add_argument("--taskmanagers", type=_positive, default=2,
-                     help="TaskManager processes; each runs its own Python interpreter (default 2)")
+    cup = cluster_sub.add_parser(
+        "up", help="start it (idempotent); checkpoints and savepoints go to $HEADWATER_CHECKPOINTS"
+    )
+    cup.add_argument(
+        "--taskmanagers",
+        type=_positive,
+        default=2,
+        help="TaskManager processes; each runs its own Python interpreter (default 2)",
+    )
     cup.add_argument("--slots", type=_positive, default=4, help="task slots per TaskManager (default 4)")
     cup.add_argument("--memory", default="2048m", help="process memory per TaskManager (default 2048m)")
     cluster_sub.add_parser("down", help="stop it (running jobs end; resume them from their last checkpoint)")
@@ -75,56 +90,87 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("job", help="job name (e.g. profile-dedupe) or job id")
     sp.add_argument("--cluster", metavar="URL", help=cluster_help)
 
-    stop = sub.add_parser("stop", help="stop a running job: with --savepoint, gracefully, printing "
-                                       "`savepoint: PATH`; without, cancel it (its last checkpoint stays)")
+    stop = sub.add_parser(
+        "stop",
+        help="stop a running job: with --savepoint, gracefully, printing "
+        "`savepoint: PATH`; without, cancel it (its last checkpoint stays)",
+    )
     stop.add_argument("job", help="job name (e.g. profile-dedupe) or job id")
     stop.add_argument("--savepoint", action="store_true", help="stop with a savepoint (what a replay starts from)")
     stop.add_argument("--cluster", metavar="URL", help=cluster_help)
 
-    replay_help = ("run a job again from a savepoint on the cluster, replacing the copy running now: outputs "
-                   "after the savepoint are produced again, the same way (docs/operations.md)")
+    replay_help = (
+        "run a job again from a savepoint on the cluster, replacing the copy running now: outputs "
+        "after the savepoint are produced again, the same way (docs/operations.md)"
+    )
     replay = sub.add_parser("replay", help=replay_help, description=replay_help)
     replay.add_argument("job", help=f"one of: {', '.join(JOBS)}")
-    replay.add_argument("--from-savepoint", metavar="PATH", required=True,
-                        help="the savepoint (or retained checkpoint) to start from")
+    replay.add_argument(
+        "--from-savepoint", metavar="PATH", required=True, help="the savepoint (or retained checkpoint) to start from"
+    )
     replay.add_argument("--parallelism", type=_positive, help="operator parallelism (may differ from the savepoint's)")
     replay.add_argument("--cluster", metavar="URL", help=cluster_help)
 
-    produce_help = ("write records to an ingest topic (hw.ingest.<source>) from a JSON-lines file or a seeded "
-                    "generator, or profile computation messages from a file to hw.compute.output")
+    produce_help = (
+        "write records to an ingest topic (hw.ingest.<source>) from a JSON-lines file or a seeded "
+        "generator, or profile computation messages from a file to hw.compute.output"
+    )
     produce = sub.add_parser("produce", help=produce_help, description=produce_help)
-    produce.add_argument("--source", required=True, choices=["sdk", "api", "partner", "csv", "compute"],
-                         help="hw.ingest.<source>, or compute: hw.compute.output (each line is checked first, "
-                              "see docs/profile-dedupe.md)")
+    produce.add_argument(
+        "--source",
+        required=True,
+        choices=["sdk", "api", "partner", "csv", "compute"],
+        help="hw.ingest.<source>, or compute: hw.compute.output (each line is checked first, "
+        "see docs/profile-dedupe.md)",
+    )
     what = produce.add_mutually_exclusive_group(required=True)
     what.add_argument("--file", type=Path, help="JSON-lines file, one record per line")
-    what.add_argument("--generate", type=_positive, metavar="N",
-                      help="N synthetic records (sdk: batches of --events events) from the generator")
+    what.add_argument(
+        "--generate",
+        type=_positive,
+        metavar="N",
+        help="N synthetic records (sdk: batches of --events events) from the generator",
+    )
     produce.add_argument("--seed", type=int, default=1, help="generator seed: same seed, same records (default 1)")
     produce.add_argument("--users", type=_positive, default=500, help="generator: distinct users (default 500)")
     produce.add_argument("--events", type=_positive, default=10, help="generator: events per SDK batch (default 10)")
-    produce.add_argument("--invalid-share", type=float, default=0.0, metavar="F",
-                         help="generator: share of malformed records, 0-1 (default 0)")
-    produce.add_argument("--rate", type=float, metavar="R", help="at most R records a second (default: as fast as "
-                                                                 "Kafka takes them)")
+    produce.add_argument(
+        "--invalid-share",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="generator: share of malformed records, 0-1 (default 0)",
+    )
+    produce.add_argument(
+        "--rate", type=float, metavar="R", help="at most R records a second (default: as fast as Kafka takes them)"
+    )
 
     imp = sub.add_parser("import-csv", help="send CSV rows as attribute updates or events to hw.ingest.csv")
     imp.add_argument("--tenant", required=True, help="the tenant the rows belong to")
     imp.add_argument("--file", required=True, type=Path, help="CSV file with a header row")
-    imp.add_argument("--mapping", required=True, type=Path,
-                     help="YAML mapping of columns to identifiers, attributes or event (docs/ingest-formats.md)")
+    imp.add_argument(
+        "--mapping",
+        required=True,
+        type=Path,
+        help="YAML mapping of columns to identifiers, attributes or event (docs/ingest-formats.md)",
+    )
 
-    dest = sub.add_parser("destinations", help="manage profile-dedupe's destination instances (applies to a "
-                                               "running job without a restart)")
+    dest = sub.add_parser(
+        "destinations",
+        help="manage profile-dedupe's destination instances (applies to a running job without a restart)",
+    )
     dest_sub = dest.add_subparsers(dest="action", required=True, metavar="ACTION")
     put = dest_sub.add_parser("put", help="create or replace a destination instance")
     put.add_argument("--tenant", required=True)
     put.add_argument("--id", required=True, dest="destination_id", help="destination instance id")
     put.add_argument("--kind", required=True, help="email, sms, push, webhook or ads_list")
-    put.add_argument("--computations", required=True,
-                     help="comma-separated computation ids (audiences, traits) connected to it")
-    put.add_argument("--dedupes-on", help="external id type to dedupe on (e.g. email, phone); "
-                                          "omitted: legacy behaviour, all ids on every update")
+    put.add_argument(
+        "--computations", required=True, help="comma-separated computation ids (audiences, traits) connected to it"
+    )
+    put.add_argument(
+        "--dedupes-on",
+        help="external id type to dedupe on (e.g. email, phone); omitted: legacy behaviour, all ids on every update",
+    )
     put.add_argument("--disabled", action="store_true", help="keep it configured but send it nothing")
     listing = dest_sub.add_parser("list", help="print the current destination instances")
     listing.add_argument("--tenant", help="only this tenant's")
@@ -138,14 +184,18 @@ def _parser() -> argparse.ArgumentParser:
     rset = rollout_sub.add_parser("set", help="change some levers (the others keep their value)")
     rset.add_argument("--percent", type=int, help="flag: run the dedupe path for this share of profiles (0-100)")
     off = rset.add_mutually_exclusive_group()
-    off.add_argument("--emergency-off", action="store_true", default=None,
-                     help="turn the dedupe path off for everyone (legacy output is sent)")
-    off.add_argument("--emergency-clear", action="store_false", dest="emergency_off",
-                     help="undo --emergency-off")
+    off.add_argument(
+        "--emergency-off",
+        action="store_true",
+        default=None,
+        help="turn the dedupe path off for everyone (legacy output is sent)",
+    )
+    off.add_argument("--emergency-clear", action="store_false", dest="emergency_off", help="undo --emergency-off")
     rset.add_argument("--comparator", choices=["on", "off"], help="compare both paths where the new one runs")
     rset.add_argument("--tier", action="append", metavar="TENANT=TIER", help="put a tenant in a tier (repeatable)")
-    rset.add_argument("--gate", action="append", metavar="TIER=new|legacy",
-                      help="which path's output a tier is sent (repeatable)")
+    rset.add_argument(
+        "--gate", action="append", metavar="TIER=new|legacy", help="which path's output a tier is sent (repeatable)"
+    )
     rset.add_argument("--default-tier", help="tier of tenants not listed with --tier")
     rset.add_argument("--default-path", choices=["new", "legacy"], help="path for tiers without a gate")
 
@@ -167,6 +217,7 @@ def _positive(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure_logging()
     args = _parser().parse_args(argv)
     try:
         settings = config.load()
@@ -179,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         message = explain(exc)
         if message is None:
             raise
-        print(f"headwater: error: {message}", file=sys.stderr)
+        log.error(f"headwater: error: {message}")
         return 1
 
 
@@ -187,9 +238,11 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
     if args.command == "up":
         from infra.stack import control
 
-        print(f"starting the local stack (data under {settings.data_dir})")
-        elapsed = control.up(settings, args.partitions)
-        print(f"ready in {elapsed:.1f} s")
+        log.info(f"starting the local stack (data under {settings.data_dir})")
+        from infra.stack.services import PARTITIONS
+
+        elapsed = control.up(settings, args.partitions or PARTITIONS.read())
+        log.info(f"ready in {elapsed:.1f} s")
         return 0
     if args.command == "down":
         from infra.stack import control
@@ -200,9 +253,9 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
         from infra.stack import control
 
         rows = control.status(settings)
-        print(f"{'SERVICE':<9} {'ADDRESS':<17} {'STATE':<28} {'PID':<8} LOG")
+        log.info(f"{'SERVICE':<9} {'ADDRESS':<17} {'STATE':<28} {'PID':<8} LOG")
         for r in rows:
-            print(f"{r.name:<9} {r.address:<17} {r.state:<28} {str(r.pid or '-'):<8} {r.log}")
+            log.info(f"{r.name:<9} {r.address:<17} {r.state:<28} {str(r.pid or '-'):<8} {r.log}")
         return 0 if all(r.state == "running" for r in rows) else 3
     if args.command == "run":
         from jobs import registry
@@ -220,8 +273,16 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
         else:
             if not 0 <= args.invalid_share <= 1:
                 raise ProduceError(f"--invalid-share {args.invalid_share:g}: give a share between 0 and 1")
-            produce_generated(settings, args.source, args.generate, seed=args.seed, users=args.users,
-                              events=args.events, invalid_share=args.invalid_share, rate=args.rate)
+            produce_generated(
+                settings,
+                args.source,
+                args.generate,
+                seed=args.seed,
+                users=args.users,
+                events=args.events,
+                invalid_share=args.invalid_share,
+                rate=args.rate,
+            )
         return 0
     if args.command == "import-csv":
         from cli.import_csv import import_csv
@@ -232,31 +293,48 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
         from cli import dedupe_config
 
         if args.action == "put":
-            d = dedupe_config.put_destination(settings, args.tenant, args.destination_id, args.kind,
-                                              args.computations.split(","), args.dedupes_on, not args.disabled)
-            print(f"destination {d.key} written ({d.kind}, dedupes on {d.dedupes_on or 'nothing: legacy'}, "
-                  f"computations {', '.join(d.computations)}{', disabled' if not d.enabled else ''})")
+            d = dedupe_config.put_destination(
+                settings,
+                args.tenant,
+                args.destination_id,
+                args.kind,
+                args.computations.split(","),
+                args.dedupes_on,
+                not args.disabled,
+            )
+            log.info(
+                f"destination {d.key} written ({d.kind}, dedupes on {d.dedupes_on or 'nothing: legacy'}, "
+                f"computations {', '.join(d.computations)}{', disabled' if not d.enabled else ''})"
+            )
         elif args.action == "delete":
             dedupe_config.delete_destination(settings, args.tenant, args.destination_id)
-            print(f"destination {args.tenant}:{args.destination_id} deleted")
+            log.info(f"destination {args.tenant}:{args.destination_id} deleted")
         else:
             found = dedupe_config.list_destinations(settings, args.tenant)
-            print(f"{'TENANT':<12} {'ID':<20} {'KIND':<9} {'DEDUPES_ON':<12} {'ENABLED':<8} COMPUTATIONS")
+            log.info(f"{'TENANT':<12} {'ID':<20} {'KIND':<9} {'DEDUPES_ON':<12} {'ENABLED':<8} COMPUTATIONS")
             for d in found:
-                print(f"{d.tenant:<12} {d.destination_id:<20} {d.kind:<9} {d.dedupes_on or '-':<12} "
-                      f"{'yes' if d.enabled else 'no':<8} {','.join(d.computations)}")
+                log.info(
+                    f"{d.tenant:<12} {d.destination_id:<20} {d.kind:<9} {d.dedupes_on or '-':<12} "
+                    f"{'yes' if d.enabled else 'no':<8} {','.join(d.computations)}"
+                )
         return 0
     if args.command == "rollout":
         from cli import dedupe_config
 
         if args.action == "set":
             current = dedupe_config.set_rollout(
-                settings, percent=args.percent, emergency_off=args.emergency_off,
-                comparator=None if args.comparator is None else args.comparator == "on", tiers=args.tier,
-                gates=args.gate, default_tier=args.default_tier, default_path=args.default_path)
+                settings,
+                percent=args.percent,
+                emergency_off=args.emergency_off,
+                comparator=None if args.comparator is None else args.comparator == "on",
+                tiers=args.tier,
+                gates=args.gate,
+                default_tier=args.default_tier,
+                default_path=args.default_path,
+            )
         else:
             current = dedupe_config.current_rollout(settings)
-        print(dedupe_config.describe_rollout(current))
+        log.info(dedupe_config.describe_rollout(current))
         return 0
     if args.command == "tail":
         from cli.tail import read_committed, render
@@ -265,7 +343,7 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
         name = args.topic if args.topic.startswith(settings.topic_prefix) else settings.topic_prefix + args.topic
         codec = AvroCodec()
         for _key, value in read_committed(settings, name, max_records=args.max, idle_timeout=args.timeout):
-            print(render(value, codec))
+            log.info(render(value, codec))
         return 0
     raise AssertionError(args.command)
 

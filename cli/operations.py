@@ -13,6 +13,9 @@ import time
 from common.config import Settings
 from common.flink.cluster import ClusterError, FlinkCluster, JobInfo
 from common.flink.settings import savepoint_dir
+from common.log import get_logger
+
+log = get_logger(__name__)
 
 
 def cluster_up(settings: Settings, taskmanagers: int, slots: int, memory: str) -> None:
@@ -20,17 +23,19 @@ def cluster_up(settings: Settings, taskmanagers: int, slots: int, memory: str) -
 
     started = time.monotonic()
     size = flink_cluster.ClusterSize(taskmanagers, slots, memory)
-    print(f"starting a local Flink cluster: 1 JobManager, {taskmanagers} TaskManager(s) x {slots} slots, "
-          f"{memory} each (logs under {settings.data_dir / 'logs'})")
+    log.info(
+        f"starting a local Flink cluster: 1 JobManager, {taskmanagers} TaskManager(s) x {slots} slots, "
+        f"{memory} each (logs under {settings.data_dir / 'logs'})"
+    )
     flink_cluster.up(settings, size)
-    print(f"ready in {time.monotonic() - started:.1f} s; web UI {settings.flink_rest}")
+    log.info(f"ready in {time.monotonic() - started:.1f} s; web UI {settings.flink_rest}")
 
 
 def cluster_down(settings: Settings) -> None:
     from infra.stack import flink_cluster
 
     if not flink_cluster.down(settings):
-        print("no local Flink cluster was running")
+        log.info("no local Flink cluster was running")
 
 
 def cluster_status(settings: Settings) -> int:
@@ -38,14 +43,16 @@ def cluster_status(settings: Settings) -> int:
     from infra.stack import flink_cluster
 
     for name, pid, log in flink_cluster.processes(settings):
-        print(f"{name:<20} {'running' if pid else 'stopped':<8} {str(pid or '-'):<8} {log}")
+        log.info(f"{name:<20} {'running' if pid else 'stopped':<8} {str(pid or '-'):<8} {log}")
     try:
         overview = FlinkCluster(settings.flink_rest, timeout=3).overview()
     except ClusterError as exc:
-        print(f"web UI    {settings.flink_rest}: not answering ({exc})")
+        log.info(f"web UI    {settings.flink_rest}: not answering ({exc})")
         return 3
-    print(f"web UI    {settings.flink_rest}  (Flink {overview['flink-version']}, {overview['taskmanagers']} "
-          f"TaskManager(s), {overview['slots-available']}/{overview['slots-total']} slots free)")
+    log.info(
+        f"web UI    {settings.flink_rest}  (Flink {overview['flink-version']}, {overview['taskmanagers']} "
+        f"TaskManager(s), {overview['slots-available']}/{overview['slots-total']} slots free)"
+    )
     list_jobs(settings.flink_rest)
     return 0
 
@@ -54,12 +61,14 @@ def list_jobs(cluster: str, show_all: bool = False) -> None:
     flink = FlinkCluster(cluster)
     jobs = [j for j in flink.jobs() if show_all or j.active]
     if not jobs:
-        print(f"no {'' if show_all else 'running '}jobs on {cluster}")
+        log.info(f"no {'' if show_all else 'running '}jobs on {cluster}")
         return
-    print(f"{'JOB':<20} {'JOB ID':<33} {'STATE':<11} {'TASKS':<6} {'UP':<8} LAST CHECKPOINT")
+    log.info(f"{'JOB':<20} {'JOB ID':<33} {'STATE':<11} {'TASKS':<6} {'UP':<8} LAST CHECKPOINT")
     for job in jobs:
-        print(f"{job.headwater_job:<20} {job.job_id:<33} {job.state:<11} {job.tasks_running}/{job.tasks_total:<4} "
-              f"{_age(job.start_ms):<8} {_checkpoint_line(flink, job)}")
+        log.info(
+            f"{job.headwater_job:<20} {job.job_id:<33} {job.state:<11} {job.tasks_running}/{job.tasks_total:<4} "
+            f"{_age(job.start_ms):<8} {_checkpoint_line(flink, job)}"
+        )
 
 
 def _checkpoint_line(flink: FlinkCluster, job: JobInfo) -> str:
@@ -87,9 +96,11 @@ def refuse_stale_local_cluster(settings: Settings, cluster: str) -> None:
     from infra.stack.flink_cluster import stale_code
 
     if cluster.rstrip("/") == settings.flink_rest and stale_code(settings):
-        raise ClusterError("the local cluster's TaskManagers were started with other job code, and keep the "
-                           "Python modules they imported: restart them (`headwater cluster down && headwater "
-                           "cluster up`), then submit (running jobs resume from savepoints or checkpoints)")
+        raise ClusterError(
+            "the local cluster's TaskManagers were started with other job code, and keep the "
+            "Python modules they imported: restart them (`headwater cluster down && headwater "
+            "cluster up`), then submit (running jobs resume from savepoints or checkpoints)"
+        )
 
 
 def submit(settings: Settings, job: str, cluster: str, parallelism: int | None, restore_from: str | None) -> None:
@@ -104,9 +115,9 @@ def savepoint(settings: Settings, job: str, cluster: str) -> str:
     flink = FlinkCluster(cluster)
     info = flink.active_job(job)
     started = time.monotonic()
-    print(f"taking a savepoint of {info.headwater_job} ({info.job_id}); it keeps running ...", flush=True)
+    log.info(f"taking a savepoint of {info.headwater_job} ({info.job_id}); it keeps running ...")
     path = flink.savepoint(info.job_id, savepoint_dir(settings, info.headwater_job))
-    print(f"savepoint: {path}  ({time.monotonic() - started:.1f} s)")
+    log.info(f"savepoint: {path}  ({time.monotonic() - started:.1f} s)")
     return path
 
 
@@ -116,14 +127,16 @@ def stop(settings: Settings, job: str, cluster: str, with_savepoint: bool) -> st
     info = flink.active_job(job)
     started = time.monotonic()
     if with_savepoint:
-        print(f"stopping {info.headwater_job} ({info.job_id}) with a savepoint ...", flush=True)
+        log.info(f"stopping {info.headwater_job} ({info.job_id}) with a savepoint ...")
         path = flink.stop_with_savepoint(info.job_id, savepoint_dir(settings, info.headwater_job))
-        print(f"savepoint: {path}  (stopped in {time.monotonic() - started:.1f} s)")
+        log.info(f"savepoint: {path}  (stopped in {time.monotonic() - started:.1f} s)")
         return path
     checkpoint = flink.last_checkpoint(info.job_id)
     flink.cancel(info.job_id)
-    print(f"cancelled {info.headwater_job} ({info.job_id}) in {time.monotonic() - started:.1f} s; "
-          + (f"its last checkpoint: {checkpoint.path}" if checkpoint else "it had no checkpoint"))
+    log.info(
+        f"cancelled {info.headwater_job} ({info.job_id}) in {time.monotonic() - started:.1f} s; "
+        + (f"its last checkpoint: {checkpoint.path}" if checkpoint else "it had no checkpoint")
+    )
     return None
 
 
@@ -138,6 +151,6 @@ def replay(settings: Settings, job: str, cluster: str, restore_from: str, parall
     flink = FlinkCluster(cluster)
     running = flink.find_active(job)
     if running is not None:
-        print(f"cancelling the running {job} ({running.job_id}); the replay takes its place")
+        log.info(f"cancelling the running {job} ({running.job_id}); the replay takes its place")
         flink.cancel(running.job_id)
     registry.submit(job, settings, cluster=cluster, parallelism=parallelism, restore_from=restore_from)

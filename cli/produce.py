@@ -12,33 +12,39 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from common.config import Settings
+from common.errors import HeadwaterError
 from common.kafka.produce import send
+from common.log import get_logger, progress
 from common.topics import topic
+
+log = get_logger(__name__)
 
 SOURCES = ("sdk", "api", "partner", "csv")
 COMPUTE = "compute"  # profile computation messages: validated, Avro-encoded, to hw.compute.output
 
 
-class ProduceError(RuntimeError):
+class ProduceError(HeadwaterError, RuntimeError):
     pass
 
 
 def producer(settings: Settings) -> Producer:
-    return Producer({
-        "bootstrap.servers": settings.kafka_bootstrap,
-        "enable.idempotence": True,  # no duplicates from producer retries
-        "acks": "all",
-        "linger.ms": 5,
-        "compression.type": "lz4",
-    })
+    return Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "enable.idempotence": True,  # no duplicates from producer retries
+            "acks": "all",
+            "linger.ms": 5,
+            "compression.type": "lz4",
+        }
+    )
 
 
 def compute_records(path: Path):
     """Yield (key, Avro value) per line of a JSON-lines file of compute messages; ProduceError naming
     the line at the first bad one."""
+    from common.contracts.compute import message_from_json, message_record
+    from common.contracts.rejections import Refusal
     from common.serde.avro import AvroCodec
-    from jobs.api_unification.reasons import Refusal
-    from jobs.profile_dedupe.model import message_from_json, message_record
 
     codec = AvroCodec()
     with path.open("rb") as lines:
@@ -54,13 +60,13 @@ def compute_records(path: Path):
             try:
                 value = codec.encode("compute_message", message_record(message))
             except UnicodeEncodeError:
-                raise ProduceError(f"{path}:{number}: a string holds an unpaired UTF-16 surrogate (\\ud800-\\udfff): "
-                                   f"not Unicode text") from None
+                raise ProduceError(
+                    f"{path}:{number}: a string holds an unpaired UTF-16 surrogate (\\ud800-\\udfff): not Unicode text"
+                ) from None
             yield message.tenant.encode(), value
 
 
-def produce_file(settings: Settings, source: str, path: Path, *, rate: float | None = None,
-                 progress=sys.stderr) -> int:
+def produce_file(settings: Settings, source: str, path: Path, *, rate: float | None = None) -> int:
     """Send every non-empty line of `path` as one record; returns the count. Ingest lines are sent as
     they are (even invalid JSON), because refusing bad input with a reason code is api-unification's
     job. Compute messages are checked first and sent Avro-encoded, keyed by tenant."""
@@ -72,27 +78,37 @@ def produce_file(settings: Settings, source: str, path: Path, *, rate: float | N
         total = 0
         for _ in compute_records(path):  # check every line first: a file with a bad line sends nothing
             total += 1
-        return send_all(settings, target, compute_records(path), total, rate=rate, progress=progress)
+        return send_all(settings, target, compute_records(path), total, rate=rate)
     target = topic(settings.topic_prefix, f"ingest.{source}")
     with path.open("rb") as lines:
         total = sum(1 for line in lines if line.strip())
     with path.open("rb") as lines:
         records = ((None, raw.rstrip(b"\r\n")) for raw in lines if raw.strip())
-        return send_all(settings, target, records, total, rate=rate, progress=progress)
+        return send_all(settings, target, records, total, rate=rate)
 
 
-def produce_generated(settings: Settings, source: str, count: int, *, seed: int, users: int = 500,
-                      events: int = 10, invalid_share: float = 0.0, rate: float | None = None,
-                      progress=sys.stderr) -> int:
+def produce_generated(
+    settings: Settings,
+    source: str,
+    count: int,
+    *,
+    seed: int,
+    users: int = 500,
+    events: int = 10,
+    invalid_share: float = 0.0,
+    rate: float | None = None,
+) -> int:
     """Send `count` synthetic records (SDK batches of `events` events for sdk) from a seeded generator:
     the same seed gives the same records, with times relative to now (the jobs refuse events from too
     far in the past). `invalid_share` of them are malformed in the ways api-unification refuses."""
-    from infra.harness.synthetic import Generator
+    from cli.synthetic import Generator
 
     _check_source(source)
     if source == COMPUTE:
-        raise ProduceError("--generate makes ingest records (sdk, api, partner, csv); compute messages name real "
-                           "profiles: write them to a file and use --file")
+        raise ProduceError(
+            "--generate makes ingest records (sdk, api, partner, csv); compute messages name real "
+            "profiles: write them to a file and use --file"
+        )
     generator = Generator(seed, arrival_ms=int(time.time() * 1000), users=users)
 
     def records():
@@ -102,8 +118,7 @@ def produce_generated(settings: Settings, source: str, count: int, *, seed: int,
             else:
                 yield None, generator.mixed(source, invalid_share)
 
-    return send_all(settings, topic(settings.topic_prefix, f"ingest.{source}"), records(), count, rate=rate,
-                    progress=progress)
+    return send_all(settings, topic(settings.topic_prefix, f"ingest.{source}"), records(), count, rate=rate)
 
 
 def _check_source(source: str) -> None:
@@ -111,8 +126,14 @@ def _check_source(source: str) -> None:
         raise ProduceError(f"unknown source {source!r}; use one of {', '.join(SOURCES + (COMPUTE,))}")
 
 
-def send_all(settings: Settings, target: str, records: Iterable[tuple[bytes | None, bytes]], total: int, *,
-             rate: float | None = None, progress=sys.stderr) -> int:
+def send_all(
+    settings: Settings,
+    target: str,
+    records: Iterable[tuple[bytes | None, bytes]],
+    total: int,
+    *,
+    rate: float | None = None,
+) -> int:
     """Produce (key, value) pairs to `target`, at most `rate` a second, with a progress bar on a terminal
     (a line every 10 s otherwise); wait until Kafka acknowledged all of them. Returns the count."""
     from tqdm import tqdm
@@ -126,8 +147,8 @@ def send_all(settings: Settings, target: str, records: Iterable[tuple[bytes | No
             errors.append(str(err))
 
     p = producer(settings)
-    interactive = progress.isatty()
-    bar = tqdm(total=total, unit="rec", file=progress, disable=not interactive, desc=target, smoothing=0.1)
+    interactive = sys.stderr.isatty()
+    bar = tqdm(total=total, unit="rec", file=sys.stderr, disable=not interactive, desc=target, smoothing=0.1)
     sent, started, last_line = 0, time.monotonic(), time.monotonic()
     with bar:
         for key, value in records:
@@ -140,7 +161,7 @@ def send_all(settings: Settings, target: str, records: Iterable[tuple[bytes | No
             sent += 1
             bar.update(1)
             if not interactive and time.monotonic() - last_line >= 10.0:
-                print(f"produced {sent}/{total} records to {target}", file=progress, flush=True)
+                progress.info(f"produced {sent}/{total} records to {target}")
                 last_line = time.monotonic()
     remaining = p.flush(60)
     if remaining:
@@ -148,6 +169,5 @@ def send_all(settings: Settings, target: str, records: Iterable[tuple[bytes | No
     if errors:
         raise ProduceError(f"{len(errors)} records failed: {errors[0]}")
     elapsed = time.monotonic() - started
-    print(f"produced {sent} records to {target} in {elapsed:.1f} s ({sent / max(elapsed, 1e-9):,.0f}/s)",
-          file=progress, flush=True)
+    progress.info(f"produced {sent} records to {target} in {elapsed:.1f} s ({sent / max(elapsed, 1e-9):,.0f}/s)")
     return sent

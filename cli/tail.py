@@ -15,13 +15,15 @@ from common.serde.avro import AvroCodec, SerdeError
 def read_committed(settings: Settings, topic_name: str, *, max_records: int, idle_timeout: float):
     """Yield (key, value) of committed records from the start of the topic, until `max_records` or
     `idle_timeout` seconds pass without a record."""
-    consumer = Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap,
-        "group.id": f"headwater-tail-{uuid.uuid4()}",
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-        "isolation.level": "read_committed",
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"headwater-tail-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
     consumer.subscribe([topic_name])
     try:
         count, last = 0, time.monotonic()
@@ -48,6 +50,8 @@ def _jsonable(value):
 def render(value: bytes, codec: AvroCodec) -> str:
     try:
         writer = codec.writer_of(value)
-        return f"[{writer.name} v{writer.version}] " + json.dumps(codec.decode(value), ensure_ascii=False, default=_jsonable)
+        return f"[{writer.name} v{writer.version}] " + json.dumps(
+            codec.decode(value), ensure_ascii=False, default=_jsonable
+        )
     except SerdeError:
         return value.decode("utf-8", errors="replace")

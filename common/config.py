@@ -1,9 +1,10 @@
-"""Where Headwater finds its services: one place that reads the environment.
+"""Where Headwater finds its services: the variables every job and the CLI read, and `load()`.
 
-DESIGN.md fixes the variable names (`HEADWATER_KAFKA`, `HEADWATER_MONGO_URI`, `HEADWATER_S3_ENDPOINT`,
-`HEADWATER_CHECKPOINTS`, `HEADWATER_TOPIC_PREFIX`). Their defaults point at the local stack that
-`headwater up` starts on loopback, so a newcomer needs to set nothing; a user with their own Kafka,
-MongoDB and S3 sets these and nothing else changes.
+The service variables (`HEADWATER_KAFKA`, `HEADWATER_MONGO_URI`, `HEADWATER_S3_ENDPOINT`,
+`HEADWATER_CHECKPOINTS`, `HEADWATER_TOPIC_PREFIX`) are a boundary of the product (docs/architecture.md):
+their defaults point at the local stack that `headwater up` starts on loopback, so a newcomer needs to
+set nothing; a user with their own Kafka, MongoDB and S3 sets these and nothing else changes.
+Each variable is declared once, here or beside the code that reads it (common/variables.py).
 """
 
 from __future__ import annotations
@@ -13,23 +14,79 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from common.variables import ConfigError, PositiveInt, declare
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-DEFAULT_KAFKA = "127.0.0.1:19092"
-DEFAULT_MONGO_URI = "mongodb://127.0.0.1:27117/"
-DEFAULT_MONGO_DB = "headwater"  # collections `users` and `devices` (reaction-streaming writes them)
-DEFAULT_S3_ENDPOINT = "http://127.0.0.1:19000"
-DEFAULT_S3_ACCESS_KEY = "headwater"
-DEFAULT_S3_SECRET_KEY = "headwater-secret"
 DEFAULT_CHECKPOINT_BUCKET = "headwater"
-DEFAULT_TOPIC_PREFIX = "hw."
-# The Flink cluster `headwater submit/jobs/savepoint/stop/replay` talk to (its REST address); `headwater cluster
-# up` starts a local one there. Not 8081: the embedded MiniCluster of `headwater run` takes ports from 8081 up.
-DEFAULT_FLINK_REST = "http://127.0.0.1:18081"
+
+__all__ = ["REPO_ROOT", "ConfigError", "Settings", "load"]
 
 
-class ConfigError(ValueError):
-    """A setting that cannot work; the message says which variable to fix and how."""
+def _check_host_ports(value: str) -> None:
+    for server in value.split(","):
+        _host_port(server.strip(), "HEADWATER_KAFKA")
+
+
+KAFKA = declare(
+    "HEADWATER_KAFKA", "127.0.0.1:19092", "Kafka bootstrap servers (the local broker's port)", check=_check_host_ports
+)
+MONGO_URI = declare("HEADWATER_MONGO_URI", "mongodb://127.0.0.1:27117/", "MongoDB or FerretDB")
+# collections `users` and `devices` (reaction-streaming writes them)
+MONGO_DB = declare("HEADWATER_MONGO_DB", "headwater", "database of the `users` and `devices` documents")
+S3_ENDPOINT = declare(
+    "HEADWATER_S3_ENDPOINT",
+    "http://127.0.0.1:19000",
+    "S3 / MinIO; empty = no object store (checkpoints fall back to `file://.data/checkpoints`)",
+)
+S3_ACCESS_KEY = declare("HEADWATER_S3_ACCESS_KEY", "headwater", "S3 access key (also MinIO's root user)")
+S3_SECRET_KEY = declare("HEADWATER_S3_SECRET_KEY", "headwater-secret", "S3 secret key (also MinIO's root password)")
+CHECKPOINTS = declare(
+    "HEADWATER_CHECKPOINTS",
+    None,
+    "checkpoints go to `<this>/<job>`, savepoints to `<this>/<job>/savepoints`",
+    default_text=f"`s3://{DEFAULT_CHECKPOINT_BUCKET}/checkpoints`",
+)
+TOPIC_PREFIX = declare("HEADWATER_TOPIC_PREFIX", "hw.", "prefix of every topic")
+# Not 8081: the embedded MiniCluster of `headwater run` takes ports from 8081 up.
+FLINK = declare(
+    "HEADWATER_FLINK",
+    "http://127.0.0.1:18081",
+    "REST address of the Flink cluster for `submit`, `jobs`, `savepoint`, `stop`, `replay` "
+    "(`cluster up` starts a local one there)",
+)
+CHECKPOINT_INTERVAL_MS = declare(
+    "HEADWATER_CHECKPOINT_INTERVAL_MS",
+    None,
+    "checkpoint interval of the jobs; Kafka outputs become visible downstream when a checkpoint commits "
+    "them, so it bounds freshness",
+    kind=PositiveInt,
+    default_text="`2000` (flink-conf)",
+)
+# Must not exceed the broker's transaction.max.timeout.ms (15 min by default on any Kafka): a pending
+# transaction that outlives it is aborted by the broker and its records are lost to read_committed
+# readers. 15 minutes covers a restart with a slow checkpoint restore.
+KAFKA_TRANSACTION_TIMEOUT_MS = declare(
+    "HEADWATER_KAFKA_TRANSACTION_TIMEOUT_MS",
+    15 * 60 * 1000,
+    "transaction timeout of the jobs' exactly-once Kafka sinks; at most the broker's "
+    "`transaction.max.timeout.ms` (15 min by default)",
+    kind=PositiveInt,
+)
+DATA_DIR = declare(
+    "HEADWATER_DATA_DIR",
+    None,
+    "where the local stack and the jobs keep their data",
+    section="local stack",
+    default_text="`.data`",
+)
+TOOLS_DIR = declare(
+    "HEADWATER_TOOLS_DIR",
+    None,
+    "where `make setup` put jars and binaries",
+    section="local stack",
+    default_text="`.tools`",
+)
 
 
 @dataclass(frozen=True)
@@ -44,10 +101,11 @@ class Settings:
     topic_prefix: str
     data_dir: Path
     tools_dir: Path
-    flink_rest: str = DEFAULT_FLINK_REST
+    flink_rest: str = FLINK.default
     # Kafka outputs become visible downstream when a checkpoint commits them: the interval is the
     # freshness lever (None: flink-conf/config.yaml's 2 s).
     checkpoint_interval_ms: int | None = None
+    kafka_transaction_timeout_ms: int = KAFKA_TRANSACTION_TIMEOUT_MS.default
 
     @property
     def checkpoint_bucket(self) -> str | None:
@@ -66,14 +124,12 @@ def _host_port(value: str, variable: str) -> tuple[str, int]:
 def load(environ: dict[str, str] | None = None) -> Settings:
     """Read the settings from the environment (or the mapping given), applying local-stack defaults."""
     env = os.environ if environ is None else environ
-    data_dir = Path(env.get("HEADWATER_DATA_DIR", REPO_ROOT / ".data")).resolve()
-    s3_endpoint = env.get("HEADWATER_S3_ENDPOINT", DEFAULT_S3_ENDPOINT) or None
+    data_dir = Path(DATA_DIR.read(env) or REPO_ROOT / ".data").resolve()
+    s3_endpoint = S3_ENDPOINT.read(env) or None
     default_checkpoints = (
-        f"s3://{DEFAULT_CHECKPOINT_BUCKET}/checkpoints"
-        if s3_endpoint
-        else (data_dir / "checkpoints").as_uri()
+        f"s3://{DEFAULT_CHECKPOINT_BUCKET}/checkpoints" if s3_endpoint else (data_dir / "checkpoints").as_uri()
     )
-    checkpoints = env.get("HEADWATER_CHECKPOINTS", default_checkpoints)
+    checkpoints = CHECKPOINTS.read(env) or default_checkpoints
     scheme = urlparse(checkpoints).scheme
     if scheme not in ("s3", "file"):
         raise ConfigError(
@@ -84,22 +140,20 @@ def load(environ: dict[str, str] | None = None) -> Settings:
             f"HEADWATER_CHECKPOINTS={checkpoints!r} is on S3 but HEADWATER_S3_ENDPOINT is empty: "
             "set the endpoint, or use a file:/// location"
         )
-    kafka = env.get("HEADWATER_KAFKA", DEFAULT_KAFKA)
-    for server in kafka.split(","):
-        _host_port(server.strip(), "HEADWATER_KAFKA")
     return Settings(
-        kafka_bootstrap=kafka,
-        mongo_uri=env.get("HEADWATER_MONGO_URI", DEFAULT_MONGO_URI),
-        mongo_database=env.get("HEADWATER_MONGO_DB", DEFAULT_MONGO_DB),
+        kafka_bootstrap=KAFKA.read(env),
+        mongo_uri=MONGO_URI.read(env),
+        mongo_database=MONGO_DB.read(env),
         s3_endpoint=s3_endpoint,
-        s3_access_key=env.get("HEADWATER_S3_ACCESS_KEY", DEFAULT_S3_ACCESS_KEY),
-        s3_secret_key=env.get("HEADWATER_S3_SECRET_KEY", DEFAULT_S3_SECRET_KEY),
+        s3_access_key=S3_ACCESS_KEY.read(env),
+        s3_secret_key=S3_SECRET_KEY.read(env),
         checkpoints=checkpoints.rstrip("/"),
-        topic_prefix=env.get("HEADWATER_TOPIC_PREFIX", DEFAULT_TOPIC_PREFIX),
+        topic_prefix=TOPIC_PREFIX.read(env),
         data_dir=data_dir,
-        tools_dir=Path(env.get("HEADWATER_TOOLS_DIR", REPO_ROOT / ".tools")).resolve(),
-        flink_rest=env.get("HEADWATER_FLINK", DEFAULT_FLINK_REST).rstrip("/"),
-        **positive_ints(env, {"checkpoint_interval_ms": "HEADWATER_CHECKPOINT_INTERVAL_MS"}),
+        tools_dir=Path(TOOLS_DIR.read(env) or REPO_ROOT / ".tools").resolve(),
+        flink_rest=FLINK.read(env).rstrip("/"),
+        checkpoint_interval_ms=CHECKPOINT_INTERVAL_MS.read(env),
+        kafka_transaction_timeout_ms=KAFKA_TRANSACTION_TIMEOUT_MS.read(env),
     )
 
 
@@ -120,23 +174,3 @@ def s3_host_port(settings: Settings) -> tuple[str, int]:
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ConfigError(f"HEADWATER_S3_ENDPOINT={settings.s3_endpoint!r} is not http://HOST:PORT")
     return parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
-
-
-# FerretDB 1.x (the local MongoDB-wire server) holds one PostgreSQL connection per statement of a write
-# command until the command ends, and stalls once they exceed its pool (64 in the local stack). Writers
-# split bulk writes into commands of at most this many statements; real MongoDB is unaffected.
-MONGO_MAX_STATEMENTS_PER_COMMAND = 32
-
-
-def positive_ints(env, variables: dict[str, str]) -> dict[str, int]:
-    """{field: value} for each of `variables` ({field: environment variable}) that is set; ConfigError
-    naming the variable when one is not a positive integer. For a job's tuning knobs."""
-    values = {}
-    for field, variable in variables.items():
-        raw = env.get(variable)
-        if raw is None:
-            continue
-        if not raw.isdigit() or int(raw) <= 0:
-            raise ConfigError(f"{variable}={raw!r} must be a positive integer")
-        values[field] = int(raw)
-    return values

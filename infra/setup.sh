@@ -71,7 +71,7 @@ else
 fi
 
 # --- Headwater's Java helpers for Flink (compiled against the flink-dist jar in the wheel) ----------
-key="$(hash_of "$ROOT"/infra/java/src/headwater/flink/*.java "$ROOT/pyproject.toml" "$ROOT/infra/maven/flink-jars/pom.xml")"
+key="$(hash_of "$ROOT"/common/flink/java/headwater/flink/*.java "$ROOT/pyproject.toml" "$ROOT/infra/maven/flink-jars/pom.xml")"
 support_jar="$TOOLS/flink/connectors/headwater-flink-support.jar"
 if fresh flink-support "$key" && [ -f "$support_jar" ]; then
   say "headwater-flink-support.jar up to date"
@@ -80,7 +80,7 @@ else
   flink_dist="$(ls "$VENV"/lib/python3.11/site-packages/pyflink/lib/flink-dist-*.jar)"
   build="$TOOLS/build/flink-support" && rm -rf "$build" && mkdir -p "$build"
   kafka_connector="$(ls "$TOOLS"/flink/connectors/flink-sql-connector-kafka-*.jar)"
-  javac --release 17 -nowarn -cp "$flink_dist:$kafka_connector" -d "$build" "$ROOT"/infra/java/src/headwater/flink/*.java
+  javac --release 17 -nowarn -cp "$flink_dist:$kafka_connector" -d "$build" "$ROOT"/common/flink/java/headwater/flink/*.java
   jar cf "$support_jar" -C "$build" .
   rm -rf "$build"
   stamp flink-support "$key"

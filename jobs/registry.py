@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import importlib
 
+from common.errors import HeadwaterError
+from common.log import get_logger
+
+log = get_logger(__name__)
+
 # name -> module with `NAME` and `build(env, settings)`
 JOBS: dict[str, str] = {
     "skeleton": "jobs.skeleton.job",
@@ -14,7 +19,7 @@ JOBS: dict[str, str] = {
 }
 
 
-class UnknownJob(KeyError):
+class UnknownJob(HeadwaterError, KeyError):
     def __str__(self) -> str:
         return f"no job named {self.args[0]!r}; jobs: {', '.join(sorted(JOBS))}"
 
@@ -25,8 +30,9 @@ def job_module(name: str):
     return importlib.import_module(JOBS[name])
 
 
-def run(name: str, settings, *, parallelism: int | None = None, restore_from: str | None = None,
-        detached: bool = False):
+def run(
+    name: str, settings, *, parallelism: int | None = None, restore_from: str | None = None, detached: bool = False
+):
     """Run a job on the embedded MiniCluster. Detached, return its JobClient; else block until it ends
     or SIGINT/SIGTERM stops it with a savepoint, and return the savepoint's path."""
     from common.flink.environment import job_environment
@@ -40,8 +46,9 @@ def run(name: str, settings, *, parallelism: int | None = None, restore_from: st
     return client if detached else run_until_stopped(client, savepoint_dir(settings, name))
 
 
-def submit(name: str, settings, *, cluster: str, parallelism: int | None = None,
-           restore_from: str | None = None, say=print):
+def submit(
+    name: str, settings, *, cluster: str, parallelism: int | None = None, restore_from: str | None = None, say=log.info
+):
     """Submit a job to the Flink cluster at `cluster` (REST address) and wait until all its tasks run.
 
     Refuses a second copy of a job that already runs there: two copies would share transactional ids
@@ -57,9 +64,11 @@ def submit(name: str, settings, *, cluster: str, parallelism: int | None = None,
     flink.overview()  # a cluster that does not answer fails here, before a JVM starts
     running = flink.find_active(name)
     if running is not None:
-        raise ClusterError(f"{name} already runs on {cluster} as job {running.job_id} ({running.state}): stop it "
-                           f"first (`headwater stop {name} --savepoint`), or replay it (`headwater replay {name} "
-                           f"--from-savepoint PATH`)")
+        raise ClusterError(
+            f"{name} already runs on {cluster} as job {running.job_id} ({running.state}): stop it "
+            f"first (`headwater stop {name} --savepoint`), or replay it (`headwater replay {name} "
+            f"--from-savepoint PATH`)"
+        )
     if restore_from:
         require_restore_point(settings, restore_from, name)
     started = time.monotonic()
@@ -70,8 +79,10 @@ def submit(name: str, settings, *, cluster: str, parallelism: int | None = None,
     except Exception as exc:  # noqa: BLE001 - a Py4J error carrying the cluster's reason
         raise submission_error(name, restore_from, exc) from None
     submitted = time.monotonic()
-    say(f"submitted {name} as job {job_id} to {cluster} in {submitted - started:.1f} s"
-        + (f", restoring {restore_from}" if restore_from else ""))
+    say(
+        f"submitted {name} as job {job_id} to {cluster} in {submitted - started:.1f} s"
+        + (f", restoring {restore_from}" if restore_from else "")
+    )
     job = flink.wait_until_running(job_id)
     say(f"{name} running: {job.tasks_running} tasks in {time.monotonic() - submitted:.1f} s")
     return job

@@ -26,10 +26,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from common.errors import HeadwaterError
+
 IDENTIFIERS = ("customer_id", "email", "phone", "anonymous_id", "device_id")
 
 
-class MappingError(ValueError):
+class MappingError(HeadwaterError, ValueError):
     pass
 
 
@@ -44,7 +46,9 @@ class Column(BaseModel):
 
 
 def _columns(raw: dict | None) -> dict[str, Column]:
-    return {name: Column(column=spec) if isinstance(spec, str) else Column(**spec) for name, spec in (raw or {}).items()}
+    return {
+        name: Column(column=spec) if isinstance(spec, str) else Column(**spec) for name, spec in (raw or {}).items()
+    }
 
 
 class EventMapping(BaseModel):
@@ -134,8 +138,11 @@ class Converter:
             raise MappingError(f"columns {', '.join(missing)} are in the mapping but not in the CSV header")
 
     def row(self, row: dict[str, str], line: int) -> dict:
-        record: dict = {"tenant": self.tenant, "import": {"file": self.file_name, "line": line},
-                        "message_id": f"csv:{self.file_name}:{line}"}
+        record: dict = {
+            "tenant": self.tenant,
+            "import": {"file": self.file_name, "line": line},
+            "message_id": f"csv:{self.file_name}:{line}",
+        }
         for field, column in self.mapping.identifiers.items():
             if row.get(column, "").strip():
                 record[field] = row[column].strip()

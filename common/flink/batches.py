@@ -4,7 +4,7 @@ A PyFlink Python operator pays a fixed cost per element (tens of microseconds in
 and PyFlink's own `key_by` adds a Python operator of its own in front. For a job whose records are
 small and many (one computation message each), that fixed cost, twice, is most of the work.
 `tenant_batches` keys by the tenant (the first field of every Headwater Avro record) and batches in
-Java (infra/java/.../TenantBatches.java), then keys the batches the way PyFlink's `key_by` would, so
+Java (common/flink/java/.../TenantBatches.java), then keys the batches the way PyFlink's `key_by` would, so
 the Python operator gets one element per batch, with keyed state scoped to the tenant, and no Python
 key selector runs at all.
 
@@ -24,9 +24,9 @@ def tenant_batches(stream, max_records: int, max_delay_ms: int, uid: str):
     gateway = get_gateway()
     jvm = gateway.jvm
     leading_tenant = getattr(jvm.headwater.flink, "TenantBatches$LeadingTenant")()
-    j_batches = (stream._j_data_stream
-                 .keyBy(leading_tenant, Types.STRING().get_java_type_info())
-                 .process(jvm.headwater.flink.TenantBatches(max_records, max_delay_ms)))
+    j_batches = stream._j_data_stream.keyBy(leading_tenant, Types.STRING().get_java_type_info()).process(
+        jvm.headwater.flink.TenantBatches(max_records, max_delay_ms)
+    )
     batches = DataStream(j_batches)
     batches.uid(uid).name(f"per-tenant batches (≤{max_records} records, ≤{max_delay_ms} ms)")
     # Exactly what PyFlink's key_by builds after its Python AddKey operator: Row(key, value) elements,

@@ -27,10 +27,12 @@ def completed_checkpoints(settings: Settings, job: str) -> list[str]:
         keys = [(p.stat().st_mtime, p.as_posix()) for p in Path(base.path).glob("*/chk-*/_metadata")]
         prefix = ""
     else:
-        from infra.stack.provision import list_objects
+        from common.s3 import list_objects
 
-        keys = [(o["LastModified"].timestamp(), o["Key"])
-                for o in list_objects(settings, base.netloc, base.path.lstrip("/") + "/")]
+        keys = [
+            (o["LastModified"].timestamp(), o["Key"])
+            for o in list_objects(settings, base.netloc, base.path.lstrip("/") + "/")
+        ]
         prefix = f"{base.scheme}://{base.netloc}/"
     found = []
     for written, key in keys:
@@ -52,20 +54,24 @@ def require_restore_point(settings: Settings, path: str, job: str) -> None:
 
     parsed = urlparse(path.rstrip("/"))
     if parsed.scheme not in ("s3", "file"):
-        raise SavepointError(f"savepoint path {path!r}: use s3://BUCKET/PATH or file:///PATH, as `headwater stop "
-                             f"{job} --savepoint` prints it")
+        raise SavepointError(
+            f"savepoint path {path!r}: use s3://BUCKET/PATH or file:///PATH, as `headwater stop "
+            f"{job} --savepoint` prints it"
+        )
     root = settings.checkpoints.rstrip("/") + "/"
     if path.startswith(root):
-        owner = path[len(root):].split("/", 1)[0]
+        owner = path[len(root) :].split("/", 1)[0]
         if owner != job and owner:
-            raise SavepointError(f"savepoint {path} was taken from job {owner}, not {job}: restore {job} from one "
-                                 f"of its own (under {root}{job}/)")
+            raise SavepointError(
+                f"savepoint {path} was taken from job {owner}, not {job}: restore {job} from one "
+                f"of its own (under {root}{job}/)"
+            )
     if parsed.scheme == "file":
         found = (Path(parsed.path) / "_metadata").is_file()
     else:
         from botocore.exceptions import ClientError
 
-        from infra.stack.provision import list_objects
+        from common.s3 import list_objects
 
         key = parsed.path.lstrip("/") + "/_metadata"
         try:
@@ -73,5 +79,7 @@ def require_restore_point(settings: Settings, path: str, job: str) -> None:
         except ClientError:  # e.g. no such bucket
             found = False
     if not found:
-        raise SavepointError(f"no savepoint at {path} (no _metadata there): use the path `headwater stop {job} "
-                             f"--savepoint` or `headwater savepoint {job}` printed, or a chk-N of `headwater jobs`")
+        raise SavepointError(
+            f"no savepoint at {path} (no _metadata there): use the path `headwater stop {job} "
+            f"--savepoint` or `headwater savepoint {job}` printed, or a chk-N of `headwater jobs`"
+        )

@@ -15,12 +15,14 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from common.errors import HeadwaterError
+
 JOB_NAME_PREFIX = "headwater-"
 TERMINAL_STATES = {"FINISHED", "CANCELED", "FAILED", "SUSPENDED"}
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-class ClusterError(RuntimeError):
+class ClusterError(HeadwaterError, RuntimeError):
     """A cluster operation failed; the message is one line that says what to do."""
 
 
@@ -67,8 +69,9 @@ class FlinkCluster:
     # --- HTTP ---------------------------------------------------------------------------------------
     def _call(self, method: str, path: str, body: dict | None = None):
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(f"{self.rest}{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.rest}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 raw = response.read()
@@ -77,8 +80,10 @@ class FlinkCluster:
             raise ClusterError(f"{method} {path} on {self.rest} failed ({exc.code}): {detail}") from exc
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise ClusterError(f"no Flink cluster answers at {self.rest} ({reason}): start the local one with "
-                               f"`headwater cluster up`, or pass --cluster / HEADWATER_FLINK") from exc
+            raise ClusterError(
+                f"no Flink cluster answers at {self.rest} ({reason}): start the local one with "
+                f"`headwater cluster up`, or pass --cluster / HEADWATER_FLINK"
+            ) from exc
         return json.loads(raw) if raw else {}
 
     # --- reading ------------------------------------------------------------------------------------
@@ -89,8 +94,16 @@ class FlinkCluster:
         found = []
         for job in self._call("GET", "/jobs/overview")["jobs"]:
             tasks = job.get("tasks", {})
-            found.append(JobInfo(job["jid"], job["name"], job["state"], int(job.get("start-time", 0)),
-                                 int(tasks.get("running", 0)), int(tasks.get("total", 0))))
+            found.append(
+                JobInfo(
+                    job["jid"],
+                    job["name"],
+                    job["state"],
+                    int(job.get("start-time", 0)),
+                    int(tasks.get("running", 0)),
+                    int(tasks.get("total", 0)),
+                )
+            )
         return sorted(found, key=lambda j: (-j.start_ms, j.name))
 
     def job(self, job_id: str) -> JobInfo:
@@ -107,11 +120,15 @@ class FlinkCluster:
         else:
             matches = [j for j in jobs if j.headwater_job == name_or_id and j.active]
         if not matches:
-            raise ClusterError(f"no running job {name_or_id!r} on {self.rest}: `headwater jobs` lists what runs "
-                               f"there, `headwater submit {name_or_id}` starts it")
+            raise ClusterError(
+                f"no running job {name_or_id!r} on {self.rest}: `headwater jobs` lists what runs "
+                f"there, `headwater submit {name_or_id}` starts it"
+            )
         if len(matches) > 1:
-            raise ClusterError(f"{len(matches)} running jobs named {name_or_id!r} on {self.rest}: name one by its "
-                               f"job id ({', '.join(j.job_id for j in matches)})")
+            raise ClusterError(
+                f"{len(matches)} running jobs named {name_or_id!r} on {self.rest}: name one by its "
+                f"job id ({', '.join(j.job_id for j in matches)})"
+            )
         return matches[0]
 
     def find_active(self, name: str) -> JobInfo | None:
@@ -142,8 +159,13 @@ class FlinkCluster:
         if not candidates:
             return None
         newest = max(candidates, key=lambda c: c.get("latest_ack_timestamp", 0))
-        return Checkpoint(int(newest["id"]), newest.get("external_path", ""), int(newest.get("latest_ack_timestamp", 0)),
-                          bool(newest.get("is_savepoint")), int(newest.get("trigger_timestamp", 0)))
+        return Checkpoint(
+            int(newest["id"]),
+            newest.get("external_path", ""),
+            int(newest.get("latest_ack_timestamp", 0)),
+            bool(newest.get("is_savepoint")),
+            int(newest.get("trigger_timestamp", 0)),
+        )
 
     def failure(self, job_id: str) -> str:
         """The first line of the job's root exception (why it failed or is restarting), or ''."""
@@ -155,15 +177,19 @@ class FlinkCluster:
     # --- acting -------------------------------------------------------------------------------------
     def savepoint(self, job_id: str, directory: str, timeout: float = 300.0) -> str:
         """Trigger a canonical savepoint under `directory` and wait for it; returns its path."""
-        trigger = self._call("POST", f"/jobs/{job_id}/savepoints",
-                             {"target-directory": directory, "cancel-job": False, "formatType": "CANONICAL"})
+        trigger = self._call(
+            "POST",
+            f"/jobs/{job_id}/savepoints",
+            {"target-directory": directory, "cancel-job": False, "formatType": "CANONICAL"},
+        )
         return self._wait_savepoint(job_id, trigger["request-id"], timeout, "savepoint")
 
     def stop_with_savepoint(self, job_id: str, directory: str, timeout: float = 300.0) -> str:
         """Stop the job gracefully with a canonical savepoint: every output up to it is committed, none
         after. Returns the savepoint's path."""
-        trigger = self._call("POST", f"/jobs/{job_id}/stop",
-                             {"targetDirectory": directory, "drain": False, "formatType": "CANONICAL"})
+        trigger = self._call(
+            "POST", f"/jobs/{job_id}/stop", {"targetDirectory": directory, "drain": False, "formatType": "CANONICAL"}
+        )
         path = self._wait_savepoint(job_id, trigger["request-id"], timeout, "stop with savepoint")
         self.wait_for_state(job_id, TERMINAL_STATES, timeout=60)
         return path
@@ -181,11 +207,15 @@ class FlinkCluster:
                 if "location" in operation:
                     return operation["location"]
                 cause = operation.get("failure-cause") or {}
-                raise ClusterError(f"{what} of job {job_id} failed: "
-                                   f"{root_cause(cause.get('stack-trace') or cause.get('class') or str(cause))}")
+                raise ClusterError(
+                    f"{what} of job {job_id} failed: "
+                    f"{root_cause(cause.get('stack-trace') or cause.get('class') or str(cause))}"
+                )
             time.sleep(0.5)
-        raise ClusterError(f"{what} of job {job_id} did not complete within {timeout:.0f} s (backpressure? a failing "
-                           f"checkpoint?): look at the job in {self.rest}")
+        raise ClusterError(
+            f"{what} of job {job_id} did not complete within {timeout:.0f} s (backpressure? a failing "
+            f"checkpoint?): look at the job in {self.rest}"
+        )
 
     def wait_for_state(self, job_id: str, states: set[str], timeout: float) -> JobInfo:
         deadline = time.monotonic() + timeout
@@ -194,7 +224,9 @@ class FlinkCluster:
             if job.state in states:
                 return job
             if time.monotonic() > deadline:
-                raise ClusterError(f"job {job_id} is {job.state}, not {' or '.join(sorted(states))}, after {timeout:.0f} s")
+                raise ClusterError(
+                    f"job {job_id} is {job.state}, not {' or '.join(sorted(states))}, after {timeout:.0f} s"
+                )
             time.sleep(0.5)
 
     def wait_until_running(self, job_id: str, timeout: float = 120.0) -> JobInfo:
@@ -209,8 +241,10 @@ class FlinkCluster:
                 reason = self.failure(job_id) or job.state
                 raise ClusterError(f"job {job.name} ({job_id}) is {job.state}: {reason}")
             if time.monotonic() > deadline:
-                raise ClusterError(f"job {job.name} ({job_id}) still {job.state} with {job.tasks_running}/"
-                                   f"{job.tasks_total} tasks running after {timeout:.0f} s: look at {self.rest}")
+                raise ClusterError(
+                    f"job {job.name} ({job_id}) still {job.state} with {job.tasks_running}/"
+                    f"{job.tasks_total} tasks running after {timeout:.0f} s: look at {self.rest}"
+                )
             time.sleep(0.3)
 
 
@@ -234,9 +268,11 @@ def submission_error(job: str, restore_from: str | None, exc: BaseException) -> 
     """One line for a submission the cluster refused, naming the fix where the cause is known."""
     cause = root_cause(str(exc))
     if restore_from and "Cannot map checkpoint/savepoint state" in cause:
-        return ClusterError(f"savepoint {restore_from} does not fit {job}: it holds state for an operator {job} does "
-                            f"not have (a savepoint of another job, or of a version with other operator uids); restore "
-                            f"from a savepoint of this job")
+        return ClusterError(
+            f"savepoint {restore_from} does not fit {job}: it holds state for an operator {job} does "
+            f"not have (a savepoint of another job, or of a version with other operator uids); restore "
+            f"from a savepoint of this job"
+        )
     if restore_from and ("FileNotFoundException" in cause or "Cannot access file system" in cause):
         return ClusterError(f"the cluster cannot read savepoint {restore_from}: {cause}")
     return ClusterError(f"the cluster refused {job}: {cause}")

@@ -14,7 +14,6 @@ from urllib.parse import urlparse
 from common.config import Settings
 from common.flink.settings import flink_home, flink_settings, plugins_dir, render_conf_dir
 
-
 LOCAL_REST_PORTS = "8081-8180"
 
 
@@ -44,8 +43,14 @@ def _initialize_file_systems() -> None:
     jvm.org.apache.flink.core.fs.FileSystem.initialize(conf, plugins)
 
 
-def job_environment(settings: Settings, job: str, *, parallelism: int | None = None,
-                    restore_from: str | None = None, cluster: str | None = None):
+def job_environment(
+    settings: Settings,
+    job: str,
+    *,
+    parallelism: int | None = None,
+    restore_from: str | None = None,
+    cluster: str | None = None,
+):
     """A StreamExecutionEnvironment for `job`, optionally restoring from a savepoint or retained checkpoint.
 
     Without `cluster` the job runs on an embedded MiniCluster in this process (`headwater run`). With a
@@ -78,7 +83,8 @@ def job_environment(settings: Settings, job: str, *, parallelism: int | None = N
     from pyflink.java_gateway import get_gateway
 
     java_env = get_gateway().jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment(
-        conf._j_configuration)
+        conf._j_configuration
+    )
     return StreamExecutionEnvironment(java_env)
 
 

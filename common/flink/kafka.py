@@ -9,11 +9,6 @@ from __future__ import annotations
 
 from common.config import Settings
 
-# Must not exceed the broker's transaction.max.timeout.ms (15 min by default on any Kafka): a pending
-# transaction that outlives it is aborted by the broker and its records are lost to read_committed
-# readers. 15 minutes covers a restart with a slow checkpoint restore.
-TRANSACTION_TIMEOUT_MS = 15 * 60 * 1000
-
 
 def kafka_source(settings: Settings, topic: str | list[str], group_id: str, *, raw_bytes: bool = False):
     """A KafkaSource reading committed records only, resuming from committed offsets (else earliest).
@@ -64,7 +59,8 @@ def exactly_once_sink(settings: Settings, topic: str, transactional_id_prefix: s
     serializer = KafkaRecordSerializationSchema.builder().set_topic(topic)
     if keyed:
         serializer = serializer.set_key_serialization_schema(_row_field_schema(0)).set_value_serialization_schema(
-            _row_field_schema(1))
+            _row_field_schema(1)
+        )
     else:
         serializer = serializer.set_value_serialization_schema(ByteArraySchema())
     return (
@@ -73,7 +69,7 @@ def exactly_once_sink(settings: Settings, topic: str, transactional_id_prefix: s
         .set_record_serializer(serializer.build())
         .set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE)
         .set_transactional_id_prefix(transactional_id_prefix)
-        .set_property("transaction.timeout.ms", str(TRANSACTION_TIMEOUT_MS))
+        .set_property("transaction.timeout.ms", str(settings.kafka_transaction_timeout_ms))
         .build()
     )
 
@@ -107,7 +103,7 @@ def framed_exactly_once_sink(stream, settings: Settings, topics: list[str], tran
         .setRecordSerializer(jvm.headwater.flink.RoutedRecordSerializer(j_topics))
         .setDeliveryGuarantee(jvm.org.apache.flink.connector.base.DeliveryGuarantee.EXACTLY_ONCE)
         .setTransactionalIdPrefix(transactional_id_prefix)
-        .setProperty("transaction.timeout.ms", str(TRANSACTION_TIMEOUT_MS))
+        .setProperty("transaction.timeout.ms", str(settings.kafka_transaction_timeout_ms))
         .build()
     )
     return records.sink_to(Sink(j_sink)).uid(uid).name(f"exactly-once sink to {', '.join(topics)}")

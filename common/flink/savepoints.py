@@ -11,13 +11,17 @@ client's three-argument `stopWithSavepoint` is called directly.
 from __future__ import annotations
 
 import signal
-import sys
 import time
+
+from common.errors import HeadwaterError
+from common.log import get_logger
+
+log = get_logger(__name__)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class SavepointError(RuntimeError):
+class SavepointError(HeadwaterError, RuntimeError):
     """The job could not be stopped with a savepoint (it was cancelled instead)."""
 
 
@@ -49,16 +53,17 @@ def run_until_stopped(job_client, savepoint_directory: str, *, poll_s: float = 0
                 job_client.get_job_execution_result().result()  # raises the failure, if any
                 return None
             time.sleep(poll_s)
-        print(f"stopping job {job_client.get_job_id()} with a savepoint in {savepoint_directory} ...",
-              file=sys.stderr, flush=True)
+        log.warning(f"stopping job {job_client.get_job_id()} with a savepoint in {savepoint_directory} ...")
         try:
             path = stop_with_savepoint(job_client, savepoint_directory)
         except Exception as exc:  # e.g. the job is restarting: no savepoint can be taken now
             job_client.cancel().result()
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SavepointError(f"no savepoint taken ({first_line}); the job was cancelled, and its last "
-                                 f"retained checkpoint is the place to resume from") from exc
-        print(f"savepoint: {path}", flush=True)
+            raise SavepointError(
+                f"no savepoint taken ({first_line}); the job was cancelled, and its last "
+                f"retained checkpoint is the place to resume from"
+            ) from exc
+        log.info(f"savepoint: {path}")
         return path
     finally:
         for sig, handler in previous.items():

@@ -34,7 +34,7 @@ def ensure_topics(settings: Settings, partitions: int, replication: int = 1) -> 
         config = {"cleanup.policy": "compact"} if spec.compacted else {}
         wanted.append(NewTopic(name, num_partitions=partitions, replication_factor=replication, config=config))
     if wanted:
-        for name, future in admin.create_topics(wanted, request_timeout=30).items():
+        for future in admin.create_topics(wanted, request_timeout=30).values():
             future.result()
         _wait_until_served(admin, [t.topic for t in wanted], partitions)
     return [t.topic for t in wanted]
@@ -48,15 +48,21 @@ def _wait_until_served(admin, names: list[str], partitions: int, timeout: float 
     deadline = time.monotonic() + timeout
     while True:
         listed = admin.list_topics(timeout=10).topics
-        missing = [name for name in names
-                   if name not in listed or listed[name].error is not None
-                   or len(listed[name].partitions) < partitions
-                   or any(p.leader < 0 for p in listed[name].partitions.values())]
+        missing = [
+            name
+            for name in names
+            if name not in listed
+            or listed[name].error is not None
+            or len(listed[name].partitions) < partitions
+            or any(p.leader < 0 for p in listed[name].partitions.values())
+        ]
         if not missing:
             return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"topics created but not served by the broker after {timeout:.0f} s: "
-                               f"{', '.join(sorted(missing))}; see the broker's log (`headwater status`)")
+            raise RuntimeError(
+                f"topics created but not served by the broker after {timeout:.0f} s: "
+                f"{', '.join(sorted(missing))}; see the broker's log (`headwater status`)"
+            )
         time.sleep(0.1)
 
 

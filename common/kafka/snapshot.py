@@ -13,29 +13,36 @@ from collections.abc import Iterator
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from common.config import Settings
+from common.errors import HeadwaterError
 
 
-class SnapshotError(RuntimeError):
+class SnapshotError(HeadwaterError, RuntimeError):
     pass
 
 
-def read_to_end(settings: Settings, topics: list[str], timeout_s: float = 30.0) -> Iterator[tuple[str, bytes | None, bytes | None]]:
+def read_to_end(
+    settings: Settings, topics: list[str], timeout_s: float = 30.0
+) -> Iterator[tuple[str, bytes | None, bytes | None]]:
     """Yield (topic, key, value) of every committed record present when called, oldest first per partition."""
-    consumer = Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap,
-        "group.id": f"headwater-snapshot-{uuid.uuid4()}",
-        "enable.auto.commit": False,
-        "isolation.level": "read_committed",
-        "enable.partition.eof": True,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"headwater-snapshot-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+        }
+    )
     deadline = time.monotonic() + timeout_s
     try:
         partitions = []
         for name in topics:
             metadata = consumer.list_topics(name, timeout=timeout_s).topics.get(name)
             if metadata is None or metadata.error is not None:
-                raise SnapshotError(f"topic {name} is not readable: {metadata.error if metadata else 'missing'}"
-                                    " (run `headwater up`, which creates the topics)")
+                raise SnapshotError(
+                    f"topic {name} is not readable: {metadata.error if metadata else 'missing'}"
+                    " (run `headwater up`, which creates the topics)"
+                )
             partitions += [TopicPartition(name, p) for p in metadata.partitions]
         remaining = set()
         starts = []

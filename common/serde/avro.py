@@ -24,6 +24,7 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from common.config import REPO_ROOT
+from common.errors import HeadwaterError
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = len(MAGIC) + 8
@@ -31,7 +32,7 @@ SCHEMAS_DIR = REPO_ROOT / "schemas"
 _VERSION_FILE = re.compile(r"^v(\d+)\.avsc$")
 
 
-class SerdeError(ValueError):
+class SerdeError(HeadwaterError, ValueError):
     """A value that cannot be decoded: not single-object encoded, or written with an unknown schema."""
 
 
@@ -117,7 +118,9 @@ class AvroCodec:
         try:
             return fastavro.schemaless_reader(body, writer.parsed, reader.parsed)
         except (EOFError, ValueError, fastavro.read.SchemaResolutionError) as exc:
-            raise SerdeError(f"cannot read {writer.name} v{writer.version} as {reader.name} v{reader.version}: {exc}") from exc
+            raise SerdeError(
+                f"cannot read {writer.name} v{writer.version} as {reader.name} v{reader.version}: {exc}"
+            ) from exc
 
     def writer_of(self, data: bytes) -> SchemaVersion:
         if len(data) < HEADER_LEN or data[:2] != MAGIC:

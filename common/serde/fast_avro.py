@@ -11,9 +11,22 @@ from __future__ import annotations
 
 from common.serde.avro import MAGIC, AvroCodec
 
-OUTBOUND_FIELDS = ("tenant", "event_id", "message_id", "computation_id", "computation_kind", "profile_id",
-                   "value_json", "trigger", "id_group", "destinations", "external_ids", "path", "part",
-                   "event_time_ms")
+OUTBOUND_FIELDS = (
+    "tenant",
+    "event_id",
+    "message_id",
+    "computation_id",
+    "computation_kind",
+    "profile_id",
+    "value_json",
+    "trigger",
+    "id_group",
+    "destinations",
+    "external_ids",
+    "path",
+    "part",
+    "event_time_ms",
+)
 
 
 def _zigzag(n: int) -> bytes:
@@ -46,8 +59,18 @@ class OutboundEncoder:
 
     def encode(self, r: dict) -> bytes:
         s = _string
-        parts = [self.header, s(r["tenant"]), s(r["event_id"]), s(r["message_id"]), s(r["computation_id"]),
-                 s(r["computation_kind"]), s(r["profile_id"]), s(r["value_json"]), s(r["trigger"]), s(r["id_group"])]
+        parts = [
+            self.header,
+            s(r["tenant"]),
+            s(r["event_id"]),
+            s(r["message_id"]),
+            s(r["computation_id"]),
+            s(r["computation_kind"]),
+            s(r["profile_id"]),
+            s(r["value_json"]),
+            s(r["trigger"]),
+            s(r["id_group"]),
+        ]
         destinations = r["destinations"]
         if destinations:
             parts.append(_long(len(destinations)))

@@ -3,7 +3,7 @@
 Every record a PyFlink Python operator emits crosses into the JVM at a fixed cost of tens of
 microseconds (NOTES.md), whatever its size. A job that turns one input into a dozen outputs (deltas,
 enriched events, profiles) emits them as one frame instead; `common.flink.kafka.framed_exactly_once_sink`
-splits the frame in a chained Java operator (infra/java/.../RecordFrames.java) and routes each record
+splits the frame in a chained Java operator (common/flink/java/.../RecordFrames.java) and routes each record
 to its topic in one exactly-once sink.
 
 Frame: repeated [u8 output][u32 key length][key][u32 value length][value], big-endian. `output` is an
@@ -41,12 +41,12 @@ def unpack(frame: bytes) -> Iterator[tuple[int, bytes, bytes]]:
             raise FrameError(f"truncated frame at byte {pos}")
         output, key_len = _HEADER.unpack_from(frame, pos)
         pos += _HEADER.size
-        key, pos = frame[pos:pos + key_len], pos + key_len
+        key, pos = frame[pos : pos + key_len], pos + key_len
         if pos + _LENGTH.size > end:
             raise FrameError(f"truncated frame at byte {pos}")
         (value_len,) = _LENGTH.unpack_from(frame, pos)
         pos += _LENGTH.size
-        value, pos = frame[pos:pos + value_len], pos + value_len
+        value, pos = frame[pos : pos + value_len], pos + value_len
         if pos > end:
             raise FrameError(f"truncated frame at byte {end}")
         yield output, key, value

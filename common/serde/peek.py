@@ -37,7 +37,7 @@ def leading_fields(value: bytes, kinds: tuple[str, ...]) -> list[str | int]:
             continue
         if number < 0 or pos + number > len(value):
             raise SerdeError("truncated Avro value")
-        out.append(value[pos:pos + number].decode("utf-8"))
+        out.append(value[pos : pos + number].decode("utf-8"))
         pos += number
     return out
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from common.config import Settings
+from common.log import get_logger
 from infra.stack.process import Service, port_open
 from infra.stack.provision import provision
 from infra.stack.services import build_services
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -21,7 +24,7 @@ class ServiceStatus:
     log: str
 
 
-def up(settings: Settings, partitions: int, say: Callable[[str], None] = print) -> float:
+def up(settings: Settings, partitions: int, say: Callable[[str], None] = log.info) -> float:
     """Start every service (idempotent), create topics and bucket; returns seconds to ready."""
     started = time.monotonic()
     for service in build_services(settings):
@@ -38,7 +41,7 @@ def up(settings: Settings, partitions: int, say: Callable[[str], None] = print) 
     return time.monotonic() - started
 
 
-def down(settings: Settings, say: Callable[[str], None] = print) -> None:
+def down(settings: Settings, say: Callable[[str], None] = log.info) -> None:
     """Stop, in reverse order, exactly the processes `up` recorded; a local Flink cluster
     (`headwater cluster up`) first, since its jobs depend on the rest."""
     from infra.stack import flink_cluster

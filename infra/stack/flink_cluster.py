@@ -25,7 +25,10 @@ from urllib.parse import urlparse
 
 from common.config import REPO_ROOT, Settings
 from common.flink.settings import flink_home, plugins_dir, render_conf_dir
+from common.log import get_logger
 from infra.stack.process import Service, StackError
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,14 +40,18 @@ class ClusterSize:
     taskmanager_memory: str = "2048m"
 
     def overrides(self) -> dict[str, str]:
-        return {"taskmanager.numberOfTaskSlots": str(self.slots),
-                "taskmanager.memory.process.size": self.taskmanager_memory}
+        return {
+            "taskmanager.numberOfTaskSlots": str(self.slots),
+            "taskmanager.memory.process.size": self.taskmanager_memory,
+        }
 
 
 def rest_host_port(settings: Settings) -> tuple[str, int]:
     parsed = urlparse(settings.flink_rest)
     if parsed.scheme != "http" or not parsed.hostname or not parsed.port:
-        raise StackError(f"HEADWATER_FLINK={settings.flink_rest!r} is not http://HOST:PORT (e.g. http://127.0.0.1:18081)")
+        raise StackError(
+            f"HEADWATER_FLINK={settings.flink_rest!r} is not http://HOST:PORT (e.g. http://127.0.0.1:18081)"
+        )
     return parsed.hostname, parsed.port
 
 
@@ -91,8 +98,11 @@ def cluster_services(settings: Settings, size: ClusterSize) -> list[Service]:
     if host not in ("127.0.0.1", "localhost"):
         raise StackError(f"the local cluster listens on 127.0.0.1 only, not {host}: point HEADWATER_FLINK at 127.0.0.1")
     home = flink_home()
-    conf_dir = render_conf_dir(settings, settings.data_dir / "flink" / "cluster-conf",
-                               {**size.overrides(), "rest.port": str(port), "rest.address": host})
+    conf_dir = render_conf_dir(
+        settings,
+        settings.data_dir / "flink" / "cluster-conf",
+        {**size.overrides(), "rest.port": str(port), "rest.address": host},
+    )
     log_dir = settings.data_dir / "logs" / "flink-cluster"
     env = {
         "FLINK_HOME": str(home),
@@ -107,26 +117,45 @@ def cluster_services(settings: Settings, size: ClusterSize) -> list[Service]:
         registered_taskmanagers(rest)
         return True
 
-    services = [Service(
-        name="flink-jobmanager", host=host, port=port, run_dir=settings.data_dir / "run",
-        log_dir=settings.data_dir / "logs", command=lambda: [str(home / "bin" / "jobmanager.sh"), "start-foreground"],
-        ready=rest_answers, env=env, start_timeout=90.0,
-        port_hint="set HEADWATER_FLINK to another http://127.0.0.1:PORT")]
+    services = [
+        Service(
+            name="flink-jobmanager",
+            host=host,
+            port=port,
+            run_dir=settings.data_dir / "run",
+            log_dir=settings.data_dir / "logs",
+            command=lambda: [str(home / "bin" / "jobmanager.sh"), "start-foreground"],
+            ready=rest_answers,
+            env=env,
+            start_timeout=90.0,
+            port_hint="set HEADWATER_FLINK to another http://127.0.0.1:PORT",
+        )
+    ]
     for index in range(1, size.taskmanagers + 1):
-        services.append(Service(
-            name=f"flink-taskmanager-{index}", host=host, port=0,  # TaskManagers take free ports
-            run_dir=settings.data_dir / "run", log_dir=settings.data_dir / "logs",
-            command=lambda: [str(home / "bin" / "taskmanager.sh"), "start-foreground"],
-            ready=lambda index=index: registered_taskmanagers(rest) >= index, env=env, start_timeout=90.0))
+        services.append(
+            Service(
+                name=f"flink-taskmanager-{index}",
+                host=host,
+                port=0,  # TaskManagers take free ports
+                run_dir=settings.data_dir / "run",
+                log_dir=settings.data_dir / "logs",
+                command=lambda: [str(home / "bin" / "taskmanager.sh"), "start-foreground"],
+                ready=lambda index=index: registered_taskmanagers(rest) >= index,
+                env=env,
+                start_timeout=90.0,
+            )
+        )
     return services
 
 
-def up(settings: Settings, size: ClusterSize, say=print) -> None:
+def up(settings: Settings, size: ClusterSize, say=log.info) -> None:
     """Start the JobManager, then the TaskManagers (idempotent). A running cluster keeps its size."""
     running = recorded_size(settings)
     if running is not None and running != size and any(s.running_pid() for s in cluster_services(settings, running)):
-        raise StackError(f"a local cluster of another size is running ({running.taskmanagers} TaskManager(s), "
-                         f"{running.slots} slots): `headwater cluster down` first")
+        raise StackError(
+            f"a local cluster of another size is running ({running.taskmanagers} TaskManager(s), "
+            f"{running.slots} slots): `headwater cluster down` first"
+        )
     _size_file(settings).parent.mkdir(parents=True, exist_ok=True)
     _size_file(settings).write_text(json.dumps(size.__dict__))
     started = []
@@ -137,7 +166,7 @@ def up(settings: Settings, size: ClusterSize, say=print) -> None:
         _code_file(settings).write_text(json.dumps(code_digest()))
 
 
-def down(settings: Settings, say=print) -> bool:
+def down(settings: Settings, say=log.info) -> bool:
     """Stop the TaskManagers, then the JobManager. Returns False if nothing was running."""
     size = recorded_size(settings)
     if size is None:

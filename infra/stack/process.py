@@ -7,12 +7,14 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+
+from common.errors import HeadwaterError
 
 
-class StackError(RuntimeError):
+class StackError(HeadwaterError, RuntimeError):
     """A problem starting or stopping the stack; the message is one line that says what to fix."""
 
 
@@ -129,7 +131,8 @@ class Service:
                 pass
             time.sleep(0.3)
         raise StackError(
-            f"{self.name} did not answer on {self.host}:{self.port} within {self.start_timeout:.0f} s; read {self.log_file}"
+            f"{self.name} did not answer on {self.host}:{self.port} within {self.start_timeout:.0f} s; "
+            f"read {self.log_file}"
         )
 
     def stop(self, timeout: float = 30.0) -> bool:

@@ -20,21 +20,47 @@ from pathlib import Path
 
 from common import config
 from common.config import Settings
+from common.variables import Port, PositiveInt, declare
 from infra.stack.process import Service, StackError, port_open
 
 KAFKA_HEAP = "-Xms256m -Xmx1g"
 # FerretDB 1.x takes one PostgreSQL connection per statement of a write command and holds it until
 # the command ends: a bulk write with more statements than the pool stalls. The pool is sized here and
-# writers keep their bulk commands below common.config.MONGO_MAX_STATEMENTS_PER_COMMAND.
+# writers keep their bulk commands below HEADWATER_MONGO_STATEMENTS_PER_COMMAND (reaction-streaming).
 FERRETDB_POOL = 64
 POSTGRES_MAX_CONNECTIONS = 150
 
 
-def _port_env(name: str, default: int) -> int:
-    value = os.environ.get(name, str(default))
-    if not value.isdigit():
-        raise config.ConfigError(f"{name}={value!r} is not a port number")
-    return int(value)
+KAFKA_CONTROLLER_PORT = declare(
+    "HEADWATER_KAFKA_CONTROLLER_PORT",
+    None,
+    "port of the local Kafka's KRaft controller",
+    kind=Port,
+    section="local stack",
+    default_text="Kafka port + 1",
+)
+POSTGRES_PORT = declare(
+    "HEADWATER_POSTGRES_PORT",
+    15432,
+    "port of the PostgreSQL under the local FerretDB",
+    kind=Port,
+    section="local stack",
+)
+S3_CONSOLE_PORT = declare(
+    "HEADWATER_S3_CONSOLE_PORT",
+    None,
+    "port of the local MinIO's console",
+    kind=Port,
+    section="local stack",
+    default_text="S3 port + 1",
+)
+PARTITIONS = declare(
+    "HEADWATER_PARTITIONS",
+    4,
+    "partitions per topic that `headwater up` creates",
+    kind=PositiveInt,
+    section="local stack",
+)
 
 
 def postgres_bin() -> Path:
@@ -80,9 +106,9 @@ def build_services(settings: Settings) -> list[Service]:
     kafka_host, kafka_port = config.kafka_host_port(settings)
     mongo_host, mongo_port = config.mongo_host_port(settings)
     s3_host, s3_port = config.s3_host_port(settings)
-    controller_port = _port_env("HEADWATER_KAFKA_CONTROLLER_PORT", kafka_port + 1)
-    pg_port = _port_env("HEADWATER_POSTGRES_PORT", 15432)
-    console_port = _port_env("HEADWATER_S3_CONSOLE_PORT", s3_port + 1)
+    controller_port = KAFKA_CONTROLLER_PORT.read() or kafka_port + 1
+    pg_port = POSTGRES_PORT.read()
+    console_port = S3_CONSOLE_PORT.read() or s3_port + 1
     for host in (kafka_host, mongo_host, s3_host):
         if host not in ("127.0.0.1", "localhost"):
             raise StackError(f"the local stack listens on 127.0.0.1 only, not {host}: point HEADWATER_* at 127.0.0.1")
@@ -98,28 +124,57 @@ def build_services(settings: Settings) -> list[Service]:
         if pg_user:
             shutil.chown(pg_data, pg_user, pg_user)
         result = subprocess.run(
-            [str(postgres_bin() / "initdb"), "-D", str(pg_data), "-U", "postgres", "--auth=trust",
-             "-E", "UTF8", "--no-sync"],
-            capture_output=True, text=True, user=pg_user,
+            [
+                str(postgres_bin() / "initdb"),
+                "-D",
+                str(pg_data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            capture_output=True,
+            text=True,
+            user=pg_user,
         )
         if result.returncode != 0:
             raise StackError(f"postgres: initdb failed: {result.stderr.strip().splitlines()[-1]}")
 
     def pg_ready() -> bool:
-        return subprocess.run(
-            [str(postgres_bin() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(pg_port)]
-        ).returncode == 0
+        return (
+            subprocess.run([str(postgres_bin() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(pg_port)]).returncode
+            == 0
+        )
 
     postgres = Service(
-        name="postgres", host="127.0.0.1", port=pg_port, run_dir=run_dir, log_dir=log_dir,
+        name="postgres",
+        host="127.0.0.1",
+        port=pg_port,
+        run_dir=run_dir,
+        log_dir=log_dir,
         command=lambda: [
-            str(postgres_bin() / "postgres"), "-D", str(pg_data), "-p", str(pg_port),
-            "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={pg_data}",
-            "-c", f"max_connections={POSTGRES_MAX_CONNECTIONS}",
+            str(postgres_bin() / "postgres"),
+            "-D",
+            str(pg_data),
+            "-p",
+            str(pg_port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"unix_socket_directories={pg_data}",
+            "-c",
+            f"max_connections={POSTGRES_MAX_CONNECTIONS}",
             # FerretDB's prepared statements would get generic plans that skip the _id index (ferretdb_id_index.sql)
-            "-c", "plan_cache_mode=force_custom_plan",
+            "-c",
+            "plan_cache_mode=force_custom_plan",
         ],
-        ready=pg_ready, prepare=pg_prepare, user=pg_user, stop_signal=signal.SIGINT, start_timeout=30,
+        ready=pg_ready,
+        prepare=pg_prepare,
+        user=pg_user,
+        stop_signal=signal.SIGINT,
+        start_timeout=30,
         port_hint="set HEADWATER_POSTGRES_PORT to a free port",
     )
 
@@ -132,19 +187,45 @@ def build_services(settings: Settings) -> list[Service]:
             raise StackError(f"ferretdb not installed at {ferretdb_bin}: run `make setup`")
         ferret_state.mkdir(parents=True, exist_ok=True)
         exists = subprocess.run(
-            [str(postgres_bin() / "psql"), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "-Atc",
-             "SELECT 1 FROM pg_database WHERE datname='ferretdb'"],
-            capture_output=True, text=True,
+            [
+                str(postgres_bin() / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(pg_port),
+                "-U",
+                "postgres",
+                "-Atc",
+                "SELECT 1 FROM pg_database WHERE datname='ferretdb'",
+            ],
+            capture_output=True,
+            text=True,
         )
         if exists.stdout.strip() != "1":
             subprocess.run(
                 [str(postgres_bin() / "createdb"), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "ferretdb"],
-                check=True, capture_output=True,
+                check=True,
+                capture_output=True,
             )
         indexed = subprocess.run(
-            [str(postgres_bin() / "psql"), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "-d", "ferretdb",
-             "-q", "-v", "ON_ERROR_STOP=1", "-f", str(Path(__file__).with_name("ferretdb_id_index.sql"))],
-            capture_output=True, text=True,
+            [
+                str(postgres_bin() / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(pg_port),
+                "-U",
+                "postgres",
+                "-d",
+                "ferretdb",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-f",
+                str(Path(__file__).with_name("ferretdb_id_index.sql")),
+            ],
+            capture_output=True,
+            text=True,
         )
         if indexed.returncode != 0:
             raise StackError(f"ferretdb: could not install the _id index trigger: {indexed.stderr.strip()}")
@@ -156,14 +237,24 @@ def build_services(settings: Settings) -> list[Service]:
             return client.admin.command("ping").get("ok") == 1.0
 
     ferretdb = Service(
-        name="ferretdb", host=mongo_host, port=mongo_port, run_dir=run_dir, log_dir=log_dir,
+        name="ferretdb",
+        host=mongo_host,
+        port=mongo_port,
+        run_dir=run_dir,
+        log_dir=log_dir,
         command=lambda: [
-            str(ferretdb_bin), "--handler=postgresql",
+            str(ferretdb_bin),
+            "--handler=postgresql",
             f"--postgresql-url=postgres://postgres@127.0.0.1:{pg_port}/ferretdb?pool_max_conns={FERRETDB_POOL}",
-            f"--listen-addr={mongo_host}:{mongo_port}", f"--state-dir={ferret_state}",
-            "--debug-addr=-", "--telemetry=disable", "--log-level=warn",
+            f"--listen-addr={mongo_host}:{mongo_port}",
+            f"--state-dir={ferret_state}",
+            "--debug-addr=-",
+            "--telemetry=disable",
+            "--log-level=warn",
         ],
-        ready=mongo_ready, prepare=ferret_prepare, start_timeout=30,
+        ready=mongo_ready,
+        prepare=ferret_prepare,
+        start_timeout=30,
         port_hint="set HEADWATER_MONGO_URI to mongodb://127.0.0.1:<free port>/",
     )
 
@@ -182,12 +273,24 @@ def build_services(settings: Settings) -> list[Service]:
         if not (kafka_dir / "data" / "meta.properties").is_file():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             result = subprocess.run(
-                ["java", "-cp", f"{kafka_libs}/*", "kafka.tools.StorageTool", "format",
-                 "-t", cluster_id, "-c", str(properties)],
-                capture_output=True, text=True,
+                [
+                    "java",
+                    "-cp",
+                    f"{kafka_libs}/*",
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(properties),
+                ],
+                capture_output=True,
+                text=True,
             )
             if result.returncode != 0:
-                raise StackError(f"kafka: storage format failed: {(result.stderr or result.stdout).strip().splitlines()[-1]}")
+                raise StackError(
+                    f"kafka: storage format failed: {(result.stderr or result.stdout).strip().splitlines()[-1]}"
+                )
 
     def kafka_ready() -> bool:
         from common.kafka.admin import broker_count
@@ -196,13 +299,27 @@ def build_services(settings: Settings) -> list[Service]:
 
     log4j = config.REPO_ROOT / "infra" / "kafka" / "log4j2.properties"
     kafka = Service(
-        name="kafka", host=kafka_host, port=kafka_port, run_dir=run_dir, log_dir=log_dir,
+        name="kafka",
+        host=kafka_host,
+        port=kafka_port,
+        run_dir=run_dir,
+        log_dir=log_dir,
         command=lambda: [
-            "java", *KAFKA_HEAP.split(), "-XX:+UseG1GC", "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={log_dir}",
-            "-cp", f"{kafka_libs}/*", "kafka.Kafka", str(properties),
+            "java",
+            *KAFKA_HEAP.split(),
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}",
+            f"-Dkafka.logs.dir={log_dir}",
+            "-cp",
+            f"{kafka_libs}/*",
+            "kafka.Kafka",
+            str(properties),
         ],
-        ready=kafka_ready, prepare=kafka_prepare, start_timeout=90, extra_ports=(controller_port,),
+        ready=kafka_ready,
+        prepare=kafka_prepare,
+        start_timeout=90,
+        extra_ports=(controller_port,),
         port_hint="set HEADWATER_KAFKA=127.0.0.1:<free port> (and HEADWATER_KAFKA_CONTROLLER_PORT)",
     )
 
@@ -216,16 +333,26 @@ def build_services(settings: Settings) -> list[Service]:
         minio_data.mkdir(parents=True, exist_ok=True)
 
     def s3_ready() -> bool:
-        from infra.stack.provision import s3_client
+        from common.s3 import s3_client
 
         s3_client(settings).list_buckets()
         return True
 
     minio = Service(
-        name="minio", host=s3_host, port=s3_port, run_dir=run_dir, log_dir=log_dir,
+        name="minio",
+        host=s3_host,
+        port=s3_port,
+        run_dir=run_dir,
+        log_dir=log_dir,
         command=lambda: [
-            str(minio_bin), "server", str(minio_data), "--quiet",
-            "--address", f"{s3_host}:{s3_port}", "--console-address", f"127.0.0.1:{console_port}",
+            str(minio_bin),
+            "server",
+            str(minio_data),
+            "--quiet",
+            "--address",
+            f"{s3_host}:{s3_port}",
+            "--console-address",
+            f"127.0.0.1:{console_port}",
         ],
         env={
             "MINIO_ROOT_USER": settings.s3_access_key,
@@ -234,7 +361,10 @@ def build_services(settings: Settings) -> list[Service]:
             "MINIO_UPDATE": "off",
             "MINIO_CALLHOME_ENABLE": "off",
         },
-        ready=s3_ready, prepare=minio_prepare, start_timeout=30, extra_ports=(console_port,),
+        ready=s3_ready,
+        prepare=minio_prepare,
+        start_timeout=30,
+        extra_ports=(console_port,),
         port_hint="set HEADWATER_S3_ENDPOINT=http://127.0.0.1:<free port> (and HEADWATER_S3_CONSOLE_PORT)",
     )
     return [postgres, ferretdb, kafka, minio]

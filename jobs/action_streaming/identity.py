@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from jobs.api_unification.model import Identifiers
+from common.contracts.actions import Identifiers
 
 MULTI_KINDS = ("emails", "phones", "anonymous_ids")
 KEY_PREFIX = {"customer_id": "customer_id", "emails": "email", "phones": "phone", "anonymous_ids": "anonymous_id"}
@@ -59,7 +59,7 @@ class MemoryIdentityStore:
     def user(self, user_id: str) -> UserIdentity | None:
         return self.users.get(user_id)
 
-    def apply(self, r: "Resolution") -> None:
+    def apply(self, r: Resolution) -> None:
         for key in r.index_removes:
             self.index.pop(key, None)
         self.index.update(r.index_puts)
@@ -100,8 +100,9 @@ def _survivor_order(user: UserIdentity):
     return (user.customer_id is None, user.first_seen_ms, user.user_id)
 
 
-def resolve(tenant: str, message_id: str, ids: Identifiers, time_ms: int, store: IdentityStore,
-            max_identifiers: int) -> Resolution:
+def resolve(
+    tenant: str, message_id: str, ids: Identifiers, time_ms: int, store: IdentityStore, max_identifiers: int
+) -> Resolution:
     keys = message_keys(ids)
     device_key = f"device:{ids.device_id}" if ids.device_id else None
     owners = {key: store.owner(key) for key in keys}
@@ -183,8 +184,16 @@ def delete(user_id: str, store: IdentityStore) -> Resolution:
 
 
 def _copy(user: UserIdentity) -> UserIdentity:
-    return UserIdentity(user.user_id, user.first_seen_ms, user.customer_id, list(user.emails), list(user.phones),
-                        list(user.anonymous_ids), list(user.devices), dict(user.first_seen_ids))
+    return UserIdentity(
+        user.user_id,
+        user.first_seen_ms,
+        user.customer_id,
+        list(user.emails),
+        list(user.phones),
+        list(user.anonymous_ids),
+        list(user.devices),
+        dict(user.first_seen_ids),
+    )
 
 
 def _fold(survivor: UserIdentity, loser: UserIdentity) -> None:

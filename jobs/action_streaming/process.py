@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from jobs.action_streaming.deltas import Delta, DeviceState, UserState, apply_device, apply_user, delete_user, pull_device
+from common.contracts.actions import Action, Event
+from common.contracts.deltas import Delta
+from jobs.action_streaming.device_state import DeviceState, apply_device
 from jobs.action_streaming.identity import Resolution, UserIdentity, message_keys, resolve
-from jobs.api_unification.model import Action, Event
+from jobs.action_streaming.user_state import UserState, apply_user, delete_user, pull_device
 
 
 class TenantState(Protocol):
@@ -32,21 +34,38 @@ class MemoryTenantState:
         self.users: dict[str, UserState] = {}
         self.devices: dict[str, DeviceState] = {}
 
-    def index_get(self, key): return self.index.get(key)
-    def index_put(self, key, user_id): self.index[key] = user_id
-    def index_remove(self, key): self.index.pop(key, None)
-    def user_get(self, user_id): return self.users.get(user_id)
-    def user_put(self, state): self.users[state.identity.user_id] = state
-    def user_remove(self, user_id): self.users.pop(user_id, None)
-    def device_get(self, device_id): return self.devices.get(device_id)
-    def device_put(self, state): self.devices[state.device_id] = state
+    def index_get(self, key):
+        return self.index.get(key)
+
+    def index_put(self, key, user_id):
+        self.index[key] = user_id
+
+    def index_remove(self, key):
+        self.index.pop(key, None)
+
+    def user_get(self, user_id):
+        return self.users.get(user_id)
+
+    def user_put(self, state):
+        self.users[state.identity.user_id] = state
+
+    def user_remove(self, user_id):
+        self.users.pop(user_id, None)
+
+    def device_get(self, device_id):
+        return self.devices.get(device_id)
+
+    def device_put(self, state):
+        self.devices[state.device_id] = state
 
 
 @dataclass
 class Emitted:
     deltas: list[Delta] = field(default_factory=list)
     events: list[tuple[str, int, Event, dict]] = field(default_factory=list)  # (user_id, index, event, snapshot)
-    profiles: list[tuple[UserIdentity, str | None, bool]] = field(default_factory=list)  # (identity, merged_into, deleted)
+    profiles: list[tuple[UserIdentity, str | None, bool]] = field(
+        default_factory=list
+    )  # (identity, merged_into, deleted)
     merges: int = 0
     conflicts: int = 0
     capped: int = 0
@@ -64,12 +83,15 @@ class _IdentityView:
         return found.identity if found else None
 
 
-def process_action(state: TenantState, action: Action, max_identifiers: int,
-                   snapshot_attributes: tuple[str, ...] | None = None) -> Emitted:
+def process_action(
+    state: TenantState, action: Action, max_identifiers: int, snapshot_attributes: tuple[str, ...] | None = None
+) -> Emitted:
     out = Emitted()
     tenant = action.tenant
     if action.kind == "delete_user":
-        for key in message_keys(action.identifiers) + ([f"device:{action.identifiers.device_id}"] if action.identifiers.device_id else []):
+        for key in message_keys(action.identifiers) + (
+            [f"device:{action.identifiers.device_id}"] if action.identifiers.device_id else []
+        ):
             owner = state.index_get(key)
             if owner:
                 _delete(state, tenant, owner, out)
@@ -79,7 +101,9 @@ def process_action(state: TenantState, action: Action, max_identifiers: int,
     # first_seen (of the user and of each identifier) is the message's *earliest* event time; an SDK
     # batch's own time is its latest event.
     earliest = min((e.time_ms for e in action.events), default=action.time_ms)
-    r: Resolution = resolve(tenant, action.message_id, action.identifiers, earliest, _IdentityView(state), max_identifiers)
+    r: Resolution = resolve(
+        tenant, action.message_id, action.identifiers, earliest, _IdentityView(state), max_identifiers
+    )
     for key, user_id in r.index_puts.items():
         state.index_put(key, user_id)
     merged = [state.user_get(u) for u in r.merged]
@@ -101,8 +125,14 @@ def process_action(state: TenantState, action: Action, max_identifiers: int,
 
     device_id = action.identifiers.device_id
     if device_id:
-        fields = {k: getattr(action.device, k) for k in ("platform", "app_version", "os_version", "push_token")} if action.device else {}
-        device, delta = apply_device(tenant, state.device_get(device_id), device_id, user.identity.user_id, action.time_ms, fields)
+        fields = (
+            {k: getattr(action.device, k) for k in ("platform", "app_version", "os_version", "push_token")}
+            if action.device
+            else {}
+        )
+        device, delta = apply_device(
+            tenant, state.device_get(device_id), device_id, user.identity.user_id, action.time_ms, fields
+        )
         state.device_put(device)
         if delta:
             out.deltas.append(delta)

@@ -1,20 +1,38 @@
-"""A decoded `unified_action` record back into the model that the identity and delta rules take."""
+"""action-streaming's Kafka records: it reads unified actions and writes state deltas, enriched
+events and identity profiles, all Avro single-object encoded (shapes: common/contracts/)."""
 
 from __future__ import annotations
 
-from jobs.api_unification.model import Action, AttributeOp, Device, Event, Identifiers
+from common.contracts.actions import Action, Event, Value, action_from_record
+from common.contracts.deltas import Delta, delta_key, delta_record
+from common.contracts.enriched import enriched_key, enriched_record
+from common.contracts.profiles import profile_key, profile_record
+from common.serde.avro import AvroCodec
+from jobs.action_streaming.identity import UserIdentity
+
+OUTPUTS = ("state.deltas", "events.enriched", "identity.profiles")  # frame output index -> topic suffix
+DELTAS, EVENTS, PROFILES = range(len(OUTPUTS))
 
 
-def action_from_record(record: dict) -> Action:
-    ids = record["identifiers"]
-    device = record.get("device")
-    return Action(
-        tenant=record["tenant"], source=record["source"], message_id=record["message_id"], kind=record["kind"],
-        time_ms=record["time_ms"],
-        identifiers=Identifiers(ids["customer_id"], list(ids["emails"]), list(ids["phones"]), list(ids["anonymous_ids"]),
-                                ids["device_id"]),
-        device=Device(**device) if device else None,
-        events=[Event(e["name"], e["time_ms"], dict(e["properties"]), f"events[{i}]") for i, e in enumerate(record["events"])],
-        attributes=[AttributeOp(a["op"], a["name"], a["value"]) for a in record["attributes"]],
-        dropped=list(record.get("dropped", [])),
+def decode_action(codec: AvroCodec, raw: bytes) -> Action:
+    return action_from_record(codec.decode(raw, "unified_action"))
+
+
+def encode_delta(codec: AvroCodec, tenant: str, message_id: str, delta: Delta) -> tuple[bytes, bytes]:
+    return delta_key(delta), codec.encode("state_delta", delta_record(tenant, message_id, delta))
+
+
+def encode_event(
+    codec: AvroCodec, tenant: str, user_id: str, message_id: str, index: int, event: Event, snapshot: dict[str, Value]
+) -> tuple[bytes, bytes]:
+    return enriched_key(tenant, user_id), codec.encode(
+        "enriched_event", enriched_record(tenant, user_id, message_id, index, event, snapshot)
+    )
+
+
+def encode_profile(
+    codec: AvroCodec, tenant: str, identity: UserIdentity, merged_into: str | None = None, deleted: bool = False
+) -> tuple[bytes, bytes]:
+    return profile_key(tenant, identity.user_id), codec.encode(
+        "identity_profile", profile_record(tenant, identity.user_id, identity.first_seen_ids, merged_into, deleted)
     )

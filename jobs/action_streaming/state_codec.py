@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from jobs.action_streaming.deltas import DeviceState, UserState
+from jobs.action_streaming.device_state import DeviceState
 from jobs.action_streaming.identity import UserIdentity
+from jobs.action_streaming.user_state import UserState
 
 _IDENTITY = tuple(f.name for f in fields(UserIdentity))
 _USER = tuple(f.name for f in fields(UserState) if f.name != "identity")

@@ -6,11 +6,13 @@ import re
 
 import phonenumbers
 
-from jobs.api_unification.reasons import Reason, Refusal
+from common.contracts.rejections import Reason, Refusal
 
 MAX_ID_LENGTH = 256
 # Deliberately plain: one @, a dotted domain, no spaces. Deliverability is not our job; typos are.
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 
 
 def normalize_email(value: object) -> str:
@@ -28,7 +30,11 @@ def normalize_phone(value: object, default_region: str | None) -> str:
     try:
         parsed = phonenumbers.parse(value, None if value.strip().startswith("+") else default_region)
     except phonenumbers.NumberParseException as exc:
-        hint = "" if default_region or value.strip().startswith("+") else " (no country code, and the tenant has no default_phone_region)"
+        hint = (
+            ""
+            if default_region or value.strip().startswith("+")
+            else " (no country code, and the tenant has no default_phone_region)"
+        )
         raise Refusal(Reason.INVALID_PHONE, f"cannot parse phone number {value[:80]!r}{hint}: {exc}") from None
     if not phonenumbers.is_valid_number(parsed):
         raise Refusal(Reason.INVALID_PHONE, f"not a valid phone number: {value[:80]!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from jobs.api_unification.reasons import Reason, Refusal
+from common.contracts.rejections import Reason, Refusal
 
 
 def _no_duplicates(pairs):

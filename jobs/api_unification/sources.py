@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 
+from common.contracts.actions import Action, AttributeOp, Device, Event, Identifiers
+from common.contracts.rejections import Reason, Refusal, Rejection
+from common.contracts.tenants import TenantPolicy
 from jobs.api_unification.identifiers import normalize_email, normalize_phone, plain_id
-from jobs.api_unification.model import Action, AttributeOp, Device, Event, Identifiers
-from jobs.api_unification.reasons import Reason, Refusal, Rejection
-from jobs.api_unification.tenants import TenantPolicy
 from jobs.api_unification.timestamps import check_window, parse_time_ms, skew_corrected
 from jobs.api_unification.values import check_name, normalize_properties
 
@@ -125,7 +125,13 @@ def parse_sdk(doc: dict, ctx: Context) -> tuple[Action, list[Rejection]]:
     for i, raw in enumerate(events_raw):
         path = f"events[{i}]"
         if i >= ctx.limits.max_events_per_batch:
-            rejections.append(Rejection(Reason.LIMIT_EXCEEDED, f"batch has {len(events_raw)} events (limit {ctx.limits.max_events_per_batch})", path))
+            rejections.append(
+                Rejection(
+                    Reason.LIMIT_EXCEEDED,
+                    f"batch has {len(events_raw)} events (limit {ctx.limits.max_events_per_batch})",
+                    path,
+                )
+            )
             continue
         try:
             events.append(_event(raw, path, ctx, sent_at))
@@ -145,7 +151,11 @@ def _device(raw: dict, ctx: Context) -> Device:
         value = raw.get(name)
         if value is not None:
             if not isinstance(value, str) or len(value) > ctx.limits.max_string_length:
-                raise Refusal(Reason.INVALID_FIELD, f"device.{name} must be a string of at most {ctx.limits.max_string_length} characters", f"device.{name}")
+                raise Refusal(
+                    Reason.INVALID_FIELD,
+                    f"device.{name} must be a string of at most {ctx.limits.max_string_length} characters",
+                    f"device.{name}",
+                )
             fields[name] = value
     return Device(device_id, **fields)
 
@@ -163,7 +173,9 @@ def parse_api(doc: dict, ctx: Context, source: str = "api") -> tuple[Action, lis
     elif kind == "identify":
         if doc.get("attributes") is None and doc.get("attribute_ops") is None:
             raise Refusal(Reason.MISSING_FIELD, "identify needs attributes or attribute_ops", "attributes")
-        action.attributes = attribute_sets(doc.get("attributes"), "attributes", ctx) + attribute_ops(doc.get("attribute_ops"), ctx)
+        action.attributes = attribute_sets(doc.get("attributes"), "attributes", ctx) + attribute_ops(
+            doc.get("attribute_ops"), ctx
+        )
     elif kind == "alias":
         previous = _required(doc, "previous", dict)
         before = len(_all_ids(ids))
@@ -192,8 +204,15 @@ def parse_partner(doc: dict, ctx: Context) -> tuple[Action, list[Rejection]]:
     if traits is not None and not isinstance(traits, dict):
         raise Refusal(Reason.INVALID_FIELD, "traits must be an object", "traits")
     traits = traits or {}
-    ids = identifiers_from({"customer_id": doc.get("userId"), "anonymous_id": doc.get("anonymousId"),
-                            "email": traits.get("email"), "phone": traits.get("phone")}, ctx)
+    ids = identifiers_from(
+        {
+            "customer_id": doc.get("userId"),
+            "anonymous_id": doc.get("anonymousId"),
+            "email": traits.get("email"),
+            "phone": traits.get("phone"),
+        },
+        ctx,
+    )
     time_ms = ctx.time(doc.get("timestamp"), "timestamp")
     action = Action(ctx.tenant.name, "partner", "", kind, time_ms, ids)
     if kind == "track":
@@ -217,5 +236,9 @@ def parse_partner(doc: dict, ctx: Context) -> tuple[Action, list[Rejection]]:
     return action, []
 
 
-PARSERS = {"sdk": parse_sdk, "api": parse_api, "partner": parse_partner,
-           "csv": lambda doc, ctx: parse_api(doc, ctx, source="csv")}
+PARSERS = {
+    "sdk": parse_sdk,
+    "api": parse_api,
+    "partner": parse_partner,
+    "csv": lambda doc, ctx: parse_api(doc, ctx, source="csv"),
+}

@@ -5,16 +5,19 @@ counts it in the action's `dropped` list), `reject` refuses the event or the att
 TYPE_CONFLICT. New event names and attributes count against the tenant's distinct-name limits.
 
 The schema of a tenant lives in Flink keyed state (keyed by tenant) and is checkpointed; this module
-holds only the rules, so they are tested without Flink.
+holds the rules, so they are tested without Flink, and how the schema is stored (`pack_schema`): plain
+tuples, dicts and strings, so a savepoint names no Python class (tests/unit/test_state_layouts.py pins
+the layout). Savepoints written before 0.2 hold a pickled TenantSchema instead: `unpack_schema` reads
+both, which is why the class keeps its name and module.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jobs.api_unification.model import Action, AttributeOp, Event
-from jobs.api_unification.reasons import Reason, Rejection
-from jobs.api_unification.tenants import ConflictPolicy, TenantPolicy
+from common.contracts.actions import Action, AttributeOp, Event
+from common.contracts.rejections import Reason, Rejection
+from common.contracts.tenants import ConflictPolicy, TenantPolicy
 from jobs.api_unification.values import type_of
 
 
@@ -52,9 +55,12 @@ class TenantSchema:
     def _admit_event(self, event: Event, action: Action, policy: TenantPolicy):
         new_name = event.name not in self.event_names
         if new_name and len(self.event_names) >= policy.limits.max_distinct_event_names:
-            return Rejection(Reason.LIMIT_EXCEEDED, f"new event name {event.name[:60]!r}: tenant already has "
-                             f"{len(self.event_names)} distinct event names (limit {policy.limits.max_distinct_event_names})",
-                             event.path), False
+            return Rejection(
+                Reason.LIMIT_EXCEEDED,
+                f"new event name {event.name[:60]!r}: tenant already has "
+                f"{len(self.event_names)} distinct event names (limit {policy.limits.max_distinct_event_names})",
+                event.path,
+            ), False
         new_types, dropped = {}, []
         for prop, value in event.properties.items():
             kind = type_of(value)
@@ -66,8 +72,11 @@ class TenantSchema:
                 new_types[key] = kind
             elif known != kind:
                 if policy.type_conflict_policy is ConflictPolicy.REJECT:
-                    return Rejection(Reason.TYPE_CONFLICT, f"property {prop!r} of event {event.name[:60]!r} is {kind}, "
-                                     f"first seen as {known}", f"{event.path}.properties.{prop}"), False
+                    return Rejection(
+                        Reason.TYPE_CONFLICT,
+                        f"property {prop!r} of event {event.name[:60]!r} is {kind}, first seen as {known}",
+                        f"{event.path}.properties.{prop}",
+                    ), False
                 dropped.append(prop)
         for prop in dropped:
             del event.properties[prop]
@@ -85,15 +94,44 @@ class TenantSchema:
         known = self.attribute_types.get(op.name)
         if known is None:
             if len(self.attribute_types) >= policy.limits.max_distinct_attributes:
-                return Rejection(Reason.LIMIT_EXCEEDED, f"new attribute {op.name[:60]!r}: tenant already has "
-                                 f"{len(self.attribute_types)} attributes (limit {policy.limits.max_distinct_attributes})",
-                                 f"attributes.{op.name}"), False, False
+                return (
+                    Rejection(
+                        Reason.LIMIT_EXCEEDED,
+                        f"new attribute {op.name[:60]!r}: tenant already has "
+                        f"{len(self.attribute_types)} attributes (limit {policy.limits.max_distinct_attributes})",
+                        f"attributes.{op.name}",
+                    ),
+                    False,
+                    False,
+                )
             self.attribute_types[op.name] = kind
             return None, True, True
         if known == kind:
             return None, False, True
         if policy.type_conflict_policy is ConflictPolicy.REJECT:
-            return Rejection(Reason.TYPE_CONFLICT, f"attribute {op.name!r} is {kind}, first seen as {known}",
-                             f"attributes.{op.name}"), False, False
+            return (
+                Rejection(
+                    Reason.TYPE_CONFLICT,
+                    f"attribute {op.name!r} is {kind}, first seen as {known}",
+                    f"attributes.{op.name}",
+                ),
+                False,
+                False,
+            )
         action.dropped.append(f"attributes.{op.name}")
         return None, False, False
+
+
+def pack_schema(schema: TenantSchema) -> tuple:
+    """The stored form: (sorted event names, property types, attribute types). Add fields at the end."""
+    return (tuple(sorted(schema.event_names)), dict(schema.property_types), dict(schema.attribute_types))
+
+
+def unpack_schema(stored) -> TenantSchema:
+    """A stored schema (or None: a tenant seen for the first time) as a TenantSchema."""
+    if stored is None:
+        return TenantSchema()
+    if isinstance(stored, TenantSchema):  # pickled by releases before 0.2
+        return stored
+    event_names, property_types, attribute_types = stored
+    return TenantSchema(set(event_names), dict(property_types), dict(attribute_types))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jobs.api_unification.model import Action
+from common.contracts.actions import Action
+from common.contracts.rejections import Reason, Refusal, Rejection
+from common.contracts.tenants import TenantRegistry
 from jobs.api_unification.parsing import parse_object
-from jobs.api_unification.reasons import Reason, Refusal, Rejection
 from jobs.api_unification.sources import PARSERS, Context, message_id
-from jobs.api_unification.tenants import TenantRegistry
 
 
 @dataclass
@@ -71,8 +71,10 @@ def _envelope(outcome: Outcome, registry: TenantRegistry):
         tenant = registry.for_write_key(doc.get("writeKey"))
     if tenant is None:
         named = doc.get("tenant", doc.get("writeKey") if outcome.source == "partner" else None)
-        raise Refusal(Reason.UNKNOWN_TENANT,
-                      "no tenant" if named is None else f"tenant {str(named)[:60]!r} is not registered (config/tenants.yaml)")
+        raise Refusal(
+            Reason.UNKNOWN_TENANT,
+            "no tenant" if named is None else f"tenant {str(named)[:60]!r} is not registered (config/tenants.yaml)",
+        )
     outcome.tenant = tenant.name
     if len(raw) > tenant.limits.max_payload_bytes:
         raise Refusal(Reason.PAYLOAD_TOO_LARGE, f"{len(raw)} bytes (tenant limit {tenant.limits.max_payload_bytes})")

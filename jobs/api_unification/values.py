@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from jobs.api_unification.model import Value
-from jobs.api_unification.reasons import Reason, Refusal
-from jobs.api_unification.tenants import Limits
+from common.contracts.actions import Value
+from common.contracts.rejections import Reason, Refusal
+from common.contracts.tenants import Limits
 
 MAX_NESTING = 3  # {"a": {"b": {"c": 1}}} -> "a.b.c"; deeper objects are refused
 INT64 = (-(2**63), 2**63 - 1)
@@ -57,7 +57,11 @@ def _scalar(value: object, path: str, limits: Limits):
         return value
     if isinstance(value, str):
         if len(value) > limits.max_string_length:
-            raise Refusal(Reason.LIMIT_EXCEEDED, f"{path}: string of {len(value)} characters (limit {limits.max_string_length})", path)
+            raise Refusal(
+                Reason.LIMIT_EXCEEDED,
+                f"{path}: string of {len(value)} characters (limit {limits.max_string_length})",
+                path,
+            )
         return value
     raise Refusal(Reason.UNSUPPORTED_TYPE, f"{path}: {type(value).__name__} values are not supported", path)
 
@@ -72,7 +76,9 @@ def normalize_properties(raw: object, path: str, limits: Limits) -> dict[str, Va
     out: dict[str, Value] = {}
     _flatten(raw, "", path, out, limits, depth=1)
     if len(out) > limits.max_properties_per_event:
-        raise Refusal(Reason.LIMIT_EXCEEDED, f"{path}: {len(out)} properties (limit {limits.max_properties_per_event})", path)
+        raise Refusal(
+            Reason.LIMIT_EXCEEDED, f"{path}: {len(out)} properties (limit {limits.max_properties_per_event})", path
+        )
     return out
 
 

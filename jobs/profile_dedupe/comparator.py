@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.profile_dedupe.model import Delivery
+from jobs.profile_dedupe.deliveries import Delivery
 
 DEFAULT_CAP = 10_000
 SPILL_WRITE_BUFFER = 4 * 2**20

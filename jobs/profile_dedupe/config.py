@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 
-from jobs.profile_dedupe.model import destination_from_record
-from jobs.profile_dedupe.rollout import rollout_from_record
+from common.contracts.destinations import destination_from_record
+from common.contracts.rollout import rollout_from_record
 
 ROLLOUT_KEY = "rollout"
 

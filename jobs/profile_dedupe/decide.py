@@ -18,7 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jobs.profile_dedupe.model import ComputeMessage, Delivery, Destination, ExternalId, Trigger
+from common.contracts.compute import ComputeMessage, Trigger
+from common.contracts.destinations import Destination
+from common.contracts.profiles import ExternalId
+from jobs.profile_dedupe.deliveries import Delivery
 from jobs.profile_dedupe.profiles import Membership
 
 
@@ -38,8 +41,9 @@ def latest_of_type(ids: tuple[ExternalId, ...], id_type: str) -> ExternalId | No
     return max(candidates, key=lambda i: (i.first_seen_ms, i.value)) if candidates else None
 
 
-def send_all(message: ComputeMessage, destination: Destination, ids: tuple[ExternalId, ...],
-             prefix: str = "no_dedupes_on") -> Decision:
+def send_all(
+    message: ComputeMessage, destination: Destination, ids: tuple[ExternalId, ...], prefix: str = "no_dedupes_on"
+) -> Decision:
     """Legacy behaviour: every update, with every external id of the profile."""
     if not ids:
         return Decision(f"{prefix}.no_external_ids")
@@ -53,8 +57,9 @@ def _send_latest(branch: str, destination: Destination, ids: tuple[ExternalId, .
     return Decision(f"{branch}.send_some", Delivery(destination.destination_id, (latest.pair,)))
 
 
-def on_value_changed(message: ComputeMessage, destination: Destination, membership: Membership,
-                     ids: tuple[ExternalId, ...]) -> Decision:
+def on_value_changed(
+    message: ComputeMessage, destination: Destination, membership: Membership, ids: tuple[ExternalId, ...]
+) -> Decision:
     if not message.in_computation:
         return Decision("value_changed.exited.drop")
     if destination.destination_id in membership.messaged:
@@ -62,8 +67,9 @@ def on_value_changed(message: ComputeMessage, destination: Destination, membersh
     return _send_latest("value_changed.entered", destination, ids)
 
 
-def on_new_external_id(message: ComputeMessage, destination: Destination, membership: Membership,
-                       ids: tuple[ExternalId, ...]) -> Decision:
+def on_new_external_id(
+    message: ComputeMessage, destination: Destination, membership: Membership, ids: tuple[ExternalId, ...]
+) -> Decision:
     if not message.in_computation:
         return Decision("new_external_id.not_in_computation")
     if message.external_id.type != destination.dedupes_on:
@@ -73,8 +79,9 @@ def on_new_external_id(message: ComputeMessage, destination: Destination, member
     return _send_latest("new_external_id", destination, ids)
 
 
-def on_profile_merge(message: ComputeMessage, destination: Destination, before_merge: list[Membership],
-                     ids: tuple[ExternalId, ...]) -> Decision:
+def on_profile_merge(
+    message: ComputeMessage, destination: Destination, before_merge: list[Membership], ids: tuple[ExternalId, ...]
+) -> Decision:
     """`before_merge`: this computation's membership of each profile as it was before the merge."""
     if not message.in_computation:
         return Decision("profile_merge.not_in_computation")
@@ -83,8 +90,13 @@ def on_profile_merge(message: ComputeMessage, destination: Destination, before_m
     return _send_latest("profile_merge", destination, ids)
 
 
-def decide_new(message: ComputeMessage, destination: Destination, membership: Membership,
-               before_merge: list[Membership], ids: tuple[ExternalId, ...]) -> Decision:
+def decide_new(
+    message: ComputeMessage,
+    destination: Destination,
+    membership: Membership,
+    before_merge: list[Membership],
+    ids: tuple[ExternalId, ...],
+) -> Decision:
     """The dedupe (new) path for one destination."""
     if not destination.dedupes_on:
         return send_all(message, destination, ids)
@@ -102,12 +114,21 @@ def decide_legacy(message: ComputeMessage, destination: Destination, ids: tuple[
 
 # Every leaf the tree can reach (the job registers a counter for each, and for each `shadow.` twin).
 BRANCHES = (
-    "value_changed.entered.send_some", "value_changed.entered.no_id_of_type", "value_changed.already_messaged",
+    "value_changed.entered.send_some",
+    "value_changed.entered.no_id_of_type",
+    "value_changed.already_messaged",
     "value_changed.exited.drop",
-    "new_external_id.send_some", "new_external_id.not_in_computation", "new_external_id.not_of_type",
+    "new_external_id.send_some",
+    "new_external_id.not_in_computation",
+    "new_external_id.not_of_type",
     "new_external_id.already_messaged",
-    "profile_merge.send_some", "profile_merge.no_id_of_type", "profile_merge.not_in_computation",
+    "profile_merge.send_some",
+    "profile_merge.no_id_of_type",
+    "profile_merge.not_in_computation",
     "profile_merge.already_in_computation",
-    "no_dedupes_on.send_all", "no_dedupes_on.no_external_ids", "legacy.send_all", "legacy.no_external_ids",
+    "no_dedupes_on.send_all",
+    "no_dedupes_on.no_external_ids",
+    "legacy.send_all",
+    "legacy.no_external_ids",
     "destination_disabled",
 )

@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
+from common.contracts.compute import ComputeMessage
+from common.contracts.destinations import Destination
+from common.contracts.profiles import ProfileIds
+from common.contracts.rollout import Rollout
 from jobs.profile_dedupe.comparator import ShadowComparator
 from jobs.profile_dedupe.groups import MAX_DESTINATIONS_PER_EVENT
-from jobs.profile_dedupe.model import ComputeMessage, Destination, ProfileIds
 from jobs.profile_dedupe.process import MessageOutcome, process_message, profiles_read_by
 from jobs.profile_dedupe.profiles import ProfileState, pack, remember, unpack, with_identity
-from jobs.profile_dedupe.rollout import Rollout, choose
+from jobs.profile_dedupe.rollout import choose
 
 
 class Store(Protocol):
@@ -70,9 +73,13 @@ MAX_SEEN_PER_PROFILE = 1000
 
 
 class DedupeEngine:
-    def __init__(self, comparator: ShadowComparator | None = None,
-                 max_destinations: int = MAX_DESTINATIONS_PER_EVENT, duplicate_window_ms: int = DUPLICATE_WINDOW_MS,
-                 max_seen: int = MAX_SEEN_PER_PROFILE):
+    def __init__(
+        self,
+        comparator: ShadowComparator | None = None,
+        max_destinations: int = MAX_DESTINATIONS_PER_EVENT,
+        duplicate_window_ms: int = DUPLICATE_WINDOW_MS,
+        max_seen: int = MAX_SEEN_PER_PROFILE,
+    ):
         self.comparator = comparator or ShadowComparator()
         self.max_destinations = max_destinations
         self.duplicate_window_ms = duplicate_window_ms
@@ -91,8 +98,14 @@ class DedupeEngine:
             return
         profiles.put(profile_id, pack(with_identity(unpack(profiles.get(profile_id)), update)))
 
-    def on_message(self, profiles: Store, message: ComputeMessage, index: DestinationIndex,
-                   rollout: Rollout, outcome: MessageOutcome) -> Iterator[tuple[str, dict]]:
+    def on_message(
+        self,
+        profiles: Store,
+        message: ComputeMessage,
+        index: DestinationIndex,
+        rollout: Rollout,
+        outcome: MessageOutcome,
+    ) -> Iterator[tuple[str, dict]]:
         """Outputs of one message (see process.process_message); `outcome.duplicate` when it was seen."""
         stored = {p: profiles.get(p) for p in profiles_read_by(message)}
         read: dict[str, ProfileState | None] = {p: unpack(v) for p, v in stored.items()}
@@ -100,12 +113,23 @@ class DedupeEngine:
         if own is not None and message.message_id in own.seen:
             outcome.duplicate = True
             return
-        yield from process_message(message, read, index.connected(message.tenant, message.computation_id),
-                                   choose(rollout, message.tenant, message.profile_id), outcome,
-                                   self.comparator, self.max_destinations)
+        yield from process_message(
+            message,
+            read,
+            index.connected(message.tenant, message.computation_id),
+            choose(rollout, message.tenant, message.profile_id),
+            outcome,
+            self.comparator,
+            self.max_destinations,
+        )
         s = outcome.states[message.profile_id]
-        outcome.states[message.profile_id] = ProfileState(s.ids, s.known, s.merged_into, s.computations, remember(
-            s.seen, message.message_id, message.event_time_ms, self.duplicate_window_ms, self.max_seen))
+        outcome.states[message.profile_id] = ProfileState(
+            s.ids,
+            s.known,
+            s.merged_into,
+            s.computations,
+            remember(s.seen, message.message_id, message.event_time_ms, self.duplicate_window_ms, self.max_seen),
+        )
         for profile_id, state in outcome.states.items():
             packed = pack(state)
             if packed != stored.get(profile_id):

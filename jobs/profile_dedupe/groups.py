@@ -18,7 +18,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from jobs.profile_dedupe.model import Delivery
+from jobs.profile_dedupe.deliveries import Delivery
 
 MAX_DESTINATIONS_PER_EVENT = 500
 
@@ -41,7 +41,9 @@ class GroupPart:
     part: int
 
 
-def id_groups(deliveries: Iterable[Delivery], max_destinations: int = MAX_DESTINATIONS_PER_EVENT) -> Iterator[GroupPart]:
+def id_groups(
+    deliveries: Iterable[Delivery], max_destinations: int = MAX_DESTINATIONS_PER_EVENT
+) -> Iterator[GroupPart]:
     """Group deliveries by id set. Full parts are yielded as they fill; the rest at the end, by group hash."""
     open_parts: dict[str, tuple[tuple[tuple[str, str], ...], list[str], int]] = {}
     for delivery in deliveries:

@@ -16,10 +16,14 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
+from common.contracts.compute import ComputeMessage, Trigger
+from common.contracts.destinations import Destination
+from common.contracts.outbound import mismatch_record, outbound_record
+from common.contracts.profiles import ExternalId
 from jobs.profile_dedupe.comparator import ShadowComparator
 from jobs.profile_dedupe.decide import Decision, decide_legacy, decide_new
+from jobs.profile_dedupe.deliveries import Delivery
 from jobs.profile_dedupe.groups import MAX_DESTINATIONS_PER_EVENT, event_id, id_groups
-from jobs.profile_dedupe.model import ComputeMessage, Delivery, Destination, ExternalId, Trigger
 from jobs.profile_dedupe.profiles import EMPTY, Membership, ProfileState, union_ids
 from jobs.profile_dedupe.rollout import PathChoice
 
@@ -49,8 +53,14 @@ def profiles_read_by(message: ComputeMessage) -> list[str]:
 DISABLED = Decision("destination_disabled")
 
 
-def _decide(new: bool, message: ComputeMessage, destination: Destination, membership: Membership,
-            before_merge: list[Membership], ids: tuple[ExternalId, ...]) -> Decision:
+def _decide(
+    new: bool,
+    message: ComputeMessage,
+    destination: Destination,
+    membership: Membership,
+    before_merge: list[Membership],
+    ids: tuple[ExternalId, ...],
+) -> Decision:
     if not destination.enabled:
         return DISABLED
     if new:
@@ -58,10 +68,15 @@ def _decide(new: bool, message: ComputeMessage, destination: Destination, member
     return decide_legacy(message, destination, ids)
 
 
-def process_message(message: ComputeMessage, profiles: dict[str, ProfileState | None],
-                    destinations: Iterable[Destination], choice: PathChoice, outcome: MessageOutcome,
-                    comparator: ShadowComparator | None = None,
-                    max_destinations: int = MAX_DESTINATIONS_PER_EVENT) -> Iterator[tuple[str, dict]]:
+def process_message(
+    message: ComputeMessage,
+    profiles: dict[str, ProfileState | None],
+    destinations: Iterable[Destination],
+    choice: PathChoice,
+    outcome: MessageOutcome,
+    comparator: ShadowComparator | None = None,
+    max_destinations: int = MAX_DESTINATIONS_PER_EVENT,
+) -> Iterator[tuple[str, dict]]:
     """Yield (OUTBOUND, outbound_event record) and (MISMATCH, dedupe_mismatch record) pairs.
 
     `profiles` holds the state of every profile of `profiles_read_by(message)` (None: never seen).
@@ -69,11 +84,17 @@ def process_message(message: ComputeMessage, profiles: dict[str, ProfileState | 
     iterated once per path that runs, so it may be a re-iterable view but not a one-shot iterator."""
     outcome.choice = choice
     profile = profiles.get(message.profile_id) or EMPTY
-    merged = [profiles.get(p) or EMPTY for p in profiles_read_by(message)] \
-        if message.trigger is Trigger.PROFILE_MERGE else []
+    merged = (
+        [profiles.get(p) or EMPTY for p in profiles_read_by(message)]
+        if message.trigger is Trigger.PROFILE_MERGE
+        else []
+    )
     before_merge = [p.membership(message.computation_id) for p in merged]
-    ids = union_ids(profile.ids, *(p.ids for p in merged), (message.external_id,) if message.external_id else ()) \
-        if merged or message.external_id else profile.ids  # already sorted and unique
+    ids = (
+        union_ids(profile.ids, *(p.ids for p in merged), (message.external_id,) if message.external_id else ())
+        if merged or message.external_id
+        else profile.ids
+    )  # already sorted and unique
     membership = profile.membership(message.computation_id)
     compare = comparator if choice.compare else None
     newly_messaged: list[str] = []
@@ -106,27 +127,40 @@ def process_message(message: ComputeMessage, profiles: dict[str, ProfileState | 
         shadow("legacy" if choice.send == "new" else "new")
     for part in id_groups(sent(choice.send), max_destinations):
         outcome.events += 1
-        yield OUTBOUND, {
-            "tenant": message.tenant,
-            "event_id": event_id(message.tenant, message.message_id, part.group, part.part),
-            "message_id": message.message_id, "computation_id": message.computation_id,
-            "computation_kind": message.computation_kind, "profile_id": message.profile_id,
-            "value_json": message.value_json, "trigger": message.trigger.value, "id_group": part.group,
-            "destinations": list(part.destinations),
-            "external_ids": [{"type": t, "value": v} for t, v in part.ids],
-            "path": choice.send, "part": part.part, "event_time_ms": message.event_time_ms,
-        }
+        yield (
+            OUTBOUND,
+            outbound_record(
+                message,
+                event_id=event_id(message.tenant, message.message_id, part.group, part.part),
+                id_group=part.group,
+                destinations=list(part.destinations),
+                ids=part.ids,
+                path=choice.send,
+                part=part.part,
+            ),
+        )
     if compare is not None:
         for mismatch in compare.finish():
             outcome.mismatches += 1
-            yield MISMATCH, {"tenant": message.tenant, "message_id": message.message_id,
-                             "delivery_hash": mismatch.delivery_hash, "surplus": mismatch.surplus,
-                             "destination_id": mismatch.destination_id}
+            yield (
+                MISMATCH,
+                mismatch_record(
+                    message,
+                    delivery_hash=mismatch.delivery_hash,
+                    surplus=mismatch.surplus,
+                    destination_id=mismatch.destination_id,
+                ),
+            )
     outcome.states = after_message(message, profile, merged, ids, frozenset(newly_messaged))
 
 
-def after_message(message: ComputeMessage, profile: ProfileState, merged: list[ProfileState],
-                  ids: tuple[ExternalId, ...], newly_messaged: frozenset[str]) -> dict[str, ProfileState]:
+def after_message(
+    message: ComputeMessage,
+    profile: ProfileState,
+    merged: list[ProfileState],
+    ids: tuple[ExternalId, ...],
+    newly_messaged: frozenset[str],
+) -> dict[str, ProfileState]:
     """The profiles' state once the message is sent: membership follows the message's value, the
     destinations that messaged the profile are remembered, and a merge combines the merged profiles'
     memory of this computation into the surviving profile (so none of them is messaged twice)."""
@@ -134,9 +168,13 @@ def after_message(message: ComputeMessage, profile: ProfileState, merged: list[P
     messaged = profile.membership(computation).messaged | newly_messaged
     for before in merged:
         messaged |= before.membership(computation).messaged
-    survivor = ProfileState(ids, profile.known, profile.merged_into,
-                            {**profile.computations, computation: Membership(message.in_computation, messaged)},
-                            profile.seen)
+    survivor = ProfileState(
+        ids,
+        profile.known,
+        profile.merged_into,
+        {**profile.computations, computation: Membership(message.in_computation, messaged)},
+        profile.seen,
+    )
     states = {message.profile_id: survivor}
     if message.trigger is Trigger.PROFILE_MERGE:  # `merged` is in the order of profiles_read_by
         for profile_id, before in zip(profiles_read_by(message), merged):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from jobs.profile_dedupe.model import ExternalId, ProfileIds
+from common.contracts.profiles import ExternalId, ProfileIds
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,7 @@ def with_identity(state: ProfileState | None, profile: ProfileIds) -> ProfileSta
     return replace(state, ids=profile.ids, known=True, merged_into=profile.merged_into)
 
 
-def remember(seen: dict[str, int], message_id: str, event_time_ms: int, window_ms: int,
-             max_ids: int) -> dict[str, int]:
+def remember(seen: dict[str, int], message_id: str, event_time_ms: int, window_ms: int, max_ids: int) -> dict[str, int]:
     """`seen` with one more message: ids older than `window_ms` (event time, before the newest) are
     forgotten, and at most `max_ids` of the newest are kept. Event time, not wall-clock, so a replay
     forgets exactly what the first run forgot."""
@@ -88,7 +87,9 @@ def unpack(packed: tuple | None) -> ProfileState | None:
         return None
     ids, known, merged_into, computations, seen = packed
     return ProfileState(
-        ids=tuple(map(ExternalId._make, ids)), known=known, merged_into=merged_into,
+        ids=tuple(map(ExternalId._make, ids)),
+        known=known,
+        merged_into=merged_into,
         computations={c: Membership(member, frozenset(messaged)) for c, (member, messaged) in computations.items()},
         seen=seen,
     )

@@ -13,15 +13,29 @@ from __future__ import annotations
 
 import re
 
-FIELDS = ("messages", "sent", "dropped", "duplicates", "rejected", "waiting", "events", "deliveries",
-          "mismatches", "profiles")
+FIELDS = (
+    "messages",
+    "sent",
+    "dropped",
+    "duplicates",
+    "rejected",
+    "waiting",
+    "events",
+    "deliveries",
+    "mismatches",
+    "profiles",
+)
 LATENCY_FIELDS = ("decide_p95_us", "decide_p99_us")
 _LINE = re.compile(r"profile-dedupe\[(\d+)\]: " + " ".join(f"{f}=(\\d+)" for f in FIELDS + LATENCY_FIELDS))
 
 
 def format_report(subtask: int, totals: dict[str, int], latencies: dict[str, int]) -> str:
-    return f"profile-dedupe[{subtask}]: " + " ".join(f"{f}={totals[f]}" for f in FIELDS) + " " + \
-        " ".join(f"{f}={latencies[f]}" for f in LATENCY_FIELDS)
+    return (
+        f"profile-dedupe[{subtask}]: "
+        + " ".join(f"{f}={totals[f]}" for f in FIELDS)
+        + " "
+        + " ".join(f"{f}={latencies[f]}" for f in LATENCY_FIELDS)
+    )
 
 
 def parse_reports(text: str) -> list[dict[str, int]]:

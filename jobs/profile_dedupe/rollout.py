@@ -1,4 +1,4 @@
-"""The rollout levers of the write-up: a flag chooses whether the dedupe (new) path runs, a gate
+"""The rollout levers (docs/profile-dedupe.md): a flag chooses whether the dedupe (new) path runs, a gate
 chooses which path's output is sent, per tenant tier. Both live in a compacted topic
 (hw.dedupe.rollout) and change while the job runs (`headwater rollout set`).
 
@@ -15,31 +15,9 @@ With no rollout record the new path runs and is sent everywhere, without the com
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-PATHS = ("new", "legacy")
-
-
-class RolloutError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class Rollout:
-    new_path_percent: int = 100
-    emergency_off: bool = False
-    comparator: bool = False
-    tenant_tiers: dict[str, str] = field(default_factory=dict)
-    default_tier: str = "default"
-    gate: dict[str, str] = field(default_factory=dict)
-    default_path: str = "new"
-
-    def __post_init__(self):
-        if not 0 <= self.new_path_percent <= 100:
-            raise RolloutError(f"new_path_percent {self.new_path_percent} is not within 0-100")
-        for tier, path in [*self.gate.items(), ("default", self.default_path)]:
-            if path not in PATHS:
-                raise RolloutError(f"gate for tier {tier!r} is {path!r}: it must be new or legacy")
+from common.contracts.rollout import Rollout
 
 
 @dataclass(frozen=True)
@@ -62,15 +40,3 @@ def choose(rollout: Rollout, tenant: str, profile_id: str) -> PathChoice:
     send = "new" if run_new and wanted == "new" else "legacy"
     compare = run_new and rollout.comparator
     return PathChoice(run_new=run_new, run_legacy=send == "legacy" or compare, send=send, compare=compare)
-
-
-def rollout_from_record(record: dict) -> Rollout:
-    return Rollout(new_path_percent=record["new_path_percent"], emergency_off=record["emergency_off"],
-                   comparator=record["comparator"], tenant_tiers=dict(record["tenant_tiers"]),
-                   default_tier=record["default_tier"], gate=dict(record["gate"]), default_path=record["default_path"])
-
-
-def rollout_record(rollout: Rollout) -> dict:
-    return {"tenant": "*", "new_path_percent": rollout.new_path_percent, "emergency_off": rollout.emergency_off,
-            "comparator": rollout.comparator, "tenant_tiers": dict(rollout.tenant_tiers),
-            "default_tier": rollout.default_tier, "gate": dict(rollout.gate), "default_path": rollout.default_path}

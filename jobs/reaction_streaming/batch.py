@@ -17,7 +17,9 @@ from jobs.reaction_streaming.coalesce import Write, coalesce
 class Plan:
     writes: list[list[Write]] = field(default_factory=list)  # per document, in apply order
     deltas: int = 0
-    originals: dict[tuple[str, int], tuple[bytes, dict]] = field(default_factory=dict)  # (doc_id, version) -> raw, decoded
+    originals: dict[tuple[str, int], tuple[bytes, dict]] = field(
+        default_factory=dict
+    )  # (doc_id, version) -> raw, decoded
     undecodable: list[tuple[bytes, str]] = field(default_factory=list)  # raw, why
 
     @property

@@ -10,7 +10,8 @@ batch may also hold duplicates and stale retries. `coalesce` drops those, then f
 - MongoDB refuses two operators on one path, or on a path and its prefix, in one update: when a fold
   would need that (an `add_to_set` then a `pull` of one array), the write is closed and the next
   delta starts a new one. So is a `set` then `unset` of a nested path (`attributes.x`): the `set`
-  created the parent object, which stays, empty, and one update cannot say that. Writes of one entity are applied one after the other.
+  created the parent object, which stays, empty, and one update cannot say that. Writes of one entity
+  are applied one after the other.
 
 Only consecutive versions fold into one write. A batch can hold a stale retry (version 3) beside
 newer deltas (6, 7) of a document already at version 5: folding 3 with 6 would apply 3 again on top
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jobs.action_streaming.deltas import Delta
+from common.contracts.deltas import Delta
 
 
 @dataclass
@@ -65,8 +66,17 @@ def _fold(w: Write, d: dict) -> Write:
         return Write(w.collection, w.doc_id, d["version"], delete=True, versions=[*w.versions, d["version"]])
     if w.delete and w.versions:
         raise _Conflict  # a write after a delete recreates the document: keep them apart
-    new = Write(w.collection, w.doc_id, d["version"], False, dict(w.set), list(w.unset),
-                {p: list(v) for p, v in w.add_to_set.items()}, {p: list(v) for p, v in w.pull.items()}, [*w.versions, d["version"]])
+    new = Write(
+        w.collection,
+        w.doc_id,
+        d["version"],
+        False,
+        dict(w.set),
+        list(w.unset),
+        {p: list(v) for p, v in w.add_to_set.items()},
+        {p: list(v) for p, v in w.pull.items()},
+        [*w.versions, d["version"]],
+    )
     for path, value in d["set"].items():
         _check_prefixes(new, path)
         _forget(new, path)

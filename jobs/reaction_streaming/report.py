@@ -13,15 +13,19 @@ from __future__ import annotations
 import re
 
 FIELDS = ("deltas", "writes", "applied", "stale", "refused", "retries", "write_p50_ms", "write_p99_ms")
-_LINE = re.compile(r"reaction-streaming: deltas=(\d+) writes=(\d+) \(coalescing [\d.]+x\) applied=(\d+) stale=(\d+) "
-                   r"refused=(\d+) retries=(\d+) write_p50_ms=(\d+) write_p99_ms=(\d+)")
+_LINE = re.compile(
+    r"reaction-streaming: deltas=(\d+) writes=(\d+) \(coalescing [\d.]+x\) applied=(\d+) stale=(\d+) "
+    r"refused=(\d+) retries=(\d+) write_p50_ms=(\d+) write_p99_ms=(\d+)"
+)
 
 
 def format_report(totals: dict[str, int], p50_ms: int, p99_ms: int) -> str:
     ratio = totals["deltas"] / totals["writes"] if totals["writes"] else 0.0
-    return (f"reaction-streaming: deltas={totals['deltas']} writes={totals['writes']} (coalescing {ratio:.2f}x) "
-            f"applied={totals['applied']} stale={totals['stale']} refused={totals['refused']} "
-            f"retries={totals['retries']} write_p50_ms={p50_ms} write_p99_ms={p99_ms}")
+    return (
+        f"reaction-streaming: deltas={totals['deltas']} writes={totals['writes']} (coalescing {ratio:.2f}x) "
+        f"applied={totals['applied']} stale={totals['stale']} refused={totals['refused']} "
+        f"retries={totals['retries']} write_p50_ms={p50_ms} write_p99_ms={p99_ms}"
+    )
 
 
 def parse_reports(text: str) -> list[dict[str, int]]:

@@ -43,5 +43,7 @@ def tombstone(write: Write) -> dict:
 def statements(write: Write) -> list[dict]:
     """The write's two statements, in order (see the module docstring)."""
     change = tombstone(write) if write.delete else update_document(write)
-    return [{"q": {"_id": write.doc_id}, "u": {"$setOnInsert": {"version": 0}}, "upsert": True},
-            {"q": version_filter(write), "u": change, "upsert": False}]
+    return [
+        {"q": {"_id": write.doc_id}, "u": {"$setOnInsert": {"version": 0}}, "upsert": True},
+        {"q": version_filter(write), "u": change, "upsert": False},
+    ]

@@ -24,8 +24,11 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from common.log import get_logger
 from jobs.reaction_streaming.coalesce import Write
 from jobs.reaction_streaming.requests import statements
+
+log = get_logger(__name__)
 
 STATEMENTS_PER_WRITE = 2
 
@@ -89,7 +92,7 @@ class MongoWriter:
             per_command = max(1, self.max_statements // STATEMENTS_PER_WRITE)
             for collection, writes in sorted(by_collection.items()):
                 for start in range(0, len(writes), per_command):
-                    self._write_chunk(collection, writes[start:start + per_command], outcome)
+                    self._write_chunk(collection, writes[start : start + per_command], outcome)
         return outcome
 
     def _write_chunk(self, collection: str, writes: list[Write], outcome: Outcome) -> None:
@@ -133,9 +136,9 @@ class MongoWriter:
             changed = reply.get("nModified", failed)
             outcome.applied += changed
             outcome.stale += failed - changed
-            writes = writes[failed + 1:]
+            writes = writes[failed + 1 :]
 
     def _wait(self, delay: float, why: str, outcome: Outcome) -> None:
         outcome.retries += 1
-        print(f"reaction-streaming: {why}; retrying in {delay:.1f} s", flush=True)  # stdout: see job.py
+        log.info(f"reaction-streaming: {why}; retrying in {delay:.1f} s")  # stdout: see job.py
         self.sleep(delay)

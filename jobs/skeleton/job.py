@@ -7,36 +7,25 @@ thread mode, RocksDB checkpoints on S3 (MinIO), and a transactional Kafka sink.
 from __future__ import annotations
 
 from pyflink.common import Types, WatermarkStrategy
-from pyflink.datastream import MapFunction, StreamExecutionEnvironment
+from pyflink.datastream import StreamExecutionEnvironment
 
 from common.config import Settings
 from common.flink.kafka import exactly_once_sink, kafka_source
-from common.serde.avro import AvroCodec
 from common.topics import topic
-from jobs.skeleton.envelope import ENVELOPE_SCHEMA, wrap
+from jobs.skeleton.operators import WrapInEnvelope
 
 NAME = "skeleton"
-
-
-class WrapInEnvelope(MapFunction):
-    def __init__(self, source: str, ingest_topic: str):
-        self.source = source
-        self.ingest_topic = ingest_topic
-        self.codec = None
-
-    def open(self, runtime_context):
-        self.codec = AvroCodec()
-
-    def map(self, value: str) -> bytes:
-        return self.codec.encode(ENVELOPE_SCHEMA, wrap(self.source, self.ingest_topic, value))
 
 
 def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
     ingest = topic(settings.topic_prefix, "ingest.api")
     out = topic(settings.topic_prefix, "skeleton.envelopes")
     (
-        env.from_source(kafka_source(settings, ingest, group_id=f"headwater-{NAME}"),
-                        WatermarkStrategy.no_watermarks(), "ingest.api")
+        env.from_source(
+            kafka_source(settings, ingest, group_id=f"headwater-{NAME}"),
+            WatermarkStrategy.no_watermarks(),
+            "ingest.api",
+        )
         .uid(f"{NAME}-source")
         .map(WrapInEnvelope("api", ingest), output_type=Types.PRIMITIVE_ARRAY(Types.BYTE()))
         .uid(f"{NAME}-wrap")

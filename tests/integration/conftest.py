@@ -13,7 +13,10 @@ import pytest
 
 from common import config
 from common.kafka.admin import ensure_topics
+from common.log import get_logger
 from infra.stack import control
+
+log = get_logger(__name__)
 
 
 @pytest.fixture(scope="session")
@@ -51,15 +54,17 @@ def local_cluster(stack, tmp_path_factory):
     import sys
     import time
 
-    from infra.harness.jobs import headwater
+    from harness.jobs import headwater
     from infra.stack import flink_cluster
 
     running = any(pid for _, pid, _ in flink_cluster.processes(stack))
     if not running:
-        log = tmp_path_factory.mktemp("cluster") / "cluster-up.log"
+        up_log = tmp_path_factory.mktemp("cluster") / "cluster-up.log"
         started = time.monotonic()
-        assert headwater({}, log, "cluster", "up", "--taskmanagers", "2", "--slots", "4").wait(180) == 0, log.read_text()
-        print(f"cluster up in {time.monotonic() - started:.1f} s")
+        assert headwater({}, up_log, "cluster", "up", "--taskmanagers", "2", "--slots", "4").wait(180) == 0, (
+            up_log.read_text()
+        )
+        log.info(f"cluster up in {time.monotonic() - started:.1f} s")
     yield stack.flink_rest
     if not running:
         subprocess.run([sys.executable, "-m", "cli.main", "cluster", "down"], check=True, timeout=120)

@@ -12,15 +12,18 @@ from collections import defaultdict
 
 import pytest
 
+from common.contracts.actions import Action, AttributeOp, Device, Event, Identifiers
 from common.kafka.produce import send
+from common.log import get_logger
 from common.serde.avro import AvroCodec
 from common.topics import topic
-from infra.harness.action_model import count, expected_outputs
-from infra.harness.jobs import RunningJob
-from infra.harness.kafka import Collector
+from harness.jobs import RunningJob
+from harness.kafka import Collector
+from harness.models.action import count, expected_outputs
 from jobs.action_streaming.job import OUTPUTS
-from jobs.api_unification.model import Action, AttributeOp, Device, Event, Identifiers
-from jobs.api_unification.output import encode_action
+from jobs.api_unification.records import encode_action
+
+log = get_logger(__name__)
 
 pytestmark = pytest.mark.integration
 
@@ -42,25 +45,30 @@ def _action(rng: random.Random, seq: int) -> Action:
         ids = Identifiers(customer_id=f"c{u}", emails=[f"u{u}@example.com"], device_id=f"d{rng.randrange(USERS)}")
     else:
         ids = Identifiers(emails=[f"u{u}@example.com"])
-    events = [Event(rng.choice(NAMES), t - rng.randint(0, 90_000), {"n": rng.randint(1, 9)}) for _ in range(rng.randint(0, 4))]
+    events = [
+        Event(rng.choice(NAMES), t - rng.randint(0, 90_000), {"n": rng.randint(1, 9)}) for _ in range(rng.randint(0, 4))
+    ]
     device = Device(ids.device_id, rng.choice(["ios", "android"]), f"1.{rng.randint(0, 3)}") if ids.device_id else None
     attributes = [AttributeOp("set", "plan", rng.choice(["free", "pro"]))] if rng.random() < 0.5 else []
-    return Action(tenant, "sdk", f"m{seq}", "batch", max([e.time_ms for e in events], default=t), ids, device,
-                  events, attributes)
+    return Action(
+        tenant, "sdk", f"m{seq}", "batch", max([e.time_ms for e in events], default=t), ids, device, events, attributes
+    )
 
 
 class _Outputs:
     """read_committed collectors on the job's three output topics, from their current end."""
 
     def __init__(self, settings):
-        self.collectors = {suffix: Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, suffix))
-                           for suffix in OUTPUTS}
+        self.collectors = {
+            suffix: Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, suffix)) for suffix in OUTPUTS
+        }
         self.seen = {suffix: 0 for suffix in OUTPUTS}
 
     def wait_for_events(self, count: int, job: RunningJob, timeout: float = 300) -> None:
         events = self.collectors["events.enriched"]
         assert events.wait_for(self.seen["events.enriched"] + count, timeout, alive=job.alive), (
-            f"{len(events.values) - self.seen['events.enriched']}/{count} events; see {job.log}")
+            f"{len(events.values) - self.seen['events.enriched']}/{count} events; see {job.log}"
+        )
         for c in self.collectors.values():
             c.catch_up(idle=3)
 
@@ -68,7 +76,7 @@ class _Outputs:
         """Records read since the last take, as (topic suffix, key) -> values in order."""
         records = defaultdict(list)
         for suffix, c in self.collectors.items():
-            for key, value in zip(c.keys[self.seen[suffix]:], c.values[self.seen[suffix]:]):
+            for key, value in zip(c.keys[self.seen[suffix] :], c.values[self.seen[suffix] :]):
                 records[(suffix, key)].append(value)
             self.seen[suffix] = len(c.values)
         return dict(records)
@@ -123,4 +131,4 @@ def test_replay_from_a_savepoint_writes_byte_identical_records(isolated_env, tmp
     assert runs[1] == runs[0], "a second replay from the same savepoint wrote different records"
     counts = {suffix: count(want_b, suffix) for suffix in OUTPUTS}
     assert all(counts.values()), counts
-    print(f"savepoint {savepoint}; part B replayed twice, byte-identical: {counts}")
+    log.info(f"savepoint {savepoint}; part B replayed twice, byte-identical: {counts}")

@@ -1,6 +1,6 @@
 """api-unification + action-streaming on the real stack: 50k messages for 5k users.
 
-Every delta the job emits, folded in order like MongoDB would apply it (infra/harness/mongo_model.py),
+Every delta the job emits, folded in order like MongoDB would apply it (harness/models/mongo.py),
 gives exactly the documents an independent reference model computes from the inputs: per user,
 identifiers, devices, attribute values (the latest write by event time wins), event counters,
 first/last seen from event time.
@@ -12,14 +12,17 @@ from collections import defaultdict
 
 import pytest
 
+from cli.synthetic import WRITE_KEYS, Generator
 from common.kafka.produce import send
+from common.log import get_logger
 from common.serde.avro import AvroCodec
 from common.topics import topic
-from infra.harness.jobs import RunningJob
-from infra.harness.kafka import Collector
-from infra.harness.mongo_model import fold
-from infra.harness.synthetic import Generator, WRITE_KEYS
+from harness.jobs import RunningJob
+from harness.kafka import Collector
+from harness.models.mongo import fold
 from jobs.api_unification.timestamps import parse_time_ms
+
+log = get_logger(__name__)
 
 pytestmark = pytest.mark.integration
 
@@ -49,19 +52,33 @@ def _customer(source, doc):
 
 def _reference(inputs):
     """Expected user documents by (tenant, customer_id), straight from the input messages."""
-    users = defaultdict(lambda: {"emails": [], "anonymous_ids": [], "devices": [], "attributes": {}, "counters": defaultdict(int),
-                                 "first_seen": None, "last_seen": None, "stamps": {}})
+    users = defaultdict(
+        lambda: {
+            "emails": [],
+            "anonymous_ids": [],
+            "devices": [],
+            "attributes": {},
+            "counters": defaultdict(int),
+            "first_seen": None,
+            "last_seen": None,
+            "stamps": {},
+        }
+    )
+
     def seen(u, t):
         u["first_seen"] = t if u["first_seen"] is None else min(u["first_seen"], t)
         u["last_seen"] = t if u["last_seen"] is None else max(u["last_seen"], t)
+
     def add(values, v):
         if v not in values:
             values.append(v)
+
     def write(u, attributes, stamp):  # last writer by event time (then message id) wins
         for name, value in attributes.items():
             if stamp >= u["stamps"].get(name, (-1, "")):
                 u["stamps"][name] = stamp
                 u["attributes"][name] = value
+
     for source, doc in inputs:
         u = users[(_tenant(source, doc), _customer(source, doc))]
         if source == "sdk":
@@ -115,7 +132,8 @@ def test_delta_stream_folds_into_the_reference_documents(isolated_env, tmp_path)
     try:
         both = lambda: unification.alive() and streaming.alive()  # noqa: E731
         assert events_out.wait_for(expected_events, timeout=600, alive=both), (
-            f"{len(events_out.values)}/{expected_events} events; see {tmp_path}")
+            f"{len(events_out.values)}/{expected_events} events; see {tmp_path}"
+        )
         deltas_out.poll_for(10)  # the deltas committed with the last events, and nothing more
         events_out.poll_for(1)
     finally:
@@ -139,5 +157,7 @@ def test_delta_stream_folds_into_the_reference_documents(isolated_env, tmp_path)
         assert (got["first_seen"], got["last_seen"]) == (want["first_seen"], want["last_seen"]), key
     devices = [d for (coll, _), d in docs.items() if coll == "devices"]
     assert len(devices) == len({(t, dev) for (t, _), u in expected.items() for dev in u["devices"]})
-    print(f"{MESSAGES} messages -> {len(users)} users, {len(devices)} devices, {len(deltas_out.values)} deltas, "
-          f"{len(events_out.values)} enriched events")
+    log.info(
+        f"{MESSAGES} messages -> {len(users)} users, {len(devices)} devices, {len(deltas_out.values)} deltas, "
+        f"{len(events_out.values)} enriched events"
+    )

@@ -9,16 +9,19 @@ from collections import Counter
 
 import pytest
 
+from cli.synthetic import Generator
+from common.contracts.actions import action_key, action_record
+from common.contracts.tenants import load_registry
 from common.kafka.produce import send
+from common.log import get_logger
 from common.serde.avro import AvroCodec
 from common.topics import topic
-from infra.harness.jobs import RunningJob
-from infra.harness.kafka import Collector
-from infra.harness.synthetic import Generator
-from jobs.api_unification.output import action_key, action_record
+from harness.jobs import RunningJob
+from harness.kafka import Collector
 from jobs.api_unification.tenant_schema import TenantSchema
-from jobs.api_unification.tenants import load_registry
 from jobs.api_unification.unify import unify
+
+log = get_logger(__name__)
 
 pytestmark = pytest.mark.integration
 
@@ -28,8 +31,9 @@ COUNTS = {"sdk": 3000, "api": 3000, "partner": 2500, "csv": 1500}
 def _produce_with_timestamps(bootstrap, records):
     from confluent_kafka import Producer
 
-    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5,
-                  "message.max.bytes": 2_000_000})
+    p = Producer(
+        {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5, "message.max.bytes": 2_000_000}
+    )
     for topic_name, value, ts in records:
         send(p, topic_name, value, timestamp=ts)
     assert p.flush(60) == 0
@@ -43,7 +47,9 @@ def _reference(inputs, registry):
         for r in outcome.rejections:
             rejections[(source, r.reason.value, r.path)] += 1
         if outcome.action is not None:
-            more, _ = schemas.setdefault(outcome.tenant, TenantSchema()).admit(outcome.action, registry.get(outcome.tenant))
+            more, _ = schemas.setdefault(outcome.tenant, TenantSchema()).admit(
+                outcome.action, registry.get(outcome.tenant)
+            )
             for r in more:
                 rejections[(source, r.reason.value, r.path)] += 1
             actions[outcome.message_id] = (action_key(outcome.action), action_record(outcome.action, arrival))
@@ -63,13 +69,17 @@ def test_ten_thousand_mixed_records_are_all_accounted_for(isolated_env, tmp_path
     rejected_out = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "rejected"))
     job = RunningJob("api-unification", env, tmp_path / "job.log")
     try:
-        _produce_with_timestamps(settings.kafka_bootstrap, [
-            (topic(settings.topic_prefix, f"ingest.{source}"), raw, ts) for source, raw, ts in inputs])
+        _produce_with_timestamps(
+            settings.kafka_bootstrap,
+            [(topic(settings.topic_prefix, f"ingest.{source}"), raw, ts) for source, raw, ts in inputs],
+        )
         total_rejections = sum(expected_rejections.values())
         assert actions_out.wait_for(len(expected_actions), timeout=300, alive=job.alive), (
-            f"{len(actions_out.values)}/{len(expected_actions)} actions; see {job.log}")
+            f"{len(actions_out.values)}/{len(expected_actions)} actions; see {job.log}"
+        )
         assert rejected_out.wait_for(total_rejections, timeout=60, alive=job.alive), (
-            f"{len(rejected_out.values)}/{total_rejections} rejections; see {job.log}")
+            f"{len(rejected_out.values)}/{total_rejections} rejections; see {job.log}"
+        )
         actions_out.poll_for(5)
         rejected_out.poll_for(1)
     finally:
@@ -96,14 +106,30 @@ def test_ten_thousand_mixed_records_are_all_accounted_for(isolated_env, tmp_path
     # Accounting: every input is one action or one whole-message rejection; every event is kept or refused.
     whole = sum(n for (_, _, path), n in got_rejections.items() if path == "")
     assert len(got) + whole == len(inputs)
-    events_in = sum(len(json.loads(raw).get("events", [])) for source, raw, _ in inputs
-                    if source == "sdk" and unify(source, raw, arrival, registry).action is not None)
+    events_in = sum(
+        len(json.loads(raw).get("events", []))
+        for source, raw, _ in inputs
+        if source == "sdk" and unify(source, raw, arrival, registry).action is not None
+    )
     sdk_events_out = sum(len(r["events"]) for r in got.values() if r["source"] == "sdk")
-    event_rejections = sum(n for (source, _, path), n in got_rejections.items() if source == "sdk" and path.startswith("events["))
+    event_rejections = sum(
+        n for (source, _, path), n in got_rejections.items() if source == "sdk" and path.startswith("events[")
+    )
     assert sdk_events_out + event_rejections == events_in
     assert event_rejections > 0, "the mix should hold batches with one bad event"
     reasons = {reason for (_, reason, _) in got_rejections}
-    assert {"INVALID_JSON", "UNKNOWN_TENANT", "MISSING_IDENTIFIER", "UNSUPPORTED_TYPE", "PAYLOAD_TOO_LARGE",
-            "TIMESTAMP_INVALID", "TIMESTAMP_OUT_OF_RANGE", "MISSING_FIELD"} <= reasons
-    print(f"inputs {len(inputs)}: actions {len(got)}, rejections {sum(got_rejections.values())} "
-          f"({whole} whole messages, {event_rejections} single events of partly accepted batches), reasons {sorted(reasons)}")
+    assert {
+        "INVALID_JSON",
+        "UNKNOWN_TENANT",
+        "MISSING_IDENTIFIER",
+        "UNSUPPORTED_TYPE",
+        "PAYLOAD_TOO_LARGE",
+        "TIMESTAMP_INVALID",
+        "TIMESTAMP_OUT_OF_RANGE",
+        "MISSING_FIELD",
+    } <= reasons
+    log.info(
+        f"inputs {len(inputs)}: actions {len(got)}, rejections {sum(got_rejections.values())} "
+        f"({whole} whole messages, {event_rejections} single events of partly accepted batches), "
+        f"reasons {sorted(reasons)}"
+    )

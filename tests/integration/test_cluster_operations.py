@@ -16,8 +16,11 @@ import time
 
 import pytest
 
-from infra.harness.dedupe import expected_outbound
-from infra.harness.pipeline import Pipeline
+from common.log import get_logger
+from harness.dedupe import expected_outbound
+from harness.pipeline import Pipeline
+
+log = get_logger(__name__)
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +29,8 @@ SDK_BATCHES, RATE = 3_000, 150  # 20 s of producing, with action-streaming stopp
 
 @pytest.mark.timeout(1200)
 def test_four_jobs_on_the_cluster_equal_an_uninterrupted_run_across_a_stop_and_a_rescale(
-        isolated_env, local_cluster, tmp_path):
+    isolated_env, local_cluster, tmp_path
+):
     env, settings = isolated_env
     pipeline = Pipeline(env, settings, local_cluster, tmp_path)
     times: dict[str, float] = {}
@@ -71,7 +75,9 @@ def test_four_jobs_on_the_cluster_equal_an_uninterrupted_run_across_a_stop_and_a
     finally:
         pipeline.close()
     v = pipeline.verified
-    print(f"\n{SDK_BATCHES} SDK batches, {v.events} enriched events, {v.documents} documents, {v.outbound} outbound "
-          f"events for {v.messages} messages")
+    log.info(
+        f"\n{SDK_BATCHES} SDK batches, {v.events} enriched events, {v.documents} documents, {v.outbound} outbound "
+        f"events for {v.messages} messages"
+    )
     for what, seconds in times.items():
-        print(f"  {what:<60} {seconds:6.1f} s")
+        log.info(f"  {what:<60} {seconds:6.1f} s")

@@ -1,7 +1,7 @@
 """10,000 hostile payloads through the running pipeline: each is refused with a reason code or accepted
 correctly, no job restarts because of one, and no tenant's data reaches another tenant's documents.
 
-The payloads (infra/harness/hostile.py, drawn by hypothesis with a fixed derandomized seed) are
+The payloads (harness/hostile.py, drawn by hypothesis with a fixed derandomized seed) are
 malformed, truncated, oversized, wrongly typed or hostile (deep nesting, huge strings, invalid UTF-8,
 NaN, duplicate keys, control characters), 2,500 on each ingest topic. api-unification,
 action-streaming and reaction-streaming run on the local cluster, where Flink counts restarts.
@@ -17,16 +17,19 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from pymongo import MongoClient
 
+from cli.produce import producer
+from common.contracts.tenants import load_registry
 from common.flink.cluster import FlinkCluster
 from common.kafka.produce import send
+from common.log import get_logger
 from common.serde.avro import AvroCodec
 from common.topics import topic
-from cli.produce import producer
-from infra.harness.hostile import SOURCES, Payload, foreign_markers, payloads
-from infra.harness.jobs import SubmittedJob
-from infra.harness.kafka import Collector
-from jobs.api_unification.tenants import load_registry
+from harness.hostile import SOURCES, Payload, foreign_markers, payloads
+from harness.jobs import SubmittedJob
+from harness.kafka import Collector
 from jobs.api_unification.unify import unify
+
+log = get_logger(__name__)
 
 pytestmark = pytest.mark.integration
 
@@ -37,8 +40,14 @@ JOBS = ("api-unification", "action-streaming", "reaction-streaming")
 def _draw(source: str, count: int, arrival_ms: int) -> list[Payload]:
     drawn: list[Payload] = []
 
-    @settings(max_examples=count, derandomize=True, database=None, phases=[Phase.generate], deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=count,
+        derandomize=True,
+        database=None,
+        phases=[Phase.generate],
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(payloads(source, arrival_ms))
     def collect(payload):
         drawn.append(payload)
@@ -58,8 +67,10 @@ def test_hostile_payloads_are_refused_or_accepted_and_never_cross_tenants(isolat
     accepted = Counter(o.message_id for o in outcomes if o.action is not None)
     refused = Counter((p.raw, r.reason.value) for p, o in zip(sent, outcomes) for r in o.rejections if r.path == "")
     tenant_of_raw = {p.raw: p.tenant for p in sent}
-    topics = {name: Collector(settings_.kafka_bootstrap, topic(settings_.topic_prefix, name))
-              for name in ("unified.actions", "rejected", "state.deltas")}
+    topics = {
+        name: Collector(settings_.kafka_bootstrap, topic(settings_.topic_prefix, name))
+        for name in ("unified.actions", "rejected", "state.deltas")
+    }
     jobs = {}
     try:
         for name in JOBS:
@@ -70,8 +81,9 @@ def test_hostile_payloads_are_refused_or_accepted_and_never_cross_tenants(isolat
         assert p.flush(120) == 0
 
         actions, rejected = topics["unified.actions"], topics["rejected"]
-        assert actions.wait_for(sum(accepted.values()), timeout=300, alive=jobs["api-unification"].alive), \
+        assert actions.wait_for(sum(accepted.values()), timeout=300, alive=jobs["api-unification"].alive), (
             f"{len(actions.values)}/{sum(accepted.values())} accepted payloads reached unified.actions"
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             rejected.poll_for(2)
@@ -84,8 +96,9 @@ def test_hostile_payloads_are_refused_or_accepted_and_never_cross_tenants(isolat
         # Accepted text can still be refused by the store: PostgreSQL's jsonb under FerretDB takes no \u0000.
         # Such writes must surface as reaction-streaming's WRITE_REFUSED, not vanish or stop the job.
         store_refusals = [r for r in decoded if r["job"] != "api-unification"]
-        assert all(r["job"] == "reaction-streaming" and r["reason"] == "WRITE_REFUSED" for r in store_refusals), \
+        assert all(r["job"] == "reaction-streaming" and r["reason"] == "WRITE_REFUSED" for r in store_refusals), (
             store_refusals[:3]
+        )
         actions.catch_up(idle=4)
         action_records = [codec.decode(v) for v in actions.values]
         assert Counter(r["message_id"] for r in action_records) == accepted
@@ -116,6 +129,8 @@ def test_hostile_payloads_are_refused_or_accepted_and_never_cross_tenants(isolat
             collector.close()
     mutations = Counter(p.mutation for p in sent)
     reasons = Counter(r["reason"] for r in records)
-    print(f"\n{len(sent)} payloads ({dict(mutations)}): {sum(accepted.values())} accepted, "
-          f"{sum(refused.values())} refused whole; refusals by reason {dict(reasons)}; {len(documents)} documents, "
-          f"no restarts, no cross-tenant data")
+    log.info(
+        f"\n{len(sent)} payloads ({dict(mutations)}): {sum(accepted.values())} accepted, "
+        f"{sum(refused.values())} refused whole; refusals by reason {dict(reasons)}; {len(documents)} documents, "
+        f"no restarts, no cross-tenant data"
+    )

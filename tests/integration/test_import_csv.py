@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from common.config import REPO_ROOT
+from common.contracts.tenants import load_registry
 from common.topics import topic
-from infra.harness.kafka import Collector
-from jobs.api_unification.tenants import load_registry
+from harness.kafka import Collector
 from jobs.api_unification.unify import unify
 
 pytestmark = pytest.mark.integration
@@ -19,10 +19,23 @@ pytestmark = pytest.mark.integration
 def test_import_csv_sends_convertible_rows_and_reports_the_rest(isolated_env):
     env, settings = isolated_env
     r = subprocess.run(
-        [sys.executable, "-m", "cli.main", "import-csv", "--tenant", "acme",
-         "--file", str(REPO_ROOT / "examples" / "customers.csv"),
-         "--mapping", str(REPO_ROOT / "examples" / "customers.mapping.yaml")],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "import-csv",
+            "--tenant",
+            "acme",
+            "--file",
+            str(REPO_ROOT / "examples" / "customers.csv"),
+            "--mapping",
+            str(REPO_ROOT / "examples" / "customers.mapping.yaml"),
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2, r.stderr  # some rows refused
     assert r.stdout.splitlines() == [
         f"rows sent 2 to {settings.topic_prefix}ingest.csv, rows refused 3",

@@ -7,9 +7,9 @@ import pymongo
 import pytest
 
 from common.kafka.admin import admin_client, topic_configs
+from common.s3 import s3_client
 from common.topics import TOPICS
 from infra.stack import control
-from infra.stack.provision import s3_client
 
 pytestmark = pytest.mark.integration
 
@@ -27,8 +27,9 @@ def test_topics_exist_and_the_state_and_config_topics_are_compacted(stack):
     assert set(names) <= set(existing)
     configs = topic_configs(stack, names)
     compacted = {n for n, c in configs.items() if c["cleanup.policy"] == "compact"}
-    assert compacted == {f"{stack.topic_prefix}{suffix}"
-                         for suffix in ("identity.profiles", "destinations.config", "dedupe.rollout")}
+    assert compacted == {
+        f"{stack.topic_prefix}{suffix}" for suffix in ("identity.profiles", "destinations.config", "dedupe.rollout")
+    }
 
 
 def test_mongo_wire_server_answers_and_writes(stack):

@@ -17,10 +17,14 @@ from collections import Counter
 import pytest
 
 from cli.dedupe_config import put_destination, set_rollout
+from common.contracts.compute import ComputeMessage, Trigger, message_record
+from common.contracts.destinations import Destination
+from common.contracts.profiles import ExternalId, ProfileIds
+from common.contracts.rollout import Rollout
 from common.kafka.produce import send
 from common.serde.avro import AvroCodec
 from common.topics import topic
-from infra.harness.dedupe import (
+from harness.dedupe import (
     expected_outbound,
     generate,
     produce_config,
@@ -28,11 +32,9 @@ from infra.harness.dedupe import (
     produce_profiles,
     producer,
 )
-from infra.harness.jobs import RunningJob
-from infra.harness.kafka import Collector
-from jobs.profile_dedupe.model import ComputeMessage, Destination, ExternalId, ProfileIds, Trigger, message_record
+from harness.jobs import RunningJob
+from harness.kafka import Collector
 from jobs.profile_dedupe.report import combined, parse_reports
-from jobs.profile_dedupe.rollout import Rollout
 
 pytestmark = pytest.mark.integration
 
@@ -106,8 +108,12 @@ def test_10k_messages_once_and_only_once_across_a_savepoint(isolated_env, tmp_pa
     assert len(outbound) == len(expected) > 10_000
     # each (profile, computation) was messaged at most once per dedupe destination
     dedupe_ids = {d.destination_id for d in scenario.destinations if d.dedupes_on}
-    engagements = Counter((r["tenant"], r["profile_id"], r["computation_id"], d)
-                          for r in outbound for d in r["destinations"] if d in dedupe_ids)
+    engagements = Counter(
+        (r["tenant"], r["profile_id"], r["computation_id"], d)
+        for r in outbound
+        for d in r["destinations"]
+        if d in dedupe_ids
+    )
     assert max(engagements.values()) == 1
     assert {len(r["destinations"]) for r in outbound} == {1, 2}  # webhook and ads list share an ID group
     assert _decoded(settings, "dedupe.mismatches") == []
@@ -115,8 +121,17 @@ def test_10k_messages_once_and_only_once_across_a_savepoint(isolated_env, tmp_pa
 
 
 def _message(message_id: str, profile_id: str, trigger=Trigger.VALUE_CHANGED, **extra) -> ComputeMessage:
-    return ComputeMessage(tenant="acme", message_id=message_id, computation_id="aud-1", computation_kind="audience",
-                          profile_id=profile_id, value_json='"entered"', trigger=trigger, event_time_ms=1_000, **extra)
+    return ComputeMessage(
+        tenant="acme",
+        message_id=message_id,
+        computation_id="aud-1",
+        computation_kind="audience",
+        profile_id=profile_id,
+        value_json='"entered"',
+        trigger=trigger,
+        event_time_ms=1_000,
+        **extra,
+    )
 
 
 @pytest.mark.timeout(600)
@@ -138,8 +153,9 @@ def test_config_changes_apply_while_running_and_bad_input_is_refused(isolated_en
     job = RunningJob("profile-dedupe", env, tmp_path / "run.log")
     try:
         first = _decoded(settings, "delivery.outbound", expect=1, timeout=180)
-        assert [(r["destinations"], r["external_ids"], r["path"]) for r in first] == \
-            [(["email-1"], [{"type": "email", "value": email.value}], "new")]
+        assert [(r["destinations"], r["external_ids"], r["path"]) for r in first] == [
+            (["email-1"], [{"type": "email", "value": email.value}], "new")
+        ]
 
         put_destination(settings, "acme", "hook-1", "webhook", ["aud-1"], None, True)
         set_rollout(settings, emergency_off=True)

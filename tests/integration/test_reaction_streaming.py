@@ -2,7 +2,7 @@
 
 100k deltas for 10k entities (users and devices), with duplicates and stale retries mixed in, give
 exactly the documents (tombstones included) that applying every delta once, in order, gives
-(infra/harness/mongo_model.py). Sending the whole input again changes nothing: every write of the
+(harness/models/mongo.py). Sending the whole input again changes nothing: every write of the
 second pass is stale. Another test stops FerretDB for 20 s in the middle of a run; the last sends a
 write MongoDB refuses and a record that is no delta, and finds both on hw.rejected.
 """
@@ -14,22 +14,27 @@ import pytest
 from pymongo import MongoClient
 
 from common.kafka.produce import send
+from common.log import get_logger
 from common.serde.avro import AvroCodec
 from common.topics import topic
-from infra.harness.deltas import entity_deltas, interleave
-from infra.harness.deltas import produce as produce_deltas
-from infra.harness.jobs import RunningJob
-from infra.harness.kafka import Collector
-from infra.harness.mongo_model import fold
+from harness.deltas import entity_deltas, interleave
+from harness.deltas import produce as produce_deltas
+from harness.jobs import RunningJob
+from harness.kafka import Collector
+from harness.models.mongo import fold
 from infra.stack.services import build_services
 from jobs.reaction_streaming.report import parse_reports
 
+log = get_logger(__name__)
+
 pytestmark = pytest.mark.integration
+
 
 def _stream(seed: int, entities: int, per_entity: int):
     rng = random.Random(seed)
-    streams = [entity_deltas(rng, ("acme", "globex")[e % 2], e, rng.randint(1, 2 * per_entity - 1))
-               for e in range(entities)]
+    streams = [
+        entity_deltas(rng, ("acme", "globex")[e % 2], e, rng.randint(1, 2 * per_entity - 1)) for e in range(entities)
+    ]
     return streams, interleave(rng, streams)
 
 
@@ -78,8 +83,10 @@ def test_documents_equal_applying_every_delta_once_and_a_second_pass_changes_not
     assert second["applied"] == first["applied"], "the second pass modified documents"
     assert second["refused"] == 0
     assert _documents(settings) == expected
-    print(f"{len(sent)} deltas -> {first['writes']} writes ({len(sent) / first['writes']:.2f}x), "
-          f"{len(expected)} documents; second pass: {second['stale'] - first['stale']} stale writes, 0 applied")
+    log.info(
+        f"{len(sent)} deltas -> {first['writes']} writes ({len(sent) / first['writes']:.2f}x), "
+        f"{len(expected)} documents; second pass: {second['stale'] - first['stale']} stale writes, 0 applied"
+    )
 
 
 def test_ferretdb_stopped_for_20_seconds_mid_run_loses_nothing(isolated_env, tmp_path):
@@ -111,7 +118,14 @@ def test_a_refused_write_and_an_undecodable_record_go_to_rejected_and_hold_up_no
     deltas = [
         {**base, "doc_id": "acme:bad", "version": 1, "message_id": "m1", "set": {"version": 1, "name": "x"}},
         # $addToSet on a string: MongoDB refuses it, retrying cannot help
-        {**base, "doc_id": "acme:bad", "version": 2, "message_id": "m2", "set": {"version": 2}, "add_to_set": {"name": ["y"]}},
+        {
+            **base,
+            "doc_id": "acme:bad",
+            "version": 2,
+            "message_id": "m2",
+            "set": {"version": 2},
+            "add_to_set": {"name": ["y"]},
+        },
         {**base, "doc_id": "acme:good", "version": 1, "message_id": "m3", "set": {"version": 1, "name": "ok"}},
     ]
     produce_deltas(settings, deltas)

@@ -13,10 +13,13 @@ from collections import Counter
 import pytest
 
 from common.flink.checkpoints import completed_checkpoints, latest_checkpoint
+from common.log import get_logger
 from common.serde.avro import AvroCodec
 from common.topics import topic
-from infra.harness.jobs import RunningJob
-from infra.harness.kafka import Collector, produce
+from harness.jobs import RunningJob
+from harness.kafka import Collector, produce
+
+log = get_logger(__name__)
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +46,9 @@ def test_n_records_arrive_exactly_once_across_a_kill_and_restore(isolated_env, t
     first = RunningJob("skeleton", env, tmp_path / "job-1.log")
     try:
         produce(settings.kafka_bootstrap, ingest, _records(0, FIRST))
-        assert collector.wait_for(FIRST, timeout=120, alive=first.alive), f"no complete output within 120 s; see {first.log}"
+        assert collector.wait_for(FIRST, timeout=120, alive=first.alive), (
+            f"no complete output within 120 s; see {first.log}"
+        )
         assert uncommitted.wait_for(FIRST, timeout=30)
         produce(settings.kafka_bootstrap, ingest, _records(FIRST, N))
         # Kill while a transaction is open: records written (read_uncommitted sees them) but not committed.
@@ -84,8 +89,10 @@ def test_n_records_arrive_exactly_once_across_a_kill_and_restore(isolated_env, t
     uncommitted.poll_for(3)
     uncommitted.close()
     assert len(uncommitted.values) >= N
-    print(f"committed before kill: {seen_before_restart}; in the open transaction at kill: {in_open_transaction}; "
-          f"read_uncommitted total {len(uncommitted.values)}; read_committed total {len(collector.values)}")
+    log.info(
+        f"committed before kill: {seen_before_restart}; in the open transaction at kill: {in_open_transaction}; "
+        f"read_uncommitted total {len(uncommitted.values)}; read_committed total {len(collector.values)}"
+    )
 
     # Checkpoints of the restored run are in MinIO too.
     assert len(completed_checkpoints(settings, "skeleton")) >= 2

@@ -6,11 +6,10 @@ import struct
 
 import avro.io
 import avro.schema
+import fastavro
 import pytest
 
 from common.serde.avro import MAGIC, AvroCodec, SchemaRegistry, SerdeError, schema_fingerprint
-
-import fastavro
 
 
 def _registry(tmp_path, versions: dict[str, list[dict]]) -> SchemaRegistry:
@@ -23,10 +22,15 @@ def _registry(tmp_path, versions: dict[str, list[dict]]) -> SchemaRegistry:
 
 
 V1 = {"type": "record", "name": "User", "namespace": "t", "fields": [{"name": "id", "type": "string"}]}
-V2 = {"type": "record", "name": "User", "namespace": "t", "fields": [
-    {"name": "id", "type": "string"},
-    {"name": "email", "type": ["null", "string"], "default": None},
-]}
+V2 = {
+    "type": "record",
+    "name": "User",
+    "namespace": "t",
+    "fields": [
+        {"name": "id", "type": "string"},
+        {"name": "email", "type": ["null", "string"], "default": None},
+    ],
+}
 
 
 def test_fingerprint_matches_the_spec_test_vector():
@@ -67,7 +71,7 @@ def test_unknown_fingerprint_is_a_clear_error(tmp_path):
         codec.decode(bytes(data))
 
 
-@pytest.mark.parametrize("data", [b"", b"{\"json\": 1}", b"\xc3"])
+@pytest.mark.parametrize("data", [b"", b'{"json": 1}', b"\xc3"])
 def test_value_without_marker_is_refused(tmp_path, data):
     codec = AvroCodec(_registry(tmp_path, {"user": [V1]}))
     with pytest.raises(SerdeError, match="C3 01"):

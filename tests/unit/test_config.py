@@ -35,12 +35,19 @@ def test_bad_kafka_address():
         load({"HEADWATER_KAFKA": "localhost"})
 
 
-def test_positive_ints_reads_only_set_variables_and_names_a_bad_one():
-    import pytest
+def test_a_declared_variable_reads_only_when_set_and_names_itself_when_bad():
+    from common.variables import PositiveInt, Variable
 
-    from common.config import ConfigError, positive_ints
-
-    assert positive_ints({"A": "5"}, {"a": "A", "b": "B"}) == {"a": 5}
+    knob = Variable("HEADWATER_TEST_KNOB", 7, "a knob", kind=PositiveInt)
+    assert knob.read({}) == 7
+    assert knob.read({"HEADWATER_TEST_KNOB": "5"}) == 5
     for bad in ("0", "-3", "x", "1.5"):
-        with pytest.raises(ConfigError, match=f"B={bad!r} must be a positive integer"):
-            positive_ints({"B": bad}, {"b": "B"})
+        with pytest.raises(ConfigError, match=f"HEADWATER_TEST_KNOB={bad!r} must be a positive integer"):
+            knob.read({"HEADWATER_TEST_KNOB": bad})
+
+
+def test_a_variable_is_declared_once():
+    from common.variables import declare
+
+    with pytest.raises(ValueError, match="HEADWATER_KAFKA is declared twice"):
+        declare("HEADWATER_KAFKA", "x", "again")

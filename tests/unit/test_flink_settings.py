@@ -40,7 +40,9 @@ def test_checkpoints_on_s3_with_endpoint_and_keys(tools):
     assert conf["s3.endpoint"] == "http://127.0.0.1:19000"
     assert conf["s3.path.style.access"] == "true"
     jars = conf["pipeline.jars"].split(";")
-    assert jars[0].endswith("flink-sql-connector-kafka-5.0.0-2.2.jar") and jars[1].endswith("headwater-flink-support.jar")
+    assert jars[0].endswith("flink-sql-connector-kafka-5.0.0-2.2.jar") and jars[1].endswith(
+        "headwater-flink-support.jar"
+    )
 
 
 def test_file_checkpoints_when_no_s3(tools, tmp_path):
@@ -67,8 +69,9 @@ def test_rendered_conf_dir_is_valid_yaml_with_every_key(tools, tmp_path):
 def test_conf_dirs_are_per_content_so_concurrent_runs_never_clobber_each_other(tools, tmp_path):
     first = fs.render_conf_dir(load({"HEADWATER_TOOLS_DIR": str(tools)}), tmp_path / "conf")
     again = fs.render_conf_dir(load({"HEADWATER_TOOLS_DIR": str(tools)}), tmp_path / "conf")
-    other = fs.render_conf_dir(load({"HEADWATER_TOOLS_DIR": str(tools), "HEADWATER_S3_ENDPOINT": "http://127.0.0.1:9"}),
-                               tmp_path / "conf")
+    other = fs.render_conf_dir(
+        load({"HEADWATER_TOOLS_DIR": str(tools), "HEADWATER_S3_ENDPOINT": "http://127.0.0.1:9"}), tmp_path / "conf"
+    )
     assert first == again != other
     assert not list(first.glob(".*.tmp"))
 

@@ -15,8 +15,9 @@ from common.flink.savepoints import SavepointError
 
 
 def _headwater(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True, timeout=60,
-                          env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args], capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 def _closed_port() -> int:
@@ -41,8 +42,15 @@ def test_unknown_job_is_refused_before_anything_starts():
     assert "no job named 'no-such-job'; jobs: action-streaming, api-unification" in done.stderr
 
 
-@pytest.mark.parametrize("args", [["submit", "skeleton", "--parallelism", "0"], ["run", "skeleton", "--parallelism", "-2"],
-                                  ["cluster", "up", "--slots", "x"], ["produce", "--source", "sdk", "--generate", "0"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["submit", "skeleton", "--parallelism", "0"],
+        ["run", "skeleton", "--parallelism", "-2"],
+        ["cluster", "up", "--slots", "x"],
+        ["produce", "--source", "sdk", "--generate", "0"],
+    ],
+)
 def test_counts_must_be_positive(args):
     done = _headwater(*args)
     assert done.returncode == 2
@@ -69,11 +77,13 @@ def test_a_savepoint_of_another_job_is_refused(tmp_path):
 
 
 def test_the_cluster_refusing_a_savepoint_that_does_not_fit_says_so():
-    trace = ("org.apache.flink.util.FlinkException: Failed to execute job 'headwater-x'.\n"
-             "Caused by: java.lang.RuntimeException: JobInitializationException: Could not start the JobMaster.\n"
-             "Caused by: java.lang.IllegalStateException: Failed to rollback to checkpoint/savepoint file:/sp. "
-             "Cannot map checkpoint/savepoint state for operator 08e9 to the new program, because the operator is "
-             "not available in the new program.\n\tat org.apache.flink.Foo(Foo.java:1)")
+    trace = (
+        "org.apache.flink.util.FlinkException: Failed to execute job 'headwater-x'.\n"
+        "Caused by: java.lang.RuntimeException: JobInitializationException: Could not start the JobMaster.\n"
+        "Caused by: java.lang.IllegalStateException: Failed to rollback to checkpoint/savepoint file:/sp. "
+        "Cannot map checkpoint/savepoint state for operator 08e9 to the new program, because the operator is "
+        "not available in the new program.\n\tat org.apache.flink.Foo(Foo.java:1)"
+    )
     error = submission_error("api-unification", "file:///sp", RuntimeError(trace))
     assert str(error).startswith("savepoint file:///sp does not fit api-unification: it holds state for an operator")
     assert root_cause(trace).startswith("java.lang.IllegalStateException: Failed to rollback")

@@ -1,9 +1,9 @@
 import pytest
 
+from common.contracts.deltas import Delta
 from common.serde.avro import AvroCodec, SerdeError
 from common.serde.peek import delta_doc_id, first_string
-from jobs.action_streaming.deltas import Delta
-from jobs.action_streaming.output import encode_delta
+from jobs.action_streaming.records import encode_delta
 
 
 def test_doc_id_of_a_state_delta_without_decoding_it():

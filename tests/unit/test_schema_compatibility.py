@@ -18,7 +18,7 @@ PAIRS = [
     (name, old, new)
     for name, versions in REGISTRY.versions.items()
     for i, new in enumerate(versions)
-    for old in versions[:i + 1]
+    for old in versions[: i + 1]
 ]
 
 
@@ -31,10 +31,11 @@ def test_released_versions_are_recorded_and_unchanged(name):
     recorded = LOCK.get(name, {})
     for v in REGISTRY.versions[name]:
         assert str(v.version) in recorded, (
-            f"{v.path} is not in schemas/fingerprints.json: add \"{v.version}\": \"{v.fingerprint_hex}\" under \"{name}\""
+            f'{v.path} is not in schemas/fingerprints.json: add "{v.version}": "{v.fingerprint_hex}" under "{name}"'
         )
         assert recorded[str(v.version)] == v.fingerprint_hex, (
-            f"{v.path} was edited after release (fingerprint {v.fingerprint_hex}, recorded {recorded[str(v.version)]}): "
+            f"{v.path} was edited after release "
+            f"(fingerprint {v.fingerprint_hex}, recorded {recorded[str(v.version)]}): "
             "released schemas are immutable, add a new version file instead"
         )
 
@@ -54,8 +55,17 @@ def test_newer_version_reads_what_older_wrote(name, old, new):
         fastavro.schemaless_reader(buf, old.parsed, new.parsed)
 
 
-TENANT_FIRST = {"unified_action", "state_delta", "enriched_event", "identity_profile", "compute_message",
-                "destination", "dedupe_rollout", "outbound_event", "dedupe_mismatch"}
+TENANT_FIRST = {
+    "unified_action",
+    "state_delta",
+    "enriched_event",
+    "identity_profile",
+    "compute_message",
+    "destination",
+    "dedupe_rollout",
+    "outbound_event",
+    "dedupe_mismatch",
+}
 
 
 @pytest.mark.parametrize("name", sorted(TENANT_FIRST))

@@ -10,8 +10,17 @@ from infra.stack.process import Service, StackError
 
 
 def _service(tmp_path, port, command=lambda: ["sleep", "30"], ready=lambda: False, timeout=2.0):
-    return Service(name="svc", host="127.0.0.1", port=port, run_dir=tmp_path / "run", log_dir=tmp_path / "logs",
-                   command=command, ready=ready, start_timeout=timeout, port_hint="set HEADWATER_X")
+    return Service(
+        name="svc",
+        host="127.0.0.1",
+        port=port,
+        run_dir=tmp_path / "run",
+        log_dir=tmp_path / "logs",
+        command=command,
+        ready=ready,
+        start_timeout=timeout,
+        port_hint="set HEADWATER_X",
+    )
 
 
 def test_taken_port_names_the_port_and_the_fix(tmp_path):
@@ -19,7 +28,9 @@ def test_taken_port_names_the_port_and_the_fix(tmp_path):
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        with pytest.raises(StackError, match=rf"port 127.0.0.1:{port} is taken by another process; stop it or set HEADWATER_X"):
+        with pytest.raises(
+            StackError, match=rf"port 127.0.0.1:{port} is taken by another process; stop it or set HEADWATER_X"
+        ):
             _service(tmp_path, port).start()
 
 
@@ -66,14 +77,22 @@ def test_start_is_idempotent_and_stop_only_stops_what_it_started(tmp_path):
 def _cli(*args, env=None):
     import os
 
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
 
 
 def test_cli_unknown_job_is_one_line_and_nonzero():
     r = _cli("run", "no-such-job")
     assert r.returncode == 1
-    assert r.stderr.strip().splitlines() == ["headwater: error: no job named 'no-such-job'; jobs: action-streaming, api-unification, profile-dedupe, reaction-streaming, skeleton"]
+    assert r.stderr.strip().splitlines() == [
+        "headwater: error: no job named 'no-such-job'; "
+        "jobs: action-streaming, api-unification, profile-dedupe, reaction-streaming, skeleton"
+    ]
 
 
 def test_cli_bad_environment_is_one_line_and_nonzero():
@@ -93,9 +112,16 @@ def test_a_zombie_of_another_process_counts_as_stopped():
     that is now a zombie until the test reaps it."""
     from infra.stack.process import pid_alive
 
-    parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; "
-                               "p = subprocess.Popen(['sleep', '0']); print(p.pid, flush=True); time.sleep(30)"],
-                              stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time; "
+            "p = subprocess.Popen(['sleep', '0']); print(p.pid, flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         child = int(parent.stdout.readline())
         import time

@@ -1,7 +1,7 @@
 """Identity rules of docs/identity.md, one scenario each."""
 
+from common.contracts.actions import Identifiers
 from jobs.action_streaming.identity import MemoryIdentityStore, delete, new_user_id, resolve
-from jobs.api_unification.model import Identifiers
 
 CAP = 5
 

@@ -1,5 +1,5 @@
+from common.contracts.actions import Action, Device, Event, Identifiers
 from jobs.action_streaming.process import MemoryTenantState, process_action
-from jobs.api_unification.model import Action, Device, Event, Identifiers
 
 
 def _a(mid, ids, kind="track", events=(), device=None, t=1000):
@@ -8,8 +8,11 @@ def _a(mid, ids, kind="track", events=(), device=None, t=1000):
 
 def test_message_creates_user_device_events_and_profile():
     state = MemoryTenantState()
-    out = process_action(state, _a("m1", Identifiers(customer_id="c1", device_id="d1"), events=["viewed"],
-                                   device=Device("d1", platform="ios")), 50)
+    out = process_action(
+        state,
+        _a("m1", Identifiers(customer_id="c1", device_id="d1"), events=["viewed"], device=Device("d1", platform="ios")),
+        50,
+    )
     assert [d.collection for d in out.deltas] == ["users", "devices"]
     assert len(out.events) == 1 and out.events[0][0] == out.deltas[0].doc_id.split(":", 1)[1]
     assert out.profiles[0][0].first_seen_ids == {"customer_id:c1": 1000, "device:d1": 1000}
@@ -35,7 +38,14 @@ def test_delete_removes_state_and_emits_a_document_delete():
 
 def test_first_seen_is_the_earliest_event_of_a_batch():
     state = MemoryTenantState()
-    action = Action("acme", "sdk", "m1", "batch", 3000, Identifiers(customer_id="c1"),
-                    events=[Event("a", 3000, {}), Event("b", 1000, {}), Event("c", 2000, {})])
+    action = Action(
+        "acme",
+        "sdk",
+        "m1",
+        "batch",
+        3000,
+        Identifiers(customer_id="c1"),
+        events=[Event("a", 3000, {}), Event("b", 1000, {}), Event("c", 2000, {})],
+    )
     out = process_action(state, action, 50)
     assert out.deltas[0].set["first_seen"] == 1000 and out.deltas[0].set["last_seen"] == 3000

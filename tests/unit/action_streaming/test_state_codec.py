@@ -1,15 +1,23 @@
 import pickle
 
-from jobs.action_streaming.deltas import DeviceState, UserState
+from jobs.action_streaming.device_state import DeviceState
 from jobs.action_streaming.identity import UserIdentity
 from jobs.action_streaming.state_codec import pack_device, pack_user, unpack_device, unpack_user
+from jobs.action_streaming.user_state import UserState
 
 
 def _user() -> UserState:
-    identity = UserIdentity("u-1", 10, "c1", ["a@x.io"], ["+4915112345678"], ["anon-1"], ["d1"],
-                            {"customer_id:c1": 10, "email:a@x.io": 12})
-    return UserState(identity, {"plan": "pro", "tags": ["a", "b"], "score": 1.5, "gone": None}, 99,
-                     {"app_opened": 3}, 7, {"plan": (99, "m-9")})
+    identity = UserIdentity(
+        "u-1", 10, "c1", ["a@x.io"], ["+4915112345678"], ["anon-1"], ["d1"], {"customer_id:c1": 10, "email:a@x.io": 12}
+    )
+    return UserState(
+        identity,
+        {"plan": "pro", "tags": ["a", "b"], "score": 1.5, "gone": None},
+        99,
+        {"app_opened": 3},
+        7,
+        {"plan": (99, "m-9")},
+    )
 
 
 def test_user_and_device_round_trip_through_pickle_with_every_field():

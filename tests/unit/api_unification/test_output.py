@@ -1,6 +1,6 @@
+from common.contracts.rejections import Reason, Rejection
 from common.serde.avro import AvroCodec
-from jobs.api_unification.output import encode_action, encode_rejection
-from jobs.api_unification.reasons import Reason, Rejection
+from jobs.api_unification.records import encode_action, encode_rejection
 from jobs.api_unification.unify import unify
 from tests.unit.api_unification.conftest import ARRIVAL, NOW_ISO, raw
 
@@ -8,11 +8,18 @@ CODEC = AvroCodec()
 
 
 def test_action_roundtrips_with_every_value_type_and_is_keyed_by_tenant():
-    from jobs.api_unification.tenants import parse_registry
+    from common.contracts.tenants import parse_registry
 
     registry = parse_registry({"tenants": {"acme": {}}})
-    doc = {"type": "track", "tenant": "acme", "anonymous_id": "a1", "email": "e@x.io", "event": "v", "timestamp": NOW_ISO,
-           "properties": {"b": True, "i": 3, "f": 2.5, "s": "x"}}
+    doc = {
+        "type": "track",
+        "tenant": "acme",
+        "anonymous_id": "a1",
+        "email": "e@x.io",
+        "event": "v",
+        "timestamp": NOW_ISO,
+        "properties": {"b": True, "i": 3, "f": 2.5, "s": "x"},
+    }
     o = unify("api", raw(doc), ARRIVAL, registry)
     key, value = encode_action(CODEC, o.action, ARRIVAL)
     assert key == b"acme"
@@ -22,7 +29,13 @@ def test_action_roundtrips_with_every_value_type_and_is_keyed_by_tenant():
 
 
 def test_encoding_is_deterministic(registry):
-    doc = {"type": "identify", "tenant": "acme", "customer_id": "c1", "timestamp": NOW_ISO, "attributes": {"z": 1, "a": [1, "x", None]}}
+    doc = {
+        "type": "identify",
+        "tenant": "acme",
+        "customer_id": "c1",
+        "timestamp": NOW_ISO,
+        "attributes": {"z": 1, "a": [1, "x", None]},
+    }
     first = encode_action(CODEC, unify("api", raw(doc), ARRIVAL, registry).action, ARRIVAL)
     second = encode_action(CODEC, unify("api", raw(doc), ARRIVAL, registry).action, ARRIVAL)
     assert first == second
@@ -30,8 +43,15 @@ def test_encoding_is_deterministic(registry):
 
 def test_rejection_keeps_the_original_bytes():
     original = b"\xff not even utf-8"
-    value = encode_rejection(CODEC, Rejection(Reason.INVALID_JSON, "not UTF-8 at byte 0"), source="api", tenant=None,
-                             message_id="", arrival_ms=ARRIVAL, original=original)
+    value = encode_rejection(
+        CODEC,
+        Rejection(Reason.INVALID_JSON, "not UTF-8 at byte 0"),
+        source="api",
+        tenant=None,
+        message_id="",
+        arrival_ms=ARRIVAL,
+        original=original,
+    )
     decoded = CODEC.decode(value)
     assert decoded["original"] == original and decoded["reason"] == "INVALID_JSON" and decoded["message_id"] is None
 

@@ -2,8 +2,8 @@
 
 import pytest
 
+from common.contracts.rejections import Reason, Refusal
 from jobs.api_unification.identifiers import normalize_email, normalize_phone
-from jobs.api_unification.reasons import Reason, Refusal
 from jobs.api_unification.timestamps import check_window, parse_time_ms, skew_corrected
 from jobs.api_unification.unify import unify
 from tests.unit.api_unification.conftest import ARRIVAL, NOW_ISO, raw
@@ -80,7 +80,10 @@ def test_window_around_arrival():
 
 
 def test_out_of_range_message_is_refused(registry):
-    assert _whole(unify("api", raw(_track(timestamp="2020-01-01T00:00:00Z")), ARRIVAL, registry)) is Reason.TIMESTAMP_OUT_OF_RANGE
+    assert (
+        _whole(unify("api", raw(_track(timestamp="2020-01-01T00:00:00Z")), ARRIVAL, registry))
+        is Reason.TIMESTAMP_OUT_OF_RANGE
+    )
     assert _whole(unify("api", raw(_track(timestamp="an hour ago")), ARRIVAL, registry)) is Reason.TIMESTAMP_INVALID
 
 
@@ -91,13 +94,15 @@ def test_sent_at_skew_correction():
 
 
 # --- envelope-level refusals ---------------------------------------------------------------------------
-@pytest.mark.parametrize("payload", [b"not json", b"\xff\xfe{}", b'{"a": NaN}', b'{"a": 1, "a": 2}', b"[1, 2]", b'"str"'])
+@pytest.mark.parametrize(
+    "payload", [b"not json", b"\xff\xfe{}", b'{"a": NaN}', b'{"a": 1, "a": 2}', b"[1, 2]", b'"str"']
+)
 def test_invalid_json(registry, payload):
     assert _whole(unify("api", payload, ARRIVAL, registry)) is Reason.INVALID_JSON
 
 
 def test_deep_nesting_is_invalid_json_not_a_crash():
-    from jobs.api_unification.tenants import parse_registry
+    from common.contracts.tenants import parse_registry
 
     defaults = parse_registry({"tenants": {"acme": {}}})  # 256 KiB payload limit
     nested = b'{"a":' * 20_000 + b"1" + b"}" * 20_000  # 120 kB, 20,000 levels
@@ -118,7 +123,10 @@ def test_payload_too_large(registry):
 
 def test_unsupported_message_type(registry):
     assert _whole(unify("api", raw(_track(type="teleport")), ARRIVAL, registry)) is Reason.UNSUPPORTED_TYPE
-    assert _whole(unify("partner", raw({"type": "teleport", "writeKey": "wk_acme", "userId": "u"}), ARRIVAL, registry)) is Reason.UNSUPPORTED_TYPE
+    assert (
+        _whole(unify("partner", raw({"type": "teleport", "writeKey": "wk_acme", "userId": "u"}), ARRIVAL, registry))
+        is Reason.UNSUPPORTED_TYPE
+    )
 
 
 def test_required_fields(registry):
@@ -139,19 +147,24 @@ def test_invalid_field_types(registry):
 
 # --- values ------------------------------------------------------------------------------------------------
 def test_properties_are_flattened_and_checked(registry):
-    outcome = unify("api", raw(_track(properties={"cart": {"total": 3.5, "items": ["a", "b"]}, "ok": True})), ARRIVAL, registry)
+    outcome = unify(
+        "api", raw(_track(properties={"cart": {"total": 3.5, "items": ["a", "b"]}, "ok": True})), ARRIVAL, registry
+    )
     assert outcome.action.events[0].properties == {"cart.total": 3.5, "cart.items": ["a", "b"], "ok": True}
 
 
-@pytest.mark.parametrize("props,reason", [
-    ({"a": {"b": {"c": {"d": 1}}}}, Reason.UNSUPPORTED_TYPE),   # nested deeper than 3
-    ({"a": [{"x": 1}]}, Reason.UNSUPPORTED_TYPE),               # list of objects
-    ({"a": 2**70}, Reason.UNSUPPORTED_TYPE),                    # beyond 64 bits
-    ({"a": "x" * 21}, Reason.LIMIT_EXCEEDED),                   # string length
-    ({"a": 1, "b": 2, "c": 3, "d": 4}, Reason.LIMIT_EXCEEDED),  # properties per event
-    ({"$set": 1}, Reason.INVALID_FIELD),                        # name
-    ({"a..b": 1}, Reason.INVALID_FIELD),
-])
+@pytest.mark.parametrize(
+    "props,reason",
+    [
+        ({"a": {"b": {"c": {"d": 1}}}}, Reason.UNSUPPORTED_TYPE),  # nested deeper than 3
+        ({"a": [{"x": 1}]}, Reason.UNSUPPORTED_TYPE),  # list of objects
+        ({"a": 2**70}, Reason.UNSUPPORTED_TYPE),  # beyond 64 bits
+        ({"a": "x" * 21}, Reason.LIMIT_EXCEEDED),  # string length
+        ({"a": 1, "b": 2, "c": 3, "d": 4}, Reason.LIMIT_EXCEEDED),  # properties per event
+        ({"$set": 1}, Reason.INVALID_FIELD),  # name
+        ({"a..b": 1}, Reason.INVALID_FIELD),
+    ],
+)
 def test_bad_values_refuse_the_event(registry, props, reason):
     assert _whole(unify("api", raw(_track(properties=props)), ARRIVAL, registry)) is reason
 
@@ -165,4 +178,4 @@ def test_an_unpaired_surrogate_escape_is_refused_as_invalid_json(escaped):
     with pytest.raises(Refusal) as refused:
         parse_object(('{"tenant": "acme", "customer_id": ' + escaped + "}").encode())
     assert refused.value.reason is Reason.INVALID_JSON
-    assert parse_object(r'{"emoji": "\ud83d\ude00"}'.encode()) == {"emoji": "\U0001f600"}  # a pair is one character
+    assert parse_object(rb'{"emoji": "\ud83d\ude00"}') == {"emoji": "\U0001f600"}  # a pair is one character

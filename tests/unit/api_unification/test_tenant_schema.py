@@ -1,14 +1,21 @@
 """First observed type wins; conflicts follow the tenant's policy; distinct-name limits hold."""
 
-from jobs.api_unification.model import Action, AttributeOp, Event, Identifiers
-from jobs.api_unification.reasons import Reason
+from common.contracts.actions import Action, AttributeOp, Event, Identifiers
+from common.contracts.rejections import Reason
 from jobs.api_unification.tenant_schema import TenantSchema
 
 
 def _action(*events, attributes=()):
-    return Action("acme", "api", "m", "track", 0, Identifiers(customer_id="c"),
-                  events=[Event(name, 0, dict(props), f"events[{i}]") for i, (name, props) in enumerate(events)],
-                  attributes=list(attributes))
+    return Action(
+        "acme",
+        "api",
+        "m",
+        "track",
+        0,
+        Identifiers(customer_id="c"),
+        events=[Event(name, 0, dict(props), f"events[{i}]") for i, (name, props) in enumerate(events)],
+        attributes=list(attributes),
+    )
 
 
 def test_first_type_wins_and_drop_policy_drops_and_counts(registry):
@@ -54,15 +61,22 @@ def test_distinct_event_name_limit(registry):
 
 def test_attributes_types_policies_and_limit(registry):
     schema = TenantSchema()
-    schema.admit(_action(attributes=[AttributeOp("set", "plan", "pro"), AttributeOp("add_to_set", "tags", "x")]), registry.get("acme"))
-    drop = _action(attributes=[AttributeOp("set", "plan", 3), AttributeOp("unset", "plan"), AttributeOp("pull", "tags", "x")])
+    schema.admit(
+        _action(attributes=[AttributeOp("set", "plan", "pro"), AttributeOp("add_to_set", "tags", "x")]),
+        registry.get("acme"),
+    )
+    drop = _action(
+        attributes=[AttributeOp("set", "plan", 3), AttributeOp("unset", "plan"), AttributeOp("pull", "tags", "x")]
+    )
     assert schema.admit(drop, registry.get("acme"))[0] == []
     assert [(x.op, x.name) for x in drop.attributes] == [("unset", "plan"), ("pull", "tags")]
     assert drop.dropped == ["attributes.plan"]
     strict = TenantSchema()
     strict.admit(_action(attributes=[AttributeOp("set", "plan", "pro")]), registry.get("strict"))
     rej = _action(attributes=[AttributeOp("set", "plan", True)])
-    assert [(r.reason, r.path) for r in strict.admit(rej, registry.get("strict"))[0]] == [(Reason.TYPE_CONFLICT, "attributes.plan")]
+    assert [(r.reason, r.path) for r in strict.admit(rej, registry.get("strict"))[0]] == [
+        (Reason.TYPE_CONFLICT, "attributes.plan")
+    ]
     full = _action(attributes=[AttributeOp("set", f"a{i}", 1) for i in range(4)])
     rejections, _ = TenantSchema().admit(full, registry.get("acme"))
     assert [(r.reason, r.path) for r in rejections] == [(Reason.LIMIT_EXCEEDED, "attributes.a3")]

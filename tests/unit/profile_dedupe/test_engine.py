@@ -3,17 +3,18 @@ config changed mid-stream, and the rollout levers."""
 
 import pytest
 
+from common.contracts.profiles import ProfileIds
+from common.contracts.rollout import Rollout
 from jobs.profile_dedupe.engine import DedupeEngine, DestinationIndex, DictStore
 from jobs.profile_dedupe.groups import id_group_hash
-from jobs.profile_dedupe.model import ProfileIds
 from jobs.profile_dedupe.process import MISMATCH, OUTBOUND, MessageOutcome
 from jobs.profile_dedupe.profiles import unpack
-from jobs.profile_dedupe.rollout import Rollout
 from tests.unit.profile_dedupe.scenario import ALL, CUSTOMER, EMAIL_NEW, PHONE, destination, message
 
 
 class Run:
-    def __init__(self, *destinations, rollout=Rollout()):
+    def __init__(self, *destinations, rollout=None):
+        rollout = rollout or Rollout()
         self.engine = DedupeEngine()
         self.profiles = DictStore()
         self.index = DestinationIndex({d.key: d for d in destinations})
@@ -25,8 +26,7 @@ class Run:
 
     def send(self, msg, kind=OUTBOUND):
         outcome = MessageOutcome()
-        out = [r for k, r in self.engine.on_message(self.profiles, msg, self.index, self.rollout, outcome)
-               if k == kind]
+        out = [r for k, r in self.engine.on_message(self.profiles, msg, self.index, self.rollout, outcome) if k == kind]
         self.outcomes.append(outcome)
         return out
 
@@ -63,8 +63,7 @@ def test_merge_of_two_profiles_where_one_was_already_messaged():
     assert {i.pair for i in survivor.ids} == {EMAIL_NEW.pair, PHONE.pair}
     assert unpack(run.profiles["p-1"]).merged_into == "p-2"
     # the survivor gets a new email later: still not messaged a second time
-    later = message("new_external_id", profile="p-2", new_id=EMAIL_NEW,
-                    message_id="m-3")
+    later = message("new_external_id", profile="p-2", new_id=EMAIL_NEW, message_id="m-3")
     assert run.send(later) == []
 
 
@@ -77,13 +76,20 @@ def test_merge_of_two_profiles_neither_in_the_computation_sends_once():
 
 
 def test_destinations_with_and_without_dedupes_on_get_their_own_id_groups():
-    run = Run(destination("d-email"), destination("d-email-2"), destination("d-sms", "phone", kind="sms"),
-              destination("d-hook", None, kind="webhook"), destination("d-ads", None, kind="ads_list"))
+    run = Run(
+        destination("d-email"),
+        destination("d-email-2"),
+        destination("d-sms", "phone", kind="sms"),
+        destination("d-hook", None, kind="webhook"),
+        destination("d-ads", None, kind="ads_list"),
+    )
     run.profile("p-1", *ALL)
     out = run.send(message())
     groups = {tuple(r["destinations"]): r for r in out}
     assert set(groups) == {("d-email", "d-email-2"), ("d-sms",), ("d-ads", "d-hook")}
-    assert groups[("d-ads", "d-hook")]["external_ids"] == [{"type": t, "value": v} for t, v in sorted(i.pair for i in ALL)]
+    assert groups[("d-ads", "d-hook")]["external_ids"] == [
+        {"type": t, "value": v} for t, v in sorted(i.pair for i in ALL)
+    ]
     assert groups[("d-email", "d-email-2")]["id_group"] == id_group_hash((EMAIL_NEW.pair,))
     assert len({r["event_id"] for r in out}) == 3
     assert run.outcomes[0].branches == {"value_changed.entered.send_some": 3, "no_dedupes_on.send_all": 2}
@@ -157,8 +163,7 @@ def test_the_flag_percentage_splits_profiles_stably():
 
 
 def test_the_comparator_finds_no_mismatch_where_both_paths_agree():
-    run = Run(destination(), destination("d-hook", None), destination("d-ads", None),
-              rollout=Rollout(comparator=True))
+    run = Run(destination(), destination("d-hook", None), destination("d-ads", None), rollout=Rollout(comparator=True))
     run.profile("p-1", *ALL)
     assert run.send(message(), kind=MISMATCH) == []
     assert run.outcomes[0].branches["shadow.legacy.send_all"] == 3
@@ -183,7 +188,7 @@ def test_the_comparator_reports_a_delivery_only_one_path_made(monkeypatch):
 @pytest.mark.parametrize("cap", [1, 3, 10_000])
 def test_comparator_spills_past_its_cap_with_the_same_result(cap, tmp_path):
     from jobs.profile_dedupe.comparator import ShadowComparator
-    from jobs.profile_dedupe.model import Delivery
+    from jobs.profile_dedupe.deliveries import Delivery
 
     comparator = ShadowComparator(tmp_path, cap=cap)
     for i in range(20):

@@ -12,12 +12,15 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from common.contracts.profiles import ProfileIds
+from common.contracts.rollout import Rollout
+from common.log import get_logger
 from jobs.profile_dedupe.comparator import ShadowComparator
 from jobs.profile_dedupe.engine import DedupeEngine, DestinationIndex, DictStore
-from jobs.profile_dedupe.model import ProfileIds
 from jobs.profile_dedupe.process import MISMATCH, OUTBOUND, MessageOutcome
-from jobs.profile_dedupe.rollout import Rollout
 from tests.unit.profile_dedupe.scenario import ALL, destination, message
+
+log = get_logger(__name__)
 
 FAN_OUT = 150_000
 PYTHON_BOUND_MIB, RSS_BOUND_MIB, REPEAT_BOUND_MIB = 16, 64, 8
@@ -29,8 +32,9 @@ def peak_rss() -> int:
 
 
 def test_one_input_to_150000_outputs_with_the_comparator_on_stays_bounded(tmp_path):
-    index = DestinationIndex({d.key: d for d in (destination(f"d-{i:06d}", None, kind="webhook")
-                                                 for i in range(FAN_OUT))})
+    index = DestinationIndex(
+        {d.key: d for d in (destination(f"d-{i:06d}", None, kind="webhook") for i in range(FAN_OUT))}
+    )
     index.connected("acme", "aud-1")  # build the index before measuring: it is config, not per-message memory
     engine = DedupeEngine(ShadowComparator(tmp_path, cap=10_000))
     profiles = DictStore()
@@ -48,8 +52,11 @@ def test_one_input_to_150000_outputs_with_the_comparator_on_stays_bounded(tmp_pa
     tracemalloc.stop()
     elapsed = time.perf_counter() - started
     rss_growth = peak_rss() - rss_before
-    print(f"\nfan-out {FAN_OUT:,}: {events} events, peak {peak / 2**20:.1f} MiB (Python), peak RSS growth {rss_growth / 2**20:.1f} MiB, {elapsed:.1f} s, "
-          f"comparator spills {engine.comparator.spills}, peak keys {engine.comparator.peak_keys}")
+    log.info(
+        f"\nfan-out {FAN_OUT:,}: {events} events, peak {peak / 2**20:.1f} MiB (Python), "
+        f"peak RSS growth {rss_growth / 2**20:.1f} MiB, {elapsed:.1f} s, "
+        f"comparator spills {engine.comparator.spills}, peak keys {engine.comparator.peak_keys}"
+    )
     assert destinations == FAN_OUT and mismatches == 0
     assert events == FAN_OUT // 500
     assert outcome.branches == {"no_dedupes_on.send_all": FAN_OUT, "shadow.legacy.send_all": FAN_OUT}
@@ -57,7 +64,11 @@ def test_one_input_to_150000_outputs_with_the_comparator_on_stays_bounded(tmp_pa
     assert peak < PYTHON_BOUND_MIB * 2**20
     assert rss_growth < RSS_BOUND_MIB * 2**20
     rss_before = peak_rss()
-    again = sum(1 for _ in engine.on_message(profiles, message(message_id="m-2"), index,
-                                             Rollout(comparator=True), MessageOutcome()))
+    again = sum(
+        1
+        for _ in engine.on_message(
+            profiles, message(message_id="m-2"), index, Rollout(comparator=True), MessageOutcome()
+        )
+    )
     assert again == events
     assert peak_rss() - rss_before < REPEAT_BOUND_MIB * 2**20

@@ -1,4 +1,4 @@
-"""Coalescing against the one-by-one reference (infra/harness/mongo_model.py).
+"""Coalescing against the one-by-one reference (harness/models/mongo.py).
 
 The property: whatever prefix of an entity's deltas a document already has, applying the coalesced
 writes of a batch (with duplicates and stale retries mixed in) gives the document that applying every
@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from infra.harness.mongo_model import UpdateConflict, apply_delta, apply_update
+from harness.models.mongo import UpdateConflict, apply_delta, apply_update
 from jobs.reaction_streaming.coalesce import coalesce
 from jobs.reaction_streaming.requests import tombstone, update_document
 
@@ -18,8 +18,16 @@ OPS = ("set", "set_list", "unset", "add_to_set", "pull", "delete")
 
 
 def delta(version, op=None, path="tags", value=None, **ops):
-    d = {"collection": "users", "doc_id": "t:u1", "version": version, "delete": op == "delete",
-         "set": {"version": version}, "unset": [], "add_to_set": {}, "pull": {}}
+    d = {
+        "collection": "users",
+        "doc_id": "t:u1",
+        "version": version,
+        "delete": op == "delete",
+        "set": {"version": version},
+        "unset": [],
+        "add_to_set": {},
+        "pull": {},
+    }
     if op == "set":
         d["set"][path] = value if value is not None else f"v{version}"
     elif op == "set_list":
@@ -55,7 +63,9 @@ START = {"version": 0, "tags": ["a", "b"], "name": "x"}
 SCALAR_THEN_ARRAY_OP = {("set", "add_to_set"), ("set", "pull")}
 
 
-@pytest.mark.parametrize("first,second", [pair for pair in itertools.product(OPS, OPS) if pair not in SCALAR_THEN_ARRAY_OP])
+@pytest.mark.parametrize(
+    "first,second", [pair for pair in itertools.product(OPS, OPS) if pair not in SCALAR_THEN_ARRAY_OP]
+)
 def test_every_operator_pair_on_one_path_equals_applying_them_one_by_one(first, second):
     deltas = [delta(1, first), delta(2, second)]
     for start in (None, START, apply_delta(START, deltas[0])):
@@ -87,8 +97,12 @@ def test_duplicates_and_stale_retries_change_nothing():
 
 
 def test_a_stale_retry_beside_newer_deltas_is_not_applied_again():
-    deltas = [delta(1, "add_to_set", value=["x"]), delta(2, "pull", value=["x"]), delta(3, "add_to_set", value=["x"]),
-              delta(4, "set", "name", "n")]
+    deltas = [
+        delta(1, "add_to_set", value=["x"]),
+        delta(2, "pull", value=["x"]),
+        delta(3, "add_to_set", value=["x"]),
+        delta(4, "set", "name", "n"),
+    ]
     at_3 = one_by_one(START, deltas[:3])
     got, writes = through_writes(at_3, [deltas[1], deltas[3]])  # 2 is a late retry; 3 came in an earlier batch
     assert got == one_by_one(START, deltas) and "x" in got["tags"]
@@ -103,8 +117,12 @@ def test_a_write_older_than_the_document_is_ignored():
 
 def test_update_document_shape():
     [w] = coalesce([delta(3, "set", "name", "n", unset=["old"], add_to_set={"emails": ["e"]}, pull={"devices": ["d"]})])
-    assert update_document(w) == {"$set": {"version": 3, "name": "n"}, "$unset": {"old": ""},
-                                  "$addToSet": {"emails": {"$each": ["e"]}}, "$pullAll": {"devices": ["d"]}}
+    assert update_document(w) == {
+        "$set": {"version": 3, "name": "n"},
+        "$unset": {"old": ""},
+        "$addToSet": {"emails": {"$each": ["e"]}},
+        "$pullAll": {"devices": ["d"]},
+    }
 
 
 PATHS = ("tags", "emails", "name", "attributes.plan", "attributes.tier", "attributes")
@@ -114,8 +132,10 @@ def _random_delta(rng, version):
     d = delta(version)
     for _ in range(rng.randint(1, 3)):
         op, path = rng.choice(OPS[:-1]), rng.choice(PATHS)
-        if any(path == p or path.startswith(p + ".") or p.startswith(path + ".")
-               for p in [*d["set"], *d["unset"], *d["add_to_set"], *d["pull"]]):
+        if any(
+            path == p or path.startswith(p + ".") or p.startswith(path + ".")
+            for p in [*d["set"], *d["unset"], *d["add_to_set"], *d["pull"]]
+        ):
             continue  # one delta never touches a path twice (deltas.py emits one operator per path)
         if op in ("add_to_set", "pull") and not path.startswith(("tags", "emails")):
             continue  # set operators only on the array fields, as deltas.py emits them
@@ -142,7 +162,7 @@ def test_random_batches_with_any_applied_prefix_equal_one_by_one(seed):
     deltas = [_random_delta(rng, v) for v in range(1, rng.randint(2, 12))]
     applied = rng.randint(0, len(deltas))
     start = one_by_one({"version": 0, "tags": ["a"]}, deltas[:applied])
-    batch = deltas[max(0, applied - rng.randint(0, 3)):]
+    batch = deltas[max(0, applied - rng.randint(0, 3)) :]
     batch = batch + rng.sample(batch, k=min(len(batch), rng.randint(0, 3)))  # duplicates
     batch += rng.sample(deltas[:applied], k=min(applied, rng.randint(0, 2)))  # stale retries of older deltas
     rng.shuffle(batch)

@@ -32,8 +32,12 @@ def test_applied_is_what_the_version_gated_updates_modified_and_the_rest_was_sta
 
 
 def test_a_refused_write_stops_the_command_and_the_writes_after_it_are_sent_again():
-    db = ScriptedDatabase([{"ok": 1, "writeErrors": [{"index": 3, "code": 2, "errmsg": "not an array"}]},  # FerretDB: no n
-                           {"ok": 1, "n": 4, "nModified": 2}])
+    db = ScriptedDatabase(
+        [
+            {"ok": 1, "writeErrors": [{"index": 3, "code": 2, "errmsg": "not an array"}]},  # FerretDB: no n
+            {"ok": 1, "n": 4, "nModified": 2},
+        ]
+    )
     out = MongoWriter(db, 32).apply(writes("a", "b", "c", "d"))
     assert db.commands == [["a", "b", "c", "d"], ["c", "d"]]  # statement 3 is b's update: b refused
     assert out.applied == 3 and [(r.write.doc_id, r.code) for r in out.refused] == [("b", 2)]
@@ -47,8 +51,9 @@ def test_an_unavailable_server_is_retried_with_capped_backoff_until_it_answers()
 
 
 def test_chunks_respect_the_statement_limit_and_rounds_keep_one_write_per_document():
-    db = ScriptedDatabase([{"ok": 1, "n": 2, "nModified": 2}, {"ok": 1, "n": 1, "nModified": 1},
-                           {"ok": 1, "n": 1, "nModified": 1}])
+    db = ScriptedDatabase(
+        [{"ok": 1, "n": 2, "nModified": 2}, {"ok": 1, "n": 1, "nModified": 1}, {"ok": 1, "n": 1, "nModified": 1}]
+    )
     two = [Write("users", "a", 1), Write("users", "a", 3)]
     MongoWriter(db, 4).apply([two, *writes("b", "c")])  # 4 statements: 2 writes per command
     assert db.commands == [["a", "b"], ["c"], ["a"]]
@@ -58,5 +63,8 @@ def test_chunks_respect_the_statement_limit_and_rounds_keep_one_write_per_docume
 def test_a_write_is_an_insert_if_missing_then_a_version_gated_update():
     first, second = statements(Write("users", "t:u", 3, set={"a.b": None}))
     assert first == {"q": {"_id": "t:u"}, "u": {"$setOnInsert": {"version": 0}}, "upsert": True}
-    assert second == {"q": {"_id": "t:u", "version": {"$lt": 3}}, "u": {"$set": {"a.b": None, "version": 3}},
-                      "upsert": False}
+    assert second == {
+        "q": {"_id": "t:u", "version": {"$lt": 3}},
+        "u": {"$set": {"a.b": None, "version": 3}},
+        "upsert": False,
+    }

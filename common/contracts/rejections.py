@@ -1,0 +1,78 @@
+"""Rejections (`hw.rejected`, Avro `rejected`): why a record, an event or an attribute was refused.
+
+`Reason` is the one enum every job's rejections use (docs/ingest-formats.md lists the codes). Each
+refusal becomes a record on `hw.rejected` with one of these codes, the job that refused it, the
+original bytes, and a human-readable detail naming what to fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Reason(str, Enum):
+    INVALID_JSON = "INVALID_JSON"  # not UTF-8 JSON, NaN/Infinity, duplicate keys, not an object
+    UNKNOWN_TENANT = "UNKNOWN_TENANT"  # no tenant / write key, or one not registered in tenants.yaml
+    MISSING_FIELD = "MISSING_FIELD"  # a field the message type requires is absent or empty
+    MISSING_IDENTIFIER = "MISSING_IDENTIFIER"  # none of customer_id, email, phone, anonymous_id, device_id
+    INVALID_EMAIL = "INVALID_EMAIL"
+    INVALID_PHONE = "INVALID_PHONE"  # not a valid number, or no country code and no tenant default region
+    INVALID_FIELD = "INVALID_FIELD"  # a field of the wrong JSON type (e.g. events not a list)
+    TIMESTAMP_INVALID = "TIMESTAMP_INVALID"  # neither ISO-8601 nor epoch milliseconds
+    TIMESTAMP_OUT_OF_RANGE = "TIMESTAMP_OUT_OF_RANGE"  # outside the tenant's window around arrival time
+    TYPE_CONFLICT = "TYPE_CONFLICT"  # a property/attribute whose type differs from the first one seen
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"  # events per batch, properties per event, string length, distinct names
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    UNSUPPORTED_TYPE = "UNSUPPORTED_TYPE"  # unknown message type, or a value type we do not store
+    # reaction-streaming: a state delta that cannot reach MongoDB
+    INVALID_DELTA = "INVALID_DELTA"  # not a decodable state_delta record
+    WRITE_REFUSED = "WRITE_REFUSED"  # MongoDB refused the write for a reason retrying cannot fix
+    # profile-dedupe: a record on its input or config topics that it cannot read
+    INVALID_RECORD = "INVALID_RECORD"  # not decodable, or a schema the topic does not carry
+
+
+class Refusal(Exception):
+    """Raised by a rule that refuses a whole message (or, with `path`, one part of it)."""
+
+    def __init__(self, reason: Reason, detail: str, path: str = ""):
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.path = path
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One refused message or part of one (`path` says which: "" for all, "events[3]", "attributes.plan")."""
+
+    reason: Reason
+    detail: str
+    path: str = ""
+
+    @staticmethod
+    def of(refusal: Refusal, path: str | None = None) -> Rejection:
+        return Rejection(refusal.reason, refusal.detail, refusal.path if path is None else path)
+
+
+def rejected_record(
+    rejection: Rejection,
+    *,
+    job: str,
+    source: str,
+    tenant: str | None,
+    message_id: str | None,
+    arrival_ms: int,
+    original: bytes,
+) -> dict:
+    return {
+        "job": job,
+        "source": source,
+        "tenant": tenant,
+        "message_id": message_id or None,
+        "reason": rejection.reason.value,
+        "detail": rejection.detail,
+        "path": rejection.path,
+        "arrival_ms": arrival_ms,
+        "original": original,
+    }

@@ -1,0 +1,252 @@
+"""`make demo`: the pipeline on the embedded Flink MiniCluster, against the local stack
+(`make demo-cluster`, `--cluster`: submitted to the local Flink cluster of `headwater cluster up`).
+
+Starts the four jobs, produces examples/api.jsonl and examples/bad.jsonl and imports
+examples/customers.csv, waits until the outputs settle, then configures three destinations and sends
+profile computation messages (with a duplicate) for the profiles action-streaming resolved, through
+`headwater produce --source compute`. Prints what each topic holds, a few user documents as
+reaction-streaming wrote them to MongoDB, the outbound events profile-dedupe sent, the savepoint each
+job stopped with, and where to look.
+The stack stays up (`make down` stops it).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+
+from cli.import_csv import import_csv
+from cli.produce import produce_file
+from common import config
+from common.log import configure as configure_logging
+from common.log import get_logger
+from common.serde.avro import AvroCodec
+from common.topics import topic
+from harness.jobs import RunningJob, SubmittedJob
+from harness.kafka import Collector
+from harness.models.mongo import fold
+
+log = get_logger(__name__)
+
+EXAMPLES = config.REPO_ROOT / "examples"
+JOBS = ("api-unification", "action-streaming", "reaction-streaming", "profile-dedupe")
+OUTPUTS = ("unified.actions", "rejected", "state.deltas", "events.enriched", "identity.profiles", "delivery.outbound")
+DEMO_TENANT = "acme"
+TIMEOUT_S = 240
+
+
+def main(argv: list[str] | None = None) -> int:
+    on_cluster = "--cluster" in (sys.argv[1:] if argv is None else argv)
+    settings = config.load()
+    logs = settings.data_dir / "logs"
+    collectors = {name: Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, name)) for name in OUTPUTS}
+    before = {name: c.catch_up() for name, c in collectors.items()}  # records of earlier runs are not new
+    sample_lines = sum(1 for line in (EXAMPLES / "api.jsonl").open() if line.strip())
+    bad_lines = sum(1 for line in (EXAMPLES / "bad.jsonl").open() if line.strip())
+    destinations = _configure_destinations(settings)
+    where = (
+        f"the local Flink cluster (web UI {settings.flink_rest})" if on_cluster else "the embedded Flink MiniCluster"
+    )
+    log.info(
+        f"1/5 starting {', '.join(JOBS)} on {where} (logs in {logs}); "
+        f"destinations: {', '.join(d.destination_id for d in destinations)}"
+    )
+    jobs = []
+    try:
+        for name in JOBS:
+            if on_cluster:
+                jobs.append(SubmittedJob(name, {}, logs / f"demo-cluster-{name}.log"))
+                log.info(f"    submitted {name} as job {jobs[-1].job_id} ({jobs[-1].submit_s:.1f} s)")
+            else:
+                jobs.append(RunningJob(name, {}, logs / f"demo-{name}.log"))
+        log.info("2/5 producing sample events, a few bad records, and a CSV import")
+        produce_file(settings, "api", EXAMPLES / "api.jsonl")
+        produce_file(settings, "api", EXAMPLES / "bad.jsonl")
+        csv_rows, _refused = import_csv(
+            settings, "acme", EXAMPLES / "customers.csv", EXAMPLES / "customers.mapping.yaml"
+        )
+        expected_actions = sample_lines + csv_rows  # every valid sample line and sent row becomes one action
+        log.info("3/5 waiting for the outputs (they become visible when a checkpoint commits, every 2 s)")
+        deadline, last_change, last = time.monotonic() + TIMEOUT_S, time.monotonic(), None
+        while time.monotonic() < deadline:
+            if not all(job.alive() for job in jobs):
+                log.warning(f"demo: a job exited early; read the logs in {logs}")
+                return 1
+            for c in collectors.values():
+                c.poll_for(0.3)
+            counts = tuple(len(c.values) - before[n] for n, c in collectors.items())
+            if counts != last:
+                last, last_change = counts, time.monotonic()
+                log.info("    " + ", ".join(f"{n} {k}" for n, k in zip(OUTPUTS, counts)))
+            elif (
+                counts[0] >= expected_actions
+                and counts[1] >= bad_lines
+                and counts[2] > 0
+                and time.monotonic() - last_change > 6
+            ):
+                break  # everything arrived and nothing changed for 3 checkpoints: settled
+        else:
+            log.warning(f"demo: no settled output within {TIMEOUT_S} s; read the logs in {logs}")
+            return 1
+        documents = _mongo_users(settings, collectors["state.deltas"].values)
+        log.info("4/5 sending profile computation messages for the resolved profiles to profile-dedupe")
+        expected_events = _send_compute_messages(
+            settings, destinations, collectors["identity.profiles"].values[before["identity.profiles"] :]
+        )
+        outbound = collectors["delivery.outbound"]
+        outbound.wait_for(before["delivery.outbound"] + expected_events, timeout=120, alive=jobs[-1].alive)
+        savepoints = {}
+        for name, job in zip(JOBS, jobs):  # as Ctrl-C on `headwater run` would
+            savepoints[name] = job.stop_with_savepoint()
+    finally:
+        for job in jobs:
+            job.kill()
+        for c in collectors.values():
+            c.close()
+    _report(settings, collectors, before, documents, savepoints, on_cluster)
+    return 0
+
+
+def _configure_destinations(settings):
+    """An email destination deduping on email, an SMS one deduping on phone, and a webhook with the
+    legacy behaviour, all on audience aud-1 (as `headwater destinations put` writes them)."""
+    from cli.dedupe_config import put_destination
+
+    return [
+        put_destination(settings, DEMO_TENANT, "sendgrid", "email", ["aud-1"], "email", True),
+        put_destination(settings, DEMO_TENANT, "twilio", "sms", ["aud-1"], "phone", True),
+        put_destination(settings, DEMO_TENANT, "crm-hook", "webhook", ["aud-1"], None, True),
+    ]
+
+
+def _send_compute_messages(settings, destinations, profile_values) -> int:
+    """Every resolved profile of the demo tenant enters aud-1; the first message is sent twice (the
+    compute pipeline may repeat itself). Returns how many outbound events the rules give."""
+    import json
+
+    from common.contracts.compute import message_from_json
+    from common.contracts.profiles import profile_from_record
+    from harness.dedupe import Scenario, expected_outbound
+
+    codec = AvroCodec()
+    profiles = {}
+    for value in profile_values:
+        record = codec.decode(value)
+        if record["tenant"] == DEMO_TENANT and not record["merged_into"] and not record["deleted"]:
+            profiles[record["user_id"]] = profile_from_record(record)[1]
+    lines = [
+        {
+            "tenant": DEMO_TENANT,
+            "message_id": f"demo-aud-1-{profile_id}",
+            "computation_id": "aud-1",
+            "computation_kind": "audience",
+            "profile_id": profile_id,
+            "value": "entered",
+            "trigger": "value_changed",
+            "event_time_ms": 1_793_600_000_000,
+        }
+        for profile_id in sorted(profiles)
+    ]
+    lines.append(lines[0])
+    path = settings.data_dir / "demo" / "compute.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    produce_file(settings, "compute", path)
+    scenario = Scenario(
+        destinations,
+        [(DEMO_TENANT, p, ids) for p, ids in profiles.items()],
+        [message_from_json(line) for line in lines],
+    )
+    return len(expected_outbound(scenario))
+
+
+def _mongo_users(settings, delta_values, timeout_s: float = 30) -> list[dict]:
+    """A few user documents as reaction-streaming wrote them (c-1 from the CSV import first), once
+    MongoDB has caught up with the deltas."""
+    from pymongo import MongoClient
+
+    folded = [
+        d
+        for (coll, _), d in fold([AvroCodec().decode(v) for v in delta_values]).items()
+        if coll == "users" and d.get("customer_id") == "c-1"
+    ]
+    if not folded:
+        return []
+    deadline = time.monotonic() + timeout_s
+    with MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=5000) as client:
+        users = client[settings.mongo_database]["users"]
+        while time.monotonic() < deadline:
+            doc = users.find_one({"customer_id": "c-1", "deleted": {"$ne": True}})
+            if doc and doc.get("version", 0) >= folded[0]["version"]:
+                others = (
+                    users.find({"customer_id": {"$nin": ["c-1", None]}, "deleted": {"$ne": True}})
+                    .sort("customer_id")
+                    .limit(2)
+                )
+                return [doc, *others]
+            time.sleep(1)
+    return []
+
+
+def _report(settings, collectors, before, documents, savepoints, on_cluster) -> None:
+    codec = AvroCodec()
+    new = {n: [codec.decode(v) for v in c.values[before[n] :]] for n, c in collectors.items()}
+    log.info("5/5 done.")
+    for name in OUTPUTS:
+        log.info(f"    {settings.topic_prefix}{name:<18} {len(new[name]):>5} new records")
+    reasons = Counter(r["reason"] for r in new["rejected"])
+    log.info("    rejections by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())))
+    if documents:
+        log.info(
+            f"    {len(documents)} user documents (c-1 was imported from customers.csv), as reaction-streaming wrote "
+            f"them to MongoDB ({settings.mongo_database}.users):"
+        )
+        for document in documents:
+            log.info(
+                "      "
+                + ", ".join(
+                    f"{key}: {document.get(key)}"
+                    for key in ("_id", "customer_id", "emails", "attributes", "first_seen", "last_seen", "version")
+                    if document.get(key) not in (None, [], {})
+                )
+            )
+    else:
+        log.info("    (the c-1 user document did not reach MongoDB in time; see the reaction-streaming log)")
+    sent = new["delivery.outbound"]
+    if sent:
+        log.info(
+            f"    profile-dedupe sent {len(sent)} outbound events for {len({r['message_id'] for r in sent})} "
+            f"messages (one per ID group; the repeated message was not sent again), e.g.:"
+        )
+        shown = {tuple(r["destinations"]): r for r in reversed(sent)}  # one per kind of ID group
+        for record in sorted(shown.values(), key=lambda r: r["destinations"])[:4]:
+            ids = ", ".join(f"{i['type']}={i['value']}" for i in record["external_ids"])
+            log.info(f"      {record['profile_id']} -> {', '.join(record['destinations'])}: {ids}")
+    replay = "headwater replay JOB --from-savepoint PATH" if on_cluster else "headwater run JOB --from-savepoint PATH"
+    log.info(f"    each job was stopped with a savepoint; replay one with `{replay}`:")
+    for name, path in savepoints.items():
+        log.info(f"      {name:<20} {path}")
+    log.info(f"""
+Where to look:
+  .venv/bin/headwater tail unified.actions --max 5      validated, consolidated actions
+  .venv/bin/headwater tail rejected --max 5             refusals with reason codes and the original bytes
+  .venv/bin/headwater tail state.deltas --max 5         idempotent set/unset/add_to_set/pull per user and device
+  .venv/bin/headwater tail identity.profiles --max 5    user -> external ids
+  .venv/bin/headwater tail delivery.outbound --max 5    deduplicated outbound events, one per ID group
+  .venv/bin/headwater destinations list                 the destinations profile-dedupe sends to
+  MongoDB documents: {settings.mongo_uri} database {settings.mongo_database}, collections users and devices
+  checkpoints under {settings.checkpoints}/<job> (MinIO at {settings.s3_endpoint}, user {settings.s3_access_key})
+  .venv/bin/headwater status                            the local stack; `make down` stops it""")
+    if on_cluster:
+        log.info(
+            "  .venv/bin/headwater cluster status                    the local Flink cluster "
+            f"(web UI {settings.flink_rest});\n"
+            "                                                        `headwater cluster down` stops it, "
+            "`headwater jobs` lists jobs"
+        )
+
+
+if __name__ == "__main__":
+    configure_logging()
+    sys.exit(main())

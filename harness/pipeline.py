@@ -1,0 +1,217 @@
+"""The four jobs on the local cluster over one private topic prefix, and the checks that what they
+wrote equals the reference models: used by the cluster operations test and by `make chaos`.
+
+- action-streaming's three topics equal, byte for byte per key, the pure rules run once over the
+  unified actions api-unification wrote (harness/models/action.py);
+- the MongoDB documents equal the fold of exactly those deltas (harness/models/mongo.py);
+- profile-dedupe's outbound events equal the reference engine's for computation messages sent to
+  every live profile once the profiles settled (harness/dedupe.py), none twice;
+- every produced ingest record is accounted for: an action, or a whole-message refusal.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pymongo import MongoClient
+
+from common.config import Settings
+from common.contracts.actions import action_from_record
+from common.contracts.compute import ComputeMessage, Trigger
+from common.contracts.profiles import profile_from_record
+from common.flink.cluster import FlinkCluster
+from common.serde.avro import AvroCodec
+from common.topics import topic
+from harness.dedupe import Scenario, expected_outbound, produce_config, produce_messages, tenant_destinations
+from harness.jobs import SubmittedJob, headwater
+from harness.kafka import Collector
+from harness.models.action import count, expected_outputs
+from harness.models.mongo import fold
+from jobs.action_streaming.job import OUTPUTS as ACTION_OUTPUTS
+
+JOBS = ("api-unification", "action-streaming", "reaction-streaming", "profile-dedupe")
+TOPICS = ("unified.actions", *ACTION_OUTPUTS, "delivery.outbound", "rejected")
+
+
+@dataclass
+class Verified:
+    actions: int = 0
+    refused: int = 0
+    events: int = 0
+    documents: int = 0
+    messages: int = 0
+    outbound: int = 0
+    want: dict = field(default_factory=dict, repr=False)
+
+
+class Pipeline:
+    def __init__(self, env: dict[str, str], settings: Settings, cluster: str, log_dir: Path):
+        self.env, self.settings, self.log_dir = env, settings, log_dir
+        self.flink = FlinkCluster(cluster)
+        self.codec = AvroCodec()
+        self.destinations = [*tenant_destinations("acme"), *tenant_destinations("globex")]
+        produce_config(settings, self.destinations)
+        self.topics = {name: Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, name)) for name in TOPICS}
+        self.jobs: dict[str, SubmittedJob] = {}
+        self.verified = Verified()
+
+    # --- running ------------------------------------------------------------------------------------
+    def submit(self, name: str, *args: str, label: str = "") -> SubmittedJob:
+        self.jobs[name] = SubmittedJob(name, self.env, self.log_dir / f"{name}{label}.log", *args)
+        return self.jobs[name]
+
+    def submit_all(self) -> dict[str, float]:
+        return {name: self.submit(name).submit_s for name in JOBS}
+
+    def produce_sdk(self, batches: int, *, seed: int, rate: float, invalid_share: float = 0.0, users: int = 400):
+        """`headwater produce --generate` in the background (a Popen)."""
+        return headwater(
+            self.env,
+            self.log_dir / "produce.log",
+            "produce",
+            "--source",
+            "sdk",
+            "--generate",
+            str(batches),
+            "--seed",
+            str(seed),
+            "--users",
+            str(users),
+            "--rate",
+            str(rate),
+            "--invalid-share",
+            str(invalid_share),
+        )
+
+    def all_running(self) -> bool:
+        """Every submitted job runs all its tasks (one listing of the cluster's jobs)."""
+        listed = {info.job_id: info for info in self.flink.jobs()}
+        return all(job.job_id in listed and listed[job.job_id].fully_running for job in self.jobs.values())
+
+    def close(self) -> None:
+        for job in self.jobs.values():
+            try:
+                job.kill()
+            except Exception:  # noqa: BLE001 - the cluster may be gone; the test reports the real failure
+                pass
+        for collector in self.topics.values():
+            collector.close()
+
+    # --- checking -------------------------------------------------------------------------------------
+    def check_ingest(self, produced: int, timeout: float = 600) -> None:
+        """Every produced SDK batch is an action or a whole-message refusal; then action-streaming's
+        topics equal the pure rules over those actions."""
+        actions, rejected = self.topics["unified.actions"], self.topics["rejected"]
+        deadline = time.monotonic() + timeout
+        refused = 0
+        while time.monotonic() < deadline:
+            actions.poll_for(1)
+            rejected.poll_for(0.5)
+            refused = sum(1 for v in rejected.values if self._whole_refusal_of_api_unification(v))
+            if len(actions.values) + refused >= produced:
+                break
+        assert len(actions.values) + refused == produced, (
+            f"{len(actions.values)} actions + {refused} refusals for {produced} produced records"
+        )
+        self.verified.actions, self.verified.refused = len(actions.values), refused
+        want = expected_outputs([[action_from_record(self.codec.decode(v)) for v in actions.values]])[0]
+        events = self.topics["events.enriched"]
+        assert events.wait_for(count(want, "events.enriched"), timeout=timeout), (
+            f"{len(events.values)}/{count(want, 'events.enriched')} enriched events"
+        )
+        for name in ACTION_OUTPUTS:
+            self.topics[name].catch_up(idle=4)
+        got = defaultdict(list)
+        for name in ACTION_OUTPUTS:
+            for key, value in zip(self.topics[name].keys, self.topics[name].values):
+                got[(name, key)].append(value)
+        assert dict(got) == want, "action-streaming's outputs differ from one uninterrupted run of the rules"
+        self.verified.events, self.verified.want = count(want, "events.enriched"), want
+
+    def _whole_refusal_of_api_unification(self, value: bytes) -> bool:
+        record = self.codec.decode(value)
+        return record["job"] == "api-unification" and record["path"] == ""
+
+    def check_documents(self, timeout: float = 600) -> None:
+        want = self.verified.want
+        expected = fold(
+            [self.codec.decode(v) for (name, _), values in want.items() if name == "state.deltas" for v in values],
+            tombstones=True,
+        )
+        deadline = time.monotonic() + timeout
+        while (docs := self.documents()) != expected and time.monotonic() < deadline:
+            time.sleep(2)
+        assert docs == expected, f"{len(docs)} documents in MongoDB, {len(expected)} expected"
+        self.verified.documents = len(docs)
+
+    def documents(self) -> dict:
+        with MongoClient(self.settings.mongo_uri, serverSelectionTimeoutMS=5000) as client:
+            db = client[self.settings.mongo_database]
+            return {(c, d.pop("_id")): d for c in ("users", "devices") for d in db[c].find()}
+
+    def profiles(self) -> list:
+        """The live profiles action-streaming's final identity records describe, sorted."""
+        latest = {
+            key: self.codec.decode(values[-1])
+            for (name, key), values in self.verified.want.items()
+            if name == "identity.profiles"
+        }
+        found = [
+            (r["tenant"], *profile_from_record(r)) for r in latest.values() if not r["merged_into"] and not r["deleted"]
+        ]
+        return sorted(found, key=lambda p: (p[0], p[1]))
+
+    def wait_until_profiles_reached_dedupe(self, timeout: float = 180) -> None:
+        """profile-dedupe commits its offsets with each checkpoint: past the last profile, it holds them all."""
+        profiles = self.topics["identity.profiles"]
+        deadline = time.monotonic() + timeout
+        while not profiles.consumed_by("headwater-profile-dedupe"):
+            assert time.monotonic() < deadline, "profile-dedupe did not read every identity profile"
+            time.sleep(1)
+
+    def compute_scenario(self, repeats: int = 100) -> Scenario:
+        """Every live profile enters aud-1, every third also aud-2; the first `repeats` are sent twice."""
+        messages = []
+        for n, (tenant, profile_id, _ids) in enumerate(self.profiles()):
+            for audience in ("aud-1", "aud-2") if n % 3 == 0 else ("aud-1",):
+                messages.append(
+                    ComputeMessage(
+                        tenant=tenant,
+                        message_id=f"{audience}-{profile_id}",
+                        computation_id=audience,
+                        computation_kind="audience",
+                        event_time_ms=1_795_000_000_000 + n,
+                        profile_id=profile_id,
+                        value_json='"entered"',
+                        trigger=Trigger.VALUE_CHANGED,
+                    )
+                )
+        return Scenario(self.destinations, self.profiles(), messages + messages[:repeats])
+
+    def send_messages(self, messages: list[ComputeMessage]) -> None:
+        produce_messages(self.settings, messages)
+
+    def wait_for_outbound(self, count_: int, timeout: float = 300) -> None:
+        assert self.topics["delivery.outbound"].wait_for(count_, timeout=timeout), (
+            f"{len(self.topics['delivery.outbound'].values)}/{count_} outbound events"
+        )
+
+    def check_outbound(self, scenario: Scenario, timeout: float = 300) -> None:
+        expected = expected_outbound(scenario)
+        self.wait_for_outbound(len(expected), timeout)
+        outbound = self.topics["delivery.outbound"]
+        outbound.catch_up(idle=5)
+        sent = [self.codec.decode(v) for v in outbound.values]
+        twice = [e for e, n in Counter(r["event_id"] for r in sent).items() if n > 1]
+        assert not twice, f"{len(twice)} outbound events sent more than once"
+        assert Counter(map(_canonical, sent)) == Counter(map(_canonical, expected)), "outbound differs from the rules"
+        later = [self.codec.decode(v) for v in self.topics["rejected"].values]
+        assert [r for r in later if r["job"] != "api-unification"] == [], "a job other than api-unification refused"
+        self.verified.messages, self.verified.outbound = len(scenario.messages), len(sent)
+
+
+def _canonical(record: dict) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in record.items()))

@@ -1,0 +1,69 @@
+"""profile-dedupe's Kafka records: what it reads (computation messages, identity profiles, config), and
+what it writes (outbound events, comparator mismatches, rejections), packed into frames for one
+exactly-once sink (common/serde/frames.py). Record shapes: common/contracts/."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+
+from common.contracts.compute import ComputeMessage
+from common.contracts.outbound import outbound_key
+from common.contracts.rejections import Rejection, rejected_record
+from common.serde import frames
+from common.serde.avro import AvroCodec
+from common.serde.fast_avro import OutboundEncoder
+
+JOB = "profile-dedupe"
+OUTPUTS = ("delivery.outbound", "dedupe.mismatches", "rejected")  # frame output index -> topic suffix
+OUTBOUND_OUT, MISMATCH_OUT, REJECTED_OUT = range(len(OUTPUTS))
+
+
+class Encoders:
+    """One codec and the fast outbound encoder, per operator instance."""
+
+    def __init__(self, codec: AvroCodec):
+        self.codec = codec
+        self.fast_outbound = OutboundEncoder(codec)
+
+    def decode(self, raw: bytes) -> tuple[str, dict]:
+        """(schema name, record); SerdeError for a value that is not a record Headwater knows."""
+        return self.codec.writer_of(raw).name, self.codec.decode(raw)
+
+    def outbound(self, message: ComputeMessage, record: dict) -> tuple[int, bytes, bytes]:
+        return OUTBOUND_OUT, outbound_key(message), self.fast_outbound.encode(record)
+
+    def mismatch(self, message: ComputeMessage, record: dict) -> tuple[int, bytes, bytes]:
+        return MISMATCH_OUT, outbound_key(message), self.codec.encode("dedupe_mismatch", record)
+
+    def rejection(self, rejection: Rejection, raw: bytes, record: dict | None, source: str) -> tuple[int, bytes, bytes]:
+        record = record or {}
+        return (
+            REJECTED_OUT,
+            b"",
+            self.codec.encode(
+                "rejected",
+                rejected_record(
+                    rejection,
+                    job=JOB,
+                    source=source,
+                    tenant=record.get("tenant"),
+                    message_id=record.get("message_id"),
+                    arrival_ms=int(time.time() * 1000),
+                    original=raw,
+                ),
+            ),
+        )
+
+
+def framed(records: Iterable[tuple[int, bytes, bytes]], frame_records: int) -> Iterator[bytes]:
+    """Records -> frames of at most `frame_records` records: one JVM crossing per frame, and a message
+    with a huge fan-out never becomes one giant value."""
+    chunk = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= frame_records:
+            yield frames.pack(chunk)
+            chunk = []
+    if chunk:
+        yield frames.pack(chunk)

@@ -1,0 +1,68 @@
+"""When a shard's pending deltas are flushed to MongoDB, and what one flush does with them.
+
+A shard's deltas wait in Flink state until it holds `max_deltas` of them, or `max_delay_ms` after the
+first of a batch (a processing-time timer): big enough batches to coalesce and to fill bulk commands,
+and a bound on how late a delta reaches MongoDB. A flush decodes and coalesces the batch (batch.py),
+writes it (writer.py), and turns what could not be written into rejections with reason codes.
+Pure but for the writer it is handed, so the policy is tested without Flink or MongoDB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from common.contracts.rejections import Reason, Rejection
+from common.serde.avro import AvroCodec
+from jobs.reaction_streaming.batch import plan
+from jobs.reaction_streaming.records import encode_rejection
+
+COUNTS = ("deltas", "writes", "applied", "stale", "refused", "retries", "flushes")
+
+
+@dataclass(frozen=True)
+class FlushPolicy:
+    max_deltas: int
+    max_delay_ms: int
+
+    def timer_for(self, pending: int, now_ms: int) -> int | None:
+        """When to flush a shard that now holds `pending` deltas by time: set by the first of a batch."""
+        return now_ms + self.max_delay_ms if pending == 1 else None
+
+    def full(self, pending: int) -> bool:
+        return pending >= self.max_deltas
+
+
+@dataclass
+class Flushed:
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
+    rejected: list[bytes] = field(default_factory=list)  # encoded `rejected` records
+    latencies_ms: list[float] = field(default_factory=list)
+    coalescing_ratio: float = 0.0
+
+
+def flush(records: list[bytes], codec: AvroCodec, writer, now_ms: int) -> Flushed:
+    """Write a batch of raw deltas with `writer` (a MongoWriter); what happened, and the rejections of
+    deltas that are undecodable or that MongoDB refused."""
+    out = Flushed()
+    if not records:
+        return out
+    batch = plan(records, codec)
+    outcome = writer.apply(batch.writes)
+    out.latencies_ms = outcome.latencies_ms
+    out.coalescing_ratio = batch.deltas / batch.write_count if batch.write_count else 0.0
+    out.counts.update(
+        deltas=batch.deltas,
+        writes=batch.write_count,
+        applied=outcome.applied,
+        stale=outcome.stale,
+        refused=len(outcome.refused),
+        retries=outcome.retries,
+        flushes=1,
+    )
+    for raw, why in batch.undecodable:
+        out.rejected.append(encode_rejection(codec, Rejection(Reason.INVALID_DELTA, why), raw, None, now_ms))
+    for refused in outcome.refused:
+        detail = f"MongoDB error {refused.code}: {refused.detail}"
+        for raw, delta in batch.deltas_of(refused.write):
+            out.rejected.append(encode_rejection(codec, Rejection(Reason.WRITE_REFUSED, detail), raw, delta, now_ms))
+    return out

@@ -1,0 +1,76 @@
+"""reaction-streaming's settings: when pending deltas are flushed, how documents are sharded, and how
+MongoDB is written to. Each field is read from its environment variable (common/variables.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.variables import PositiveInt, declare, read_settings, setting
+
+SECTION = "reaction-streaming"
+MAX_DELTAS = declare(
+    "HEADWATER_REACTION_MAX_DELTAS",
+    4096,
+    "reaction-streaming flushes a shard at this many deltas",
+    kind=PositiveInt,
+    section=SECTION,
+)
+MAX_DELAY_MS = declare(
+    "HEADWATER_REACTION_MAX_DELAY_MS",
+    1000,
+    "reaction-streaming flushes a shard this long after its first pending delta",
+    kind=PositiveInt,
+    section=SECTION,
+)
+SHARDS = declare(
+    "HEADWATER_REACTION_SHARDS",
+    8,
+    "keys the documents are spread over (at most this many subtasks get work); fixed for the life of a "
+    "deployment: a savepoint restores only with the count it was taken with",
+    kind=PositiveInt,
+    section=SECTION,
+)
+STATEMENTS_PER_COMMAND = declare(
+    "HEADWATER_MONGO_STATEMENTS_PER_COMMAND",
+    32,
+    "statements per MongoDB write command (two per write); FerretDB over PostgreSQL holds a connection per "
+    "statement and stalls past its pool (64 locally); real MongoDB takes hundreds",
+    kind=PositiveInt,
+    section=SECTION,
+)
+POOL_SIZE = declare(
+    "HEADWATER_MONGO_POOL_SIZE",
+    4,
+    "MongoDB connections per reaction-streaming subtask",
+    kind=PositiveInt,
+    section=SECTION,
+)
+CONNECT_TIMEOUT_MS = declare(
+    "HEADWATER_MONGO_CONNECT_TIMEOUT_MS",
+    5000,
+    "MongoDB server selection and connect timeout (a write retries after it)",
+    kind=PositiveInt,
+    section=SECTION,
+)
+SOCKET_TIMEOUT_MS = declare(
+    "HEADWATER_MONGO_SOCKET_TIMEOUT_MS",
+    60000,
+    "how long one MongoDB command may take before it is retried",
+    kind=PositiveInt,
+    section=SECTION,
+)
+
+
+@dataclass(frozen=True)
+class ReactionSettings:
+    max_deltas: int = setting(MAX_DELTAS)
+    max_delay_ms: int = setting(MAX_DELAY_MS)
+    shards: int = setting(SHARDS)
+    statements_per_command: int = setting(STATEMENTS_PER_COMMAND)
+    pool_size: int = setting(POOL_SIZE)
+    connect_timeout_ms: int = setting(CONNECT_TIMEOUT_MS)
+    socket_timeout_ms: int = setting(SOCKET_TIMEOUT_MS)
+
+    @staticmethod
+    def from_env(env=None) -> ReactionSettings:
+        return read_settings(ReactionSettings, env)
