@@ -6,30 +6,19 @@ import argparse
 import sys
 from pathlib import Path
 
+from cli.variables import epilog
 from common import config
 from common.log import configure as configure_logging
 from common.log import get_logger
 
 log = get_logger(__name__)
 
-EPILOG = """environment (defaults point at the local stack):
-  HEADWATER_KAFKA         Kafka bootstrap servers     (default 127.0.0.1:19092)
-  HEADWATER_MONGO_URI     MongoDB / FerretDB URI      (default mongodb://127.0.0.1:27117/)
-  HEADWATER_S3_ENDPOINT   S3 / MinIO endpoint         (default http://127.0.0.1:19000; empty = no S3)
-  HEADWATER_CHECKPOINTS   checkpoint location         (default s3://headwater/checkpoints)
-  HEADWATER_TOPIC_PREFIX  topic name prefix           (default hw.)
-  HEADWATER_TENANTS       registered tenants          (default config/tenants.yaml)
-  HEADWATER_ENRICH_ATTRIBUTES  attributes copied onto enriched events (default all)
-  HEADWATER_DEDUPE_PROFILE_WAIT_MS  profile-dedupe: how long a message waits for its profile (default 10000)
-  HEADWATER_FLINK         Flink cluster REST address  (default http://127.0.0.1:18081, `headwater cluster up`)
-"""
-
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="headwater",
         description="Stateful PyFlink jobs that turn raw customer events into exactly-once customer state.",
-        epilog=EPILOG,
+        epilog=epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -20,6 +20,7 @@ TENANTS = declare(
     "HEADWATER_TENANTS",
     None,
     "registered tenants, limits and type-conflict policy (api-unification), identifier cap (action-streaming)",
+    section="jobs",
     default_text="`config/tenants.yaml`",
 )
 

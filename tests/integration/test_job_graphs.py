@@ -2,8 +2,11 @@
 so a savepoint restores into a new version or another parallelism (docs/operations.md). Integration:
 building profile-dedupe reads its configuration topics."""
 
+import json
+
 import pytest
 
+from common.config import REPO_ROOT
 from common.flink.settings import static_settings
 from jobs import registry
 
@@ -36,3 +39,7 @@ def test_every_operator_has_a_stable_uid(name, isolated_env):
             uids.append(t.getUid())
     assert len(uids) == len(set(uids)) >= 3
     assert all(uid.startswith(name) for uid in uids), uids
+    # The operators that hold state keep the uids their savepoints name (tests/fixtures/state_layouts.json).
+    layouts = json.loads((REPO_ROOT / "tests" / "fixtures" / "state_layouts.json").read_text())
+    stateful = {layout["uid"] for key, layout in layouts.items() if key.startswith(f"{name}/")}
+    assert stateful <= set(uids), f"{name} lost the uid of an operator with state: {stateful - set(uids)}"

@@ -1,0 +1,121 @@
+"""Waiting messages: the pure rules (parking.py), then the operator on a fake runtime
+(harness/flink_fake.py): a message for a profile not yet known waits, goes when the profile arrives or
+after the profile wait, in arrival order, and a restart keeps the waiting messages."""
+
+from common import config
+from common.contracts.compute import message_record
+from common.contracts.destinations import Destination, destination_record
+from common.serde import frames
+from common.serde.avro import AvroCodec
+from harness.flink_fake import ListState, OperatorDriver
+from jobs.profile_dedupe.config import ConfigReadiness
+from jobs.profile_dedupe.operators import DedupeMessages
+from jobs.profile_dedupe.parking import ConfigWait, ParkingLot, Verdict, verdict
+from jobs.profile_dedupe.settings import DedupeSettings
+from tests.unit.profile_dedupe.scenario import T, message
+
+CODEC = AvroCodec()
+
+
+def test_a_message_goes_when_config_and_profiles_are_there_or_after_the_profile_wait():
+    assert verdict(False, True, 0, 100) is Verdict.WAIT  # the submit-time config comes first
+    assert verdict(True, True, 0, 100) is Verdict.GO
+    assert verdict(True, False, 99, 100) is Verdict.WAIT
+    assert verdict(True, False, 100, 100) is Verdict.GO_TIMED_OUT
+
+
+def test_the_config_is_waited_for_a_bounded_time_from_the_first_message_that_needs_it():
+    now = [10.0]
+    wait = ConfigWait(ConfigReadiness({"destination:acme:d": "abc"}), wait_ms=500, clock=lambda: now[0])
+    assert not wait.ready()
+    now[0] += 0.499
+    assert not wait.ready() and not wait.gave_up
+    now[0] += 0.001
+    assert wait.ready() and wait.gave_up
+    assert wait.readiness.ready  # the missing records are forgotten: nothing waits for them again
+
+
+def test_parked_messages_leave_in_order_up_to_the_first_that_may_not_go():
+    timers = []
+    lot = ParkingLot(ListState(), retry_ms=200)
+    for n, raw in enumerate((b"a", b"b", b"c")):
+        lot.park("acme", raw, now_ms=1000 + n, schedule=timers.append)
+    assert timers == [1200] and lot.size("acme") == 3  # only the first to wait asks for a timer
+    released = list(lot.release("acme", 2000, lambda raw, waited: raw != b"b", timers.append))
+    assert released == [b"a"]  # b may not go, and c waits behind it
+    assert lot.size("acme") == 2 and lot.state.get() == [(b"b", 1001), (b"c", 1002)]
+    assert timers == [1200, 2200]
+    assert list(lot.release("acme", 2200, lambda raw, waited: True, timers.append)) == [b"b", b"c"]
+    assert lot.size("acme") == 0 and timers == [1200, 2200]
+
+
+def test_a_restored_parking_lot_counts_what_its_state_holds():
+    state = ListState()
+    state.update([(b"a", 1), (b"b", 2)])
+    assert ParkingLot(state, retry_ms=200).size("acme") == 2
+
+
+def _profile(profile_id: str) -> bytes:
+    return CODEC.encode(
+        "identity_profile",
+        {
+            "tenant": T,
+            "user_id": profile_id,
+            "merged_into": None,
+            "deleted": False,
+            "external_ids": [{"type": "email", "value": f"{profile_id}@x.io", "first_seen_ms": 1}],
+        },
+    )
+
+
+def _message(message_id: str, profile_id: str) -> bytes:
+    return CODEC.encode("compute_message", message_record(message(profile=profile_id, message_id=message_id)))
+
+
+def _batch(*records: bytes) -> bytes:
+    return frames.pack([(0, b"", r) for r in records])
+
+
+def _sent(outputs) -> list[str]:
+    """message ids of the outbound events in the operator's output frames"""
+    return [
+        CODEC.decode(value)["message_id"] for frame in outputs for out, _k, value in frames.unpack(frame) if out == 0
+    ]
+
+
+def _driver(tmp_path, **options) -> OperatorDriver:
+    settings = config.load({"HEADWATER_DATA_DIR": str(tmp_path)})
+    driver = OperatorDriver(DedupeMessages(settings, DedupeSettings(**options), expected={}))
+    hook = Destination(T, "hook", "webhook", ("aud-1",))
+    assert driver.broadcast(CODEC.encode("destination", destination_record(hook))) == []
+    return driver
+
+
+def test_the_operator_holds_a_message_until_its_profile_arrives_and_keeps_arrival_order(tmp_path):
+    driver = _driver(tmp_path, profile_wait_ms=10_000, retry_ms=200)
+    assert _sent(driver.element(_batch(_profile("p-1"), _message("m-1", "p-1")), key=T)) == ["m-1"]
+    # p-2 is not known: m-2 waits, and m-3 (of a known profile) waits behind it
+    assert _sent(driver.element(_batch(_message("m-2", "p-2"), _message("m-3", "p-1")), key=T)) == []
+    assert driver.advance(1000) == []
+    assert driver.runtime.metrics.counters["waiting"].count == 2
+    assert _sent(driver.element(_batch(_profile("p-2")), key=T)) == ["m-2", "m-3"]
+    assert driver.runtime.metrics.counters["waiting"].count == 0
+
+
+def test_the_operator_gives_up_waiting_for_a_profile_after_the_profile_wait(tmp_path):
+    driver = _driver(tmp_path, profile_wait_ms=1000, retry_ms=200)
+    assert driver.element(_batch(_message("m-1", "p-9")), key=T) == []
+    assert driver.advance(800) == []
+    driver.advance(400)  # decided with what is known: no ids, so nothing to send
+    counters = driver.runtime.metrics.counters
+    assert (counters["profile_wait_timeouts"].count, counters["dropped"].count, counters["waiting"].count) == (1, 1, 0)
+
+
+def test_a_restarted_operator_releases_the_messages_its_state_kept(tmp_path):
+    driver = _driver(tmp_path, profile_wait_ms=1000, retry_ms=200)
+    driver.element(_batch(_message("m-1", "p-9")), key=T)
+    parked = driver.state("parked", T).get()
+    restarted = _driver(tmp_path, profile_wait_ms=1000, retry_ms=200)
+    restarted.runtime.current_key = T
+    restarted.function.parking.state.update(parked)  # what a restore puts back
+    assert _sent(restarted.element(_batch(_profile("p-9")), key=T)) == ["m-1"]

@@ -1,0 +1,150 @@
+"""Every value kept in Flink state, pinned like the Avro schemas (schemas/fingerprints.json).
+
+A savepoint holds each operator's state under its uid and state name, as bytes that PyFlink pickles
+from the values the operators store. A change of a state name, of the order of a packed tuple, or of
+what a value holds makes old savepoints restore into nonsense or not at all. So:
+
+- tests/fixtures/state_layouts.json records, per state, its name and the packed form of a sample
+  value; a change shows here first. If it is on purpose: add fields at the end with a default (old
+  values are shorter tuples: the unpackers fill the default), or write a migration, note it in
+  CHANGELOG.md, and record the new layout (`python -m tests.unit.test_state_layouts` rewrites the file);
+- no stored value pickles a class: a savepoint must not depend on the module a class lives in.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import pickletools
+import sys
+
+from common.config import REPO_ROOT
+from jobs.action_streaming import operators as action_operators
+from jobs.action_streaming.device_state import DeviceState
+from jobs.action_streaming.identity import UserIdentity
+from jobs.action_streaming.state_codec import pack_device, pack_user, unpack_device, unpack_user
+from jobs.action_streaming.user_state import UserState
+from jobs.api_unification import operators as unification_operators
+from jobs.api_unification.tenant_schema import TenantSchema, pack_schema, unpack_schema
+from jobs.profile_dedupe import operators as dedupe_operators
+from jobs.profile_dedupe.profiles import Membership, ProfileState, pack, unpack
+from jobs.reaction_streaming import operators as reaction_operators
+
+GOLDEN = REPO_ROOT / "tests" / "fixtures" / "state_layouts.json"
+
+USER = UserState(
+    identity=UserIdentity(
+        "u-1",
+        1_000,
+        "c-1",
+        ["a@x.io"],
+        ["+15550001"],
+        ["anon-1"],
+        ["d-1"],
+        {"customer_id:c-1": 1_000, "email:a@x.io": 1_100},
+    ),
+    attributes={"plan": "pro", "tags": ["a", "b"]},
+    last_seen_ms=2_000,
+    counters={"app_opened": 3},
+    version=4,
+    attribute_stamps={"plan": (1_500, "m-2")},
+)
+DEVICE = DeviceState("d-1", "u-1", "ios", "3.1.0", "17.2", "tok", 2_000, 2)
+SCHEMA = TenantSchema({"purchased", "app_opened"}, {"purchased\x1ftotal": "number"}, {"plan": "string"})
+PROFILE = ProfileState(
+    ids=(),
+    known=True,
+    merged_into=None,
+    computations={"aud-1": Membership(True, frozenset({"email-1", "sms-1"}))},
+    seen={"m-1": 10_000},
+)
+
+
+def layouts() -> dict[str, dict]:
+    """State -> (operator uid, state name, packed sample): what the golden file records."""
+    return {
+        "api-unification/tenant_schema": {
+            "uid": "api-unification-tenant-schema",
+            "state": unification_operators.TENANT_SCHEMA.name,
+            "kind": "value",
+            "packed": repr(pack_schema(SCHEMA)),
+        },
+        "action-streaming/identity_index": {
+            "uid": "action-streaming-resolve-and-fold",
+            "state": action_operators.IDENTITY_INDEX.name,
+            "kind": "map: identifier key -> user id",
+            "packed": repr(USER.identity.keys()),
+        },
+        "action-streaming/users": {
+            "uid": "action-streaming-resolve-and-fold",
+            "state": action_operators.USERS.name,
+            "kind": "map: user id -> user",
+            "packed": repr(pack_user(USER)),
+        },
+        "action-streaming/devices": {
+            "uid": "action-streaming-resolve-and-fold",
+            "state": action_operators.DEVICES.name,
+            "kind": "map: device id -> device",
+            "packed": repr(pack_device(DEVICE)),
+        },
+        "reaction-streaming/pending": {
+            "uid": "reaction-streaming-apply-deltas",
+            "state": reaction_operators.PENDING.name,
+            "kind": "list: raw state_delta values",
+            "packed": repr(b"\xc3\x01..."),
+        },
+        "profile-dedupe/profiles": {
+            "uid": "profile-dedupe-decide",
+            "state": dedupe_operators.PROFILES_STATE.name,
+            "kind": "map: profile id -> profile",
+            "packed": repr(pack(PROFILE)),
+        },
+        "profile-dedupe/parked": {
+            "uid": "profile-dedupe-decide",
+            "state": dedupe_operators.PARKED_STATE.name,
+            "kind": "list: (raw compute_message value, parked at ms)",
+            "packed": repr((b"\xc3\x01...", 1_000)),
+        },
+        "profile-dedupe/config": {
+            "uid": "profile-dedupe-decide",
+            "state": dedupe_operators.CONFIG_STATE.name,
+            "kind": "broadcast map: config key -> (schema name, decoded record, digest)",
+            "packed": repr(("destination", {"tenant": "acme", "destination_id": "d"}, "0123456789abcdef")),
+        },
+    }
+
+
+def test_state_layouts_match_the_recorded_ones():
+    recorded = json.loads(GOLDEN.read_text())
+    current = layouts()
+    changed = sorted(name for name in set(recorded) | set(current) if recorded.get(name) != current.get(name))
+    assert not changed, (
+        f"state layout changed: {', '.join(changed)}. Old savepoints hold the recorded layout: add fields at "
+        "the end with a default or write a migration, say so in CHANGELOG.md, then record the new layout with "
+        "`python -m tests.unit.test_state_layouts`"
+    )
+
+
+def test_stored_values_round_trip_and_name_no_class():
+    assert unpack_user(pack_user(USER)) == USER
+    assert unpack_device(pack_device(DEVICE)) == DEVICE
+    assert unpack(pack(PROFILE)) == PROFILE
+    assert unpack_schema(pack_schema(SCHEMA)) == SCHEMA
+    for value in (pack_user(USER), pack_device(DEVICE), pack(PROFILE), pack_schema(SCHEMA)):
+        opcodes = {op.name for op, _arg, _pos in pickletools.genops(pickle.dumps(value))}
+        assert not opcodes & {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "NEWOBJ", "REDUCE"}, value
+
+
+def test_older_stored_values_still_read():
+    """A user stored before its last field existed is a shorter tuple; a tenant schema stored by a
+    release before 0.2 is a pickled TenantSchema."""
+    packed = pack_user(USER)
+    older = (packed[0][:-1], *packed[1:-1])  # no first_seen_ids, no attribute_stamps
+    user = unpack_user(older)
+    assert user.identity.first_seen_ids == {} and user.attribute_stamps == {} and user.version == 4
+    assert unpack_schema(SCHEMA) is SCHEMA and unpack_schema(None) == TenantSchema()
+
+
+if __name__ == "__main__":
+    GOLDEN.write_text(json.dumps(layouts(), indent=2, sort_keys=True) + "\n")
+    sys.stdout.write(f"recorded {GOLDEN}\n")
