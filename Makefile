@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HW := $(VENV)/bin/headwater
 PYTEST := $(PY) -m pytest
 
-.PHONY: help setup up down status demo demo-cluster test test-unit test-integration clean
+.PHONY: help setup up down status demo demo-cluster test test-unit test-integration lint clean
 
 help:
 	@echo "make setup             install everything (venv, Kafka/Flink jars, FerretDB, MinIO); idempotent"
@@ -14,6 +14,7 @@ help:
 	@echo "make test              setup + stack up + unit and integration tests + stack down"
 	@echo "make up|down|status    the local stack (Kafka, FerretDB over PostgreSQL, MinIO) on 127.0.0.1"
 	@echo "make test-unit         unit tests only (no stack needed)"
+	@echo "make lint              ruff check and ruff format --check (make test runs it first)"
 	@echo "make bench-skeleton    throughput, latency and peak memory of the skeleton job (exactly-once path)"
 	@echo "make bench-unification api-unification events/s, latency, memory; batches of 1/10/50, parallelism 1/2"
 	@echo "make bench-action      action-streaming messages/s, latency, state size, memory; 100k and 1M users"
@@ -43,15 +44,20 @@ demo-cluster: up
 	@$(HW) cluster up
 	@$(PY) -m harness.demo --cluster
 
-test-unit: setup
+test-unit: setup lint
 	@$(PYTEST) -q tests/unit
+
+# House rules (pyproject.toml [tool.ruff]): lint, import order, no print, formatting.
+lint: setup
+	@$(VENV)/bin/ruff check --output-format=concise . && $(VENV)/bin/ruff format --check --quiet . \
+		|| { echo "lint failed: \`.venv/bin/ruff check --fix . && .venv/bin/ruff format .\` mends most of it"; exit 1; }
 
 test-integration: up
 	@$(PYTEST) -q -m integration tests/integration
 
 # Runs setup, starts the stack, runs every test, always stops the stack, and fails if any test failed.
 # The failed tests are named again last, so CI's tail of the output says what broke.
-test: setup
+test: setup lint
 	@$(HW) up; rc=$$?; \
 	if [ $$rc -eq 0 ]; then $(PYTEST) -q -rfEs --cache-clear tests; rc=$$?; fi; \
 	$(HW) down; \

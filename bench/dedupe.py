@@ -5,8 +5,9 @@ Then --messages scripted messages (harness/dedupe.py: duplicates, merges, new id
 computation connected to an email destination deduping on email, a webhook without dedupes_on and
 an SMS destination deduping on phone) are produced as fast as Kafka takes them; throughput is
 messages/s and outbound events/s from the first outbound event to the last. Then --rate messages/s
-for --seconds, each a trait change that the webhook always receives: latency from the Kafka timestamp of the message to its outbound event
-being visible (read_committed: outputs commit with checkpoints). Peak memory is the job's process
+for --seconds, each a trait change that the webhook always receives: latency from the Kafka
+timestamp of the message to its outbound event being visible (read_committed: outputs commit with
+checkpoints). Peak memory is the job's process
 tree (with --cluster: the job is submitted to the local cluster of `headwater cluster up`, and peak
 memory is that of the cluster's processes). Options go in BENCH_ARGS, e.g.
 `make bench-dedupe BENCH_ARGS="--parallelism 2 --cluster"`.

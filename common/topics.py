@@ -1,4 +1,4 @@
-"""The Kafka topics of the pipeline (DESIGN.md), named once.
+"""The Kafka topics of the pipeline (docs/architecture.md), named once.
 
 Names are the defaults with `HEADWATER_TOPIC_PREFIX` in front. Compacted topics hold the latest value
 per key (identity profiles, destination config); the others are append-only streams.

@@ -1,6 +1,6 @@
 """Per-tenant batches of records for a keyed Python operator, built in the JVM.
 
-A PyFlink Python operator pays a fixed cost per element (tens of microseconds in thread mode, NOTES.md),
+A PyFlink Python operator pays a fixed cost per element (tens of microseconds in thread mode, docs/flink-notes.md),
 and PyFlink's own `key_by` adds a Python operator of its own in front. For a job whose records are
 small and many (one computation message each), that fixed cost, twice, is most of the work.
 `tenant_batches` keys by the tenant (the first field of every Headwater Avro record) and batches in

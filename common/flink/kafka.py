@@ -1,7 +1,7 @@
 """Kafka sources and exactly-once sinks for PyFlink jobs, built one way for every job.
 
 Between jobs every arrow is a Kafka topic written with Kafka transactions and read with
-`isolation.level=read_committed` (DESIGN.md): a record becomes visible downstream only when the
+`isolation.level=read_committed` (docs/architecture.md): a record becomes visible downstream only when the
 checkpoint that covers it completes, so a crash and restart never exposes a record twice.
 """
 

@@ -4,7 +4,7 @@ A savepoint is what a replay after a bad deploy starts from (`headwater run JOB 
 Stopping with one (rather than cancelling) also ends the Kafka transactions cleanly: everything the
 job emitted up to the savepoint is committed, nothing after it.
 
-PyFlink's `JobClient.stop_with_savepoint` does not reach the Java method (NOTES.md), so the Java
+PyFlink's `JobClient.stop_with_savepoint` does not reach the Java method (docs/flink-notes.md), so the Java
 client's three-argument `stopWithSavepoint` is called directly.
 """
 

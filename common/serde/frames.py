@@ -1,7 +1,7 @@
 """Many keyed Kafka records packed into one bytes value, for one Python -> JVM crossing per input.
 
 Every record a PyFlink Python operator emits crosses into the JVM at a fixed cost of tens of
-microseconds (NOTES.md), whatever its size. A job that turns one input into a dozen outputs (deltas,
+microseconds (docs/flink-notes.md), whatever its size. A job that turns one input into a dozen outputs (deltas,
 enriched events, profiles) emits them as one frame instead; `common.flink.kafka.framed_exactly_once_sink`
 splits the frame in a chained Java operator (common/flink/java/.../RecordFrames.java) and routes each record
 to its topic in one exactly-once sink.

@@ -6,7 +6,7 @@ and `bin/taskmanager.sh` and watched like the stack's other services (PID file, 
 so a job behaves on the cluster as it does on the embedded MiniCluster: RocksDB, checkpoints and
 savepoints on MinIO, thread-mode Python with the project's venv.
 
-Two things the wheel does not do by itself (NOTES.md): the flink-python jar goes on the processes'
+Two things the wheel does not do by itself (docs/flink-notes.md): the flink-python jar goes on the processes'
 classpath (HADOOP_CLASSPATH, so every Python job shares one pemja and a second job does not fail with
 `NoSuchFieldException: loadedLibraryNames`), and the S3 plugin comes from `.tools/flink/plugins`.
 Each TaskManager is its own JVM with its own embedded Python, so two TaskManagers run Python on two

@@ -1,9 +1,10 @@
 """The shadow comparator: for one input message, are the legacy and the new path's deliveries to
 destinations without `dedupes_on` identical (same count and content)?
 
-As in the write-up, each delivery is keyed by a hash (SHA-256 of message, destination and ids) with a
-count: the new path adds one, the legacy path takes one away, and any key left non-zero is a mismatch.
-The write-up's comparator ran hosts out of memory on one input that fanned out to 150,000 outputs;
+As in the Segment design (docs/profile-dedupe.md), each delivery is keyed by a hash (SHA-256 of
+message, destination and ids) with a count: the new path adds one, the legacy path takes one away,
+and any key left non-zero is a mismatch.
+Segment's comparator ran hosts out of memory on one input that fanned out to 150,000 outputs;
 here the in-memory map holds at most `cap` keys. Past the cap, counts spill into a RocksDB database
 (rocksdict) in `spill_dir`, which is emptied after each message. Memory is bounded by the cap, not
 by the fan-out.

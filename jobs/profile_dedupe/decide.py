@@ -1,7 +1,7 @@
 """The dedupe decision tree: for one message and one destination, send with all external ids, send with
 some (the latest id of the destination's `dedupes_on` type), or drop. One pure function per branch.
 
-The rules are the Segment write-up's (docs/profile-dedupe.md has the table):
+The rules are the Segment dedupe design's (docs/profile-dedupe.md has the table):
 - value changed: entered (or a trait value) -> the latest id of the type, unless this destination
   already messaged the profile for this computation; exited -> nothing.
 - new external id: only if the new id is of the type and the profile was not already messaged for

@@ -2,7 +2,8 @@
 
 The group's name is the SHA-256 of the canonical id set (sorted (type, value) pairs, `type` NUL `value`,
 one per line).
-The write-up names "SHA128", which does not exist; SHA-256 is the stated choice here. Event ids derive
+The design names "SHA128", which does not exist (docs/profile-dedupe.md); SHA-256 is the stated
+choice here. Event ids derive
 from the message id, the group and the part, so a message processed again (a duplicate that slipped
 past the window, or a replay from an older savepoint) yields the same event ids, which a consumer
 can dedupe on.

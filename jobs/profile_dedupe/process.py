@@ -7,7 +7,7 @@ the connected destinations and the rollout levers.
     -> what was sent -> the profiles' new state (merges combine the merged profiles' state)
 
 Deliveries are generated lazily, destination by destination, and consumed once: a message that fans
-out to 150,000 destinations never holds them all (the write-up's out-of-memory lesson).
+out to 150,000 destinations never holds them all (the out-of-memory lesson in docs/profile-dedupe.md).
 """
 
 from __future__ import annotations

@@ -66,3 +66,18 @@ def test_the_check_sees_a_violation(tmp_path):
     assert _violation(REPO_ROOT / "jobs" / "action_streaming" / "job.py", "jobs.api_unification.tenants")
     assert _violation(REPO_ROOT / "jobs" / "action_streaming" / "job.py", "jobs.action_streaming.identity") is None
     assert _violation(REPO_ROOT / "infra" / "stack" / "control.py", "jobs.registry")
+
+
+def test_nothing_points_outside_the_repository():
+    """Docstrings, comments and docs cite files a clone has (docs/), not notes kept beside the repo."""
+    outside = ("NOTES" + ".md", "DESIGN" + ".md", "../" + "shared")  # spelled apart: this file is read too
+    found = []
+    for top in (*LAYER, "docs", "flink-conf", "infra"):
+        for path in sorted((REPO_ROOT / top).rglob("*")):
+            if path.suffix not in (".py", ".md", ".yaml", ".sh", ".java", ".sql") or "fixtures" in path.parts:
+                continue
+            text = path.read_text(errors="replace")
+            found += [f"{path.relative_to(REPO_ROOT)}: {word}" for word in outside if word in text]
+    readme = (REPO_ROOT / "README.md").read_text()
+    found += [f"README.md: {word}" for word in outside if word in readme]
+    assert found == [], "references outside the repository:\n" + "\n".join(found)

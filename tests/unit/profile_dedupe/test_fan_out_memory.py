@@ -1,4 +1,5 @@
-"""The write-up's out-of-memory incident: one input fanned out to 150,000 outputs while the comparator
+"""Segment's out-of-memory incident (docs/profile-dedupe.md): one input fanned out to 150,000 outputs
+while the comparator
 held both paths' outputs in memory. Here the same input, comparator on, stays under a stated bound.
 
 Bounds, on top of the destination config itself (150,000 destination instances, which the job's
