@@ -5,7 +5,7 @@ events are exactly the reference engine's (none missing, none twice)."""
 
 import pytest
 
-from infra import chaos
+from harness import chaos
 
 pytestmark = pytest.mark.integration
 
