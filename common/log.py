@@ -3,7 +3,8 @@
 `configure()` (idempotent) gives the `headwater` logger two handlers with bare messages:
 records below WARNING go to stdout, WARNING and above to stderr. So a command's results and a job's
 progress lines land on stdout (in a TaskManager's `.out` file for a job on a cluster, and in the log
-of `headwater run`), and problems on stderr. `progress` is a logger whose lines always go to stderr,
+of `headwater run`), and problems on stderr. Inside a job, `configure_job()` sends everything to
+stdout instead. `progress` is a logger whose lines always go to stderr,
 for the progress of long commands whose stdout is their result (`headwater produce`, `import-csv`).
 
 The handlers look `sys.stdout`/`sys.stderr` up when they write, so output that a caller redirects
@@ -63,6 +64,21 @@ def configure(level: int = logging.INFO) -> None:
     progress_logger.propagate = False
     root.propagate = False
     root._headwater_configured = True
+
+
+def configure_job(level: int = logging.INFO) -> None:
+    """For code running inside a Flink job (an operator's `open`): every record of the `headwater.jobs`
+    loggers goes to stdout, warnings too. In thread mode a TaskManager's stderr is a pipe PyFlink does
+    not read; stdout lands in the TaskManager's `.out` file and in the log of `headwater run`."""
+    jobs = logging.getLogger(f"{ROOT}.jobs")
+    jobs.setLevel(level)
+    if getattr(jobs, "_headwater_configured", False):
+        return
+    handler = _CurrentStream("stdout")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    jobs.addHandler(handler)
+    jobs.propagate = False
+    jobs._headwater_configured = True
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -20,7 +20,7 @@ from common.contracts.rollout import Rollout
 from common.flink.environment import subtask_index
 from common.flink.map_state_cache import CachedMapState
 from common.flink.progress import ProgressThrottle
-from common.log import configure as configure_logging
+from common.log import configure_job as configure_logging
 from common.log import get_logger
 from common.metrics import LatencyWindow
 from common.serde import frames

@@ -11,7 +11,7 @@ from pyflink.datastream.state import ListStateDescriptor
 
 from common.config import Settings
 from common.flink.progress import ProgressThrottle
-from common.log import configure as configure_logging
+from common.log import configure_job as configure_logging
 from common.log import get_logger
 from common.metrics import LatencyWindow
 from common.serde.avro import AvroCodec
