@@ -6,8 +6,9 @@ empty database:
 - plain loop: pymongo, the deltas in stream order, one version-gated write per delta (the same two
   statements as the job's, requests.py), 16 deltas per ordered `update` command (32 statements,
   FerretDB's limit, common/config.py): the store's limit here.
-- the job: `headwater run reaction-streaming` on the deltas produced to Kafka beforehand; timed from
-  its first progress line to the line that counts every delta (start-up printed apart).
+- the job: `headwater run reaction-streaming` on the deltas produced to Kafka beforehand, once per
+  value of --in-flight (HEADWATER_MONGO_COMMANDS_IN_FLIGHT: 1, 4 and 8 by default); timed from its
+  first progress line to the line that counts every delta (start-up printed apart).
 Printed: deltas/s, documents/s (distinct documents ÷ time), the job's coalescing ratio and write
 latency, and peak memory of the job's process tree.
 """
@@ -41,6 +42,7 @@ log = get_logger(__name__)
 def plain_loop(settings, database: str, deltas: list[dict]) -> float:
     """Seconds to write every delta, one version-gated write each (requests.py), in stream order."""
     db = MongoClient(settings.mongo_uri)[database]
+    per_command = ReactionSettings.from_env().statements_per_command // 2
     started = time.monotonic()
     batch: list[dict] = []
 
@@ -53,7 +55,7 @@ def plain_loop(settings, database: str, deltas: list[dict]) -> float:
 
     for d in deltas:
         batch.append(d)
-        if len(batch) == ReactionSettings.from_env().statements_per_command // 2:
+        if len(batch) == per_command:
             flush()
     flush()
     return time.monotonic() - started
@@ -91,39 +93,52 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--entities", type=int, default=10_000)
     ap.add_argument("--per-entity", type=int, default=10, help="average deltas per document")
+    ap.add_argument("--in-flight", default="1,4,8", help="commands in flight per run of the job (default 1,4,8)")
     args = ap.parse_args()
     rng = random.Random(7)
     streams = [entity_deltas(rng, "bench", e, rng.randint(1, 2 * args.per_entity - 1)) for e in range(args.entities)]
     deltas = interleave(rng, streams)
     documents = sum(1 for s in streams if s)
-    run_id = uuid.uuid4().hex[:8]
-    env = {
-        "HEADWATER_TOPIC_PREFIX": f"bench{run_id}.",
-        "HEADWATER_CHECKPOINTS": f"s3://headwater/bench-{run_id}",
-        "HEADWATER_MONGO_DB": f"bench{run_id}job",
-    }
-    settings = config.load({**os.environ, **env})
-    ensure_topics(settings, partitions=4)
+    settings = config.load()
     client = MongoClient(settings.mongo_uri)
     log.info(f"{len(deltas):,} deltas for {documents:,} documents")
+    plain_db = f"bench{uuid.uuid4().hex[:8]}plain"
     try:
-        log.info("plain pymongo loop (one version-gated write per delta, 16 per command) ...")
-        plain_s = plain_loop(settings, f"bench{run_id}plain", deltas)
-        log.info("reaction-streaming job ...")
-        job = run_job(settings, env, deltas, settings.data_dir / "logs" / f"bench-reaction-{run_id}.log")
+        log.info("plain pymongo loop (one version-gated write per delta, one command at a time) ...")
+        plain_s = plain_loop(settings, plain_db, deltas)
     finally:
-        client.drop_database(f"bench{run_id}plain")
-        client.drop_database(f"bench{run_id}job")
-    r = job["report"]
-    job_docs_s = documents / job["seconds"] * job["counted"] / len(deltas)
-    log.info(f"\n{'':<22}{'deltas/s':>10}{'documents/s':>13}")
-    log.info(f"{'plain loop':<22}{len(deltas) / plain_s:>10,.0f}{documents / plain_s:>13,.0f}")
-    log.info(f"{'reaction-streaming':<22}{job['counted'] / job['seconds']:>10,.0f}{job_docs_s:>13,.0f}")
+        client.drop_database(plain_db)
+    rows = []
+    for in_flight in [int(n) for n in args.in_flight.split(",")]:
+        run_id = uuid.uuid4().hex[:8]
+        env = {
+            "HEADWATER_TOPIC_PREFIX": f"bench{run_id}.",
+            "HEADWATER_CHECKPOINTS": f"s3://headwater/bench-{run_id}",
+            "HEADWATER_MONGO_DB": f"bench{run_id}job",
+            "HEADWATER_MONGO_COMMANDS_IN_FLIGHT": str(in_flight),
+        }
+        job_settings = config.load({**os.environ, **env})
+        ensure_topics(job_settings, partitions=4)
+        log.info(f"reaction-streaming job, {in_flight} command(s) in flight ...")
+        try:
+            job = run_job(job_settings, env, deltas, settings.data_dir / "logs" / f"bench-reaction-{run_id}.log")
+        finally:
+            client.drop_database(f"bench{run_id}job")
+        rows.append((in_flight, job))
+    log.info(f"\n{'':<32}{'deltas/s':>10}{'documents/s':>13}{'x plain':>9}  write p50/p99 ms  peak memory")
+    log.info(f"{'plain loop (1 in flight)':<32}{len(deltas) / plain_s:>10,.0f}{documents / plain_s:>13,.0f}")
+    for in_flight, job in rows:
+        r = job["report"]
+        job_docs_s = documents / job["seconds"] * job["counted"] / len(deltas)
+        log.info(
+            f"{f'reaction-streaming, {in_flight} in flight':<32}{job['counted'] / job['seconds']:>10,.0f}"
+            f"{job_docs_s:>13,.0f}{job_docs_s / (documents / plain_s):>8.2f}x  "
+            f"{r['write_p50_ms']:>5} / {r['write_p99_ms']:<6}    {mib(job['memory'])}"
+        )
+    coalescing = rows[-1][1]["report"]
     log.info(
-        f"job / plain documents/s: {job_docs_s / (documents / plain_s):.2f}x; "
-        f"coalescing {r['deltas'] / r['writes']:.2f}x "
-        f"({r['writes']:,} writes for {r['deltas']:,} deltas); write p50 {r['write_p50_ms']} ms, p99 "
-        f"{r['write_p99_ms']} ms; job peak memory {mib(job['memory'])}"
+        f"coalescing {coalescing['deltas'] / coalescing['writes']:.2f}x ({coalescing['writes']:,} writes for "
+        f"{coalescing['deltas']:,} deltas)"
     )
 
 

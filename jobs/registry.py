@@ -19,6 +19,10 @@ JOBS: dict[str, str] = {
 }
 
 
+# What Flink says when a savepoint holds state for an operator (uid) the job no longer has.
+RESTORE_REFUSED = "Cannot map checkpoint/savepoint state"
+
+
 class UnknownJob(HeadwaterError, KeyError):
     def __str__(self) -> str:
         return f"no job named {self.args[0]!r}; jobs: {', '.join(sorted(JOBS))}"
@@ -35,6 +39,7 @@ def run(
 ):
     """Run a job on the embedded MiniCluster. Detached, return its JobClient; else block until it ends
     or SIGINT/SIGTERM stops it with a savepoint, and return the savepoint's path."""
+    from common.flink.cluster import submission_error
     from common.flink.environment import job_environment
     from common.flink.savepoints import run_until_stopped
     from common.flink.settings import savepoint_dir
@@ -42,8 +47,15 @@ def run(
     module = job_module(name)
     env = job_environment(settings, name, parallelism=parallelism, restore_from=restore_from)
     module.build(env, settings)
-    client = env.execute_async(f"headwater-{name}")
-    return client if detached else run_until_stopped(client, savepoint_dir(settings, name))
+    try:
+        client = env.execute_async(f"headwater-{name}")
+        return client if detached else run_until_stopped(client, savepoint_dir(settings, name))
+    except HeadwaterError:
+        raise
+    except Exception as exc:  # a Py4J error carrying Flink's reason
+        if restore_from and RESTORE_REFUSED in str(exc):
+            raise submission_error(name, restore_from, exc) from None  # one line, not a stack trace
+        raise
 
 
 def submit(

@@ -141,6 +141,15 @@ class FlinkCluster:
         """The highest parallelism of the job's operators (what `--parallelism` set)."""
         return max(int(v["parallelism"]) for v in self._call("GET", f"/jobs/{job_id}")["vertices"])
 
+    def records_in_per_subtask(self, job_id: str, vertex_name: str) -> list[int]:
+        """Records each subtask of the job's vertex whose name contains `vertex_name` has read from its
+        inputs (Flink's read-records): how the keyed load spreads over the subtasks."""
+        vertices = [v for v in self._call("GET", f"/jobs/{job_id}")["vertices"] if vertex_name in v["name"]]
+        if len(vertices) != 1:
+            raise ClusterError(f"job {job_id} has {len(vertices)} vertices named like {vertex_name!r}")
+        subtasks = self._call("GET", f"/jobs/{job_id}/vertices/{vertices[0]['id']}")["subtasks"]
+        return [int(s["metrics"]["read-records"]) for s in sorted(subtasks, key=lambda s: s["subtask"])]
+
     def restarts(self, job_id: str) -> int:
         """How many times the job restarted since it was submitted (Flink's numRestarts metric)."""
         values = self._call("GET", f"/jobs/{job_id}/metrics?get=numRestarts")
@@ -267,11 +276,11 @@ def root_cause(text: str) -> str:
 def submission_error(job: str, restore_from: str | None, exc: BaseException) -> ClusterError:
     """One line for a submission the cluster refused, naming the fix where the cause is known."""
     cause = root_cause(str(exc))
-    if restore_from and "Cannot map checkpoint/savepoint state" in cause:
+    if restore_from and "Cannot map checkpoint/savepoint state" in str(exc):
         return ClusterError(
             f"savepoint {restore_from} does not fit {job}: it holds state for an operator {job} does "
-            f"not have (a savepoint of another job, or of a version with other operator uids); restore "
-            f"from a savepoint of this job"
+            f"not have (a savepoint of another job, or of a version whose operators changed: CHANGELOG.md "
+            f"says which and how to move on); restore from a savepoint of this job and version"
         )
     if restore_from and ("FileNotFoundException" in cause or "Cannot access file system" in cause):
         return ClusterError(f"the cluster cannot read savepoint {restore_from}: {cause}")

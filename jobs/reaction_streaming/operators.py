@@ -36,9 +36,12 @@ def mongo_writer(settings: Settings, options: ReactionSettings) -> tuple[object,
         serverSelectionTimeoutMS=options.connect_timeout_ms,
         connectTimeoutMS=options.connect_timeout_ms,
         socketTimeoutMS=options.socket_timeout_ms,
-        maxPoolSize=options.pool_size,
+        maxPoolSize=max(options.pool_size, options.commands_in_flight),
     )
-    return client, MongoWriter(client[settings.mongo_database], options.statements_per_command)
+    writer = MongoWriter(
+        client[settings.mongo_database], options.statements_per_command, in_flight=options.commands_in_flight
+    )
+    return client, writer
 
 
 class ApplyDeltas(KeyedProcessFunction):
@@ -71,6 +74,7 @@ class ApplyDeltas(KeyedProcessFunction):
         metrics.gauge("write_latency_p99_ms", lambda: self._percentile(99))
 
     def close(self):
+        self.writer.close()
         if self.client is not None:
             self.client.close()
 

@@ -25,8 +25,8 @@ MAX_DELAY_MS = declare(
 SHARDS = declare(
     "HEADWATER_REACTION_SHARDS",
     8,
-    "keys the documents are spread over (at most this many subtasks get work); fixed for the life of a "
-    "deployment: a savepoint restores only with the count it was taken with",
+    "shards the documents are spread over, evenly over the subtasks at any parallelism up to this count; "
+    "fixed for the life of a deployment: a savepoint restores only with the count it was taken with",
     kind=PositiveInt,
     section=SECTION,
 )
@@ -38,10 +38,18 @@ STATEMENTS_PER_COMMAND = declare(
     kind=PositiveInt,
     section=SECTION,
 )
+COMMANDS_IN_FLIGHT = declare(
+    "HEADWATER_MONGO_COMMANDS_IN_FLIGHT",
+    4,
+    "bulk write commands a reaction-streaming subtask keeps in flight at once (never two writes of one "
+    "document); FerretDB needs this x statements per command within its pool (160 locally)",
+    kind=PositiveInt,
+    section=SECTION,
+)
 POOL_SIZE = declare(
     "HEADWATER_MONGO_POOL_SIZE",
     4,
-    "MongoDB connections per reaction-streaming subtask",
+    "MongoDB connections per reaction-streaming subtask (at least the commands in flight)",
     kind=PositiveInt,
     section=SECTION,
 )
@@ -67,6 +75,7 @@ class ReactionSettings:
     max_delay_ms: int = setting(MAX_DELAY_MS)
     shards: int = setting(SHARDS)
     statements_per_command: int = setting(STATEMENTS_PER_COMMAND)
+    commands_in_flight: int = setting(COMMANDS_IN_FLIGHT)
     pool_size: int = setting(POOL_SIZE)
     connect_timeout_ms: int = setting(CONNECT_TIMEOUT_MS)
     socket_timeout_ms: int = setting(SOCKET_TIMEOUT_MS)

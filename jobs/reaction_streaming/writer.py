@@ -2,8 +2,13 @@
 
 - Rounds: the n-th write of every document goes in round n, so one document never has two writes in
   flight, and its writes land in order.
-- Chunks: at most `max_statements` statements (two per write) per command (common/config.py: FerretDB over
-  PostgreSQL holds a connection per statement and hangs past its pool).
+- Chunks: at most `max_statements` statements (two per write) per command
+  (HEADWATER_MONGO_STATEMENTS_PER_COMMAND: FerretDB over PostgreSQL holds a connection per statement
+  and hangs past its pool).
+- In flight: up to `in_flight` commands of one round at once (HEADWATER_MONGO_COMMANDS_IN_FLIGHT). A
+  round holds at most one write per document, and the next round starts when the whole round is done,
+  so one document's writes are never in flight together and land in order. One command at a time
+  waits on the store's commit latency; several keep it busy (FerretDB commits each document on its own).
 - Retries: a connection or server-selection failure retries the same chunk after a capped
   exponential backoff, forever. The operator blocks meanwhile, which is Flink backpressure: nothing is
   dropped, and the job carries on when the server is back. Retrying is safe: writes are version-gated.
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from common.log import get_logger
@@ -52,6 +58,13 @@ class Outcome:
     retries: int = 0
     latencies_ms: list[float] = field(default_factory=list)  # one per bulk command that succeeded
 
+    def add(self, other: Outcome) -> None:
+        self.applied += other.applied
+        self.stale += other.stale
+        self.refused += other.refused
+        self.retries += other.retries
+        self.latencies_ms += other.latencies_ms
+
 
 @dataclass
 class Backoff:
@@ -77,22 +90,50 @@ def rounds(writes_per_document: list[list[Write]]) -> list[list[Write]]:
 
 
 class MongoWriter:
-    def __init__(self, database, max_statements: int, backoff: Backoff | None = None, sleep=time.sleep):
+    def __init__(
+        self, database, max_statements: int, backoff: Backoff | None = None, sleep=time.sleep, in_flight: int = 1
+    ):
         self.database = database
         self.max_statements = max_statements
         self.backoff = backoff or Backoff()
         self.sleep = sleep
+        self.in_flight = in_flight
+        self.pool = ThreadPoolExecutor(in_flight, thread_name_prefix="mongo-writer") if in_flight > 1 else None
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+    def chunks(self, batch: list[Write]) -> list[tuple[str, list[Write]]]:
+        """One round's writes as (collection, writes) commands of at most `max_statements` statements."""
+        by_collection: dict[str, list[Write]] = defaultdict(list)
+        for write in batch:
+            by_collection[write.collection].append(write)
+        per_command = max(1, self.max_statements // STATEMENTS_PER_WRITE)
+        return [
+            (collection, writes[start : start + per_command])
+            for collection, writes in sorted(by_collection.items())
+            for start in range(0, len(writes), per_command)
+        ]
 
     def apply(self, writes_per_document: list[list[Write]]) -> Outcome:
         outcome = Outcome()
         for batch in rounds(writes_per_document):
-            by_collection: dict[str, list[Write]] = defaultdict(list)
-            for write in batch:
-                by_collection[write.collection].append(write)
-            per_command = max(1, self.max_statements // STATEMENTS_PER_WRITE)
-            for collection, writes in sorted(by_collection.items()):
-                for start in range(0, len(writes), per_command):
-                    self._write_chunk(collection, writes[start : start + per_command], outcome)
+            chunks = self.chunks(batch)
+            if self.pool is None or len(chunks) == 1:
+                for collection, writes in chunks:
+                    self._write_chunk(collection, writes, outcome)
+                continue
+            # Each command gets its own outcome (threads), added up in command order once all are done.
+            outcomes = [Outcome() for _ in chunks]
+            futures = [
+                self.pool.submit(self._write_chunk, collection, writes, own)
+                for (collection, writes), own in zip(chunks, outcomes)
+            ]
+            for future in futures:
+                future.result()  # a bug in a command's handling fails the flush, as it would in one thread
+            for own in outcomes:
+                outcome.add(own)
         return outcome
 
     def _write_chunk(self, collection: str, writes: list[Write], outcome: Outcome) -> None:

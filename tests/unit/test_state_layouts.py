@@ -88,7 +88,7 @@ def layouts() -> dict[str, dict]:
             "packed": repr(pack_device(DEVICE)),
         },
         "reaction-streaming/pending": {
-            "uid": "reaction-streaming-apply-deltas",
+            "uid": "reaction-streaming-apply-8-shards",
             "state": reaction_operators.PENDING.name,
             "kind": "list: raw state_delta values",
             "packed": repr(b"\xc3\x01..."),

@@ -35,6 +35,9 @@ class ScriptedWriter:
     def __init__(self, refuse=()):
         self.refuse, self.batches = set(refuse), []
 
+    def close(self):
+        pass
+
     def apply(self, writes_per_document):
         self.batches.append([w.doc_id for ws in writes_per_document for w in ws])
         out = Outcome(latencies_ms=[3.0])

@@ -68,3 +68,43 @@ def test_a_write_is_an_insert_if_missing_then_a_version_gated_update():
         "u": {"$set": {"a.b": None, "version": 3}},
         "upsert": False,
     }
+
+
+class ConcurrentDatabase:
+    """Applies everything after a short wait; records how many commands were in flight at once and when
+    each document's writes started and ended."""
+
+    def __init__(self):
+        import threading
+
+        self.lock, self.in_flight, self.most, self.spans = threading.Lock(), 0, 0, []
+
+    def command(self, command):
+        import time
+
+        with self.lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        started = time.monotonic()
+        time.sleep(0.02)
+        ids = [s["q"]["_id"] for s in command["updates"][::2]]
+        with self.lock:
+            self.in_flight -= 1
+            self.spans += [(doc, started, time.monotonic()) for doc in ids]
+        return {"ok": 1, "n": len(ids) * 2, "nModified": len(ids)}
+
+
+def test_commands_of_a_round_go_in_parallel_but_a_document_never_has_two_writes_in_flight():
+    db = ConcurrentDatabase()
+    docs = [f"d{i}" for i in range(20)]
+    two_each = [[Write("users", d, 1, set={"x": 1}), Write("users", d, 2, set={"x": 2})] for d in docs]
+    writer = MongoWriter(db, 4, in_flight=3)  # 2 writes a command: 10 commands per round
+    try:
+        out = writer.apply(two_each)
+    finally:
+        writer.close()
+    assert (out.applied, out.stale, out.refused) == (40, 0, [])
+    assert db.most == 3
+    for doc in docs:
+        first, second = [(s, e) for d, s, e in db.spans if d == doc]
+        assert first[1] <= second[0], f"{doc}: its second write started before its first one ended"

@@ -1,0 +1,48 @@
+"""Keys that Flink spreads evenly over the subtasks of a keyed operator, at any parallelism.
+
+Flink sends a key to key group `murmur(key.hashCode()) % max_parallelism`, and key group g to subtask
+`g * parallelism // max_parallelism`. A handful of small keys (0..7, say) therefore land wherever
+their hash puts them: measured with PyFlink's `key_by` over the keys 0..7, 5 and 3 of them went to the
+two subtasks of parallelism 2, and one subtask of four got none. `spread_keys(n)` instead picks, for
+each of n slots, an int key whose key group is the middle of the slot's equal slice of the key
+groups: at any parallelism up to n every subtask holds n // parallelism or one more of them, and a
+savepoint rescales like any keyed state (key groups move, keys do not).
+
+The key groups are computed by Flink itself, through the gateway, for the key object PyFlink's
+`key_by` builds (a one-field Row of the int), so they cannot drift from what the runtime does.
+"""
+
+from __future__ import annotations
+
+
+def spread_keys(count: int, max_parallelism: int) -> list[int]:
+    """`count` int keys, the i-th in key group (2i + 1) * max_parallelism // (2 * count)."""
+    if not 0 < count <= max_parallelism:
+        raise ValueError(f"{count} keys cannot spread over {max_parallelism} key groups")
+    wanted = {(2 * i + 1) * max_parallelism // (2 * count): i for i in range(count)}
+    keys: list[int | None] = [None] * count
+    candidate = 0
+    while None in keys:
+        slot = wanted.get(key_group(candidate, max_parallelism))
+        if slot is not None and keys[slot] is None:
+            keys[slot] = candidate
+        candidate += 1
+    return keys
+
+
+def key_group(key: int, max_parallelism: int) -> int:
+    """The key group Flink gives an int key of PyFlink's `key_by(..., Types.INT())`."""
+    from pyflink.java_gateway import get_gateway
+
+    jvm = get_gateway().jvm
+    row = jvm.org.apache.flink.types.Row(2)
+    row.setField(0, jvm.java.lang.Integer(key))
+    java_key = jvm.org.apache.flink.streaming.api.functions.python.KeyByKeySelector().getKey(row)
+    return jvm.org.apache.flink.runtime.state.KeyGroupRangeAssignment.assignToKeyGroup(java_key, max_parallelism)
+
+
+def subtask_of(key: int, max_parallelism: int, parallelism: int) -> int:
+    from pyflink.java_gateway import get_gateway
+
+    assignment = get_gateway().jvm.org.apache.flink.runtime.state.KeyGroupRangeAssignment
+    return assignment.computeOperatorIndexForKeyGroup(max_parallelism, parallelism, key_group(key, max_parallelism))
