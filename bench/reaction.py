@@ -4,8 +4,8 @@ The same synthetic delta stream (harness/deltas.py: --entities documents, about 
 deltas each, with duplicates and stale retries) is written twice to FerretDB, each time into an
 empty database:
 - plain loop: pymongo, the deltas in stream order, one version-gated write per delta (the same two
-  statements as the job's, requests.py), 16 deltas per ordered `update` command (32 statements,
-  FerretDB's limit, common/config.py): the store's limit here.
+  statements as the job's, requests.py), as many per ordered `update` command as the job puts in one
+  (HEADWATER_MONGO_STATEMENTS_PER_COMMAND), one command at a time: the store's single-stream limit.
 - the job: `headwater run reaction-streaming` on the deltas produced to Kafka beforehand, once per
   value of --in-flight (HEADWATER_MONGO_COMMANDS_IN_FLIGHT: 1, 4 and 8 by default); timed from its
   first progress line to the line that counts every delta (start-up printed apart).

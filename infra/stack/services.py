@@ -27,8 +27,8 @@ KAFKA_HEAP = "-Xms256m -Xmx1g"
 # FerretDB 1.x takes one PostgreSQL connection per statement of a write command and holds it until
 # the command ends: a bulk write with more statements than the pool stalls. The pool is sized here and
 # writers keep their bulk commands below HEADWATER_MONGO_STATEMENTS_PER_COMMAND (reaction-streaming).
-FERRETDB_POOL = 160
-POSTGRES_MAX_CONNECTIONS = 250
+FERRETDB_POOL = 320
+POSTGRES_MAX_CONNECTIONS = 400
 
 
 KAFKA_CONTROLLER_PORT = declare(

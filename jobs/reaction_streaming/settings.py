@@ -32,9 +32,9 @@ SHARDS = declare(
 )
 STATEMENTS_PER_COMMAND = declare(
     "HEADWATER_MONGO_STATEMENTS_PER_COMMAND",
-    32,
-    "statements per MongoDB write command (two per write); FerretDB over PostgreSQL holds a connection per "
-    "statement and stalls past its pool (64 locally); real MongoDB takes hundreds",
+    16,
+    "statements per MongoDB write command (two per write); real MongoDB takes hundreds; FerretDB holds a "
+    "connection per statement: see HEADWATER_MONGO_COMMANDS_IN_FLIGHT",
     kind=PositiveInt,
     section=SECTION,
 )
@@ -42,7 +42,8 @@ COMMANDS_IN_FLIGHT = declare(
     "HEADWATER_MONGO_COMMANDS_IN_FLIGHT",
     4,
     "bulk write commands a reaction-streaming subtask keeps in flight at once (never two writes of one "
-    "document); FerretDB needs this x statements per command within its pool (160 locally)",
+    "document); with FerretDB, subtasks x this x statements per command must stay below its connection "
+    "pool (320 locally) or writes stall",
     kind=PositiveInt,
     section=SECTION,
 )

@@ -1,7 +1,8 @@
 """Savepoints written by an earlier release restore into this code (tests/fixtures/savepoints/).
 
-Each job is started from its fixture savepoint (made by commit 18163ca, before the layers change),
-then reads records sent after it. What it writes must follow from the *restored* state: the same
+Each job is started from its fixture savepoint (made by commit 18163ca, release 0.1), then reads
+records sent after it. (reaction-streaming's 0.1 savepoint is refused instead, on purpose and in one
+line: CHANGELOG.md.) What it writes must follow from the *restored* state: the same
 outputs as the pure rules run over the fixture's inputs and then these records. A job that lost or
 misread its state (a renamed state, a changed uid, a value that no longer unpickles) writes something
 else, or fails to start.
@@ -14,6 +15,8 @@ past those, and the job reads only the records sent here.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections import Counter
 
@@ -33,7 +36,6 @@ from harness.dedupe import Scenario, expected_outbound
 from harness.jobs import RunningJob
 from harness.kafka import Collector
 from harness.models.action import expected_outputs
-from harness.models.mongo import fold
 from tests.fixtures.savepoints import inputs as fixture
 
 pytestmark = pytest.mark.integration
@@ -130,24 +132,23 @@ def test_action_streaming_restores_identities_and_users(fixture_topics, tmp_path
         job.kill()
 
 
-def test_reaction_streaming_restores_its_pending_deltas(fixture_topics, tmp_path):
-    env, settings = fixture_topics
-    after = fixture.reaction_streaming_after(CODEC)
-    deltas = [CODEC.decode(v) for v in fixture.reaction_streaming_inputs(CODEC)["state.deltas"] + after]
-    want = {doc_id: doc for (_collection, doc_id), doc in fold(deltas).items()}
-    _send(settings, "reaction-streaming", {"state.deltas": after})
-    job = _restore("reaction-streaming", env, tmp_path)
-    try:
-        deadline = time.monotonic() + 120
-        with MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=5000) as client:
-            users = client[fixture.MONGO_DATABASE]["users"]
-            while (docs := {d.pop("_id"): d for d in users.find()}) != want and job.alive():
-                assert time.monotonic() < deadline, f"documents {docs} are not {want}; see {job.log}"
-                time.sleep(1)
-        # Only version 1, held pending in the savepoint, carries `first` and `tags`.
-        assert docs == want and all(d["tags"] == ["a"] and "first" in d for d in docs.values())
-    finally:
-        job.kill()
+def test_reaction_streaming_refuses_a_0_1_savepoint_in_one_line(fixture_topics, tmp_path):
+    """0.2 places reaction-streaming's shards on other keys (CHANGELOG.md): a 0.1 savepoint, whose pending
+    deltas sit under the old keys, must not restore into the new placement, and says so in one line."""
+    env, _settings = fixture_topics
+    savepoint = (FIXTURES / "reaction-streaming").as_uri()
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "run", "reaction-streaming", "--from-savepoint", savepoint],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("headwater: error:")]
+    assert len(errors) == 1, done.stderr[-2000:]
+    assert errors[0].startswith(f"headwater: error: savepoint {savepoint} does not fit reaction-streaming"), errors
+    assert "CHANGELOG.md" in errors[0] and "Traceback" not in done.stderr
 
 
 def test_profile_dedupe_restores_profiles_and_config(fixture_topics, tmp_path):
