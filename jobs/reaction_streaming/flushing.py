@@ -2,8 +2,12 @@
 
 A shard's deltas wait in Flink state until it holds `max_deltas` of them, or `max_delay_ms` after the
 first of a batch (a processing-time timer): big enough batches to coalesce and to fill bulk commands,
-and a bound on how late a delta reaches MongoDB. A flush decodes and coalesces the batch (batch.py),
-writes it (writer.py), and turns what could not be written into rejections with reason codes.
+and a bound on how late a delta reaches MongoDB. When MongoDB does not answer (a ping first; then
+the writer's retry window), the flush is deferred: the deltas stay in Flink state, the shard tries
+again `retry_ms` later and not before (no flush per arriving delta meanwhile), and between tries the
+task thread is free, so checkpoints go on through an outage of any length.
+A flush decodes and coalesces the batch (batch.py), writes it (writer.py), and turns what could not be
+written into rejections with reason codes.
 Pure but for the writer it is handed, so the policy is tested without Flink or MongoDB.
 """
 
@@ -15,14 +19,16 @@ from common.contracts.rejections import Reason, Rejection
 from common.serde.avro import AvroCodec
 from jobs.reaction_streaming.batch import plan
 from jobs.reaction_streaming.records import encode_rejection
+from jobs.reaction_streaming.writer import StoreUnavailable
 
-COUNTS = ("deltas", "writes", "applied", "stale", "refused", "retries", "flushes")
+COUNTS = ("deltas", "writes", "applied", "stale", "refused", "retries", "flushes", "deferred")
 
 
 @dataclass(frozen=True)
 class FlushPolicy:
     max_deltas: int
     max_delay_ms: int
+    retry_ms: int = 10_000  # after MongoDB did not answer: when to try the shard's deltas again
 
     def timer_for(self, pending: int, now_ms: int) -> int | None:
         """When to flush a shard that now holds `pending` deltas by time: set by the first of a batch."""
@@ -38,6 +44,7 @@ class Flushed:
     rejected: list[bytes] = field(default_factory=list)  # encoded `rejected` records
     latencies_ms: list[float] = field(default_factory=list)
     coalescing_ratio: float = 0.0
+    deferred: bool = False  # MongoDB did not answer: the caller keeps the records and tries again later
 
 
 def flush(records: list[bytes], codec: AvroCodec, writer, now_ms: int) -> Flushed:
@@ -46,8 +53,15 @@ def flush(records: list[bytes], codec: AvroCodec, writer, now_ms: int) -> Flushe
     out = Flushed()
     if not records:
         return out
+    if not writer.available():  # checked before decoding: a long outage piles up deltas
+        out.deferred, out.counts["deferred"] = True, 1
+        return out
     batch = plan(records, codec)
-    outcome = writer.apply(batch.writes)
+    try:
+        outcome = writer.apply(batch.writes)
+    except StoreUnavailable:
+        out.deferred, out.counts["deferred"] = True, 1
+        return out
     out.latencies_ms = outcome.latencies_ms
     out.coalescing_ratio = batch.deltas / batch.write_count if batch.write_count else 0.0
     out.counts.update(

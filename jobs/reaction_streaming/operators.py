@@ -39,7 +39,10 @@ def mongo_writer(settings: Settings, options: ReactionSettings) -> tuple[object,
         maxPoolSize=max(options.pool_size, options.commands_in_flight),
     )
     writer = MongoWriter(
-        client[settings.mongo_database], options.statements_per_command, in_flight=options.commands_in_flight
+        client[settings.mongo_database],
+        options.statements_per_command,
+        in_flight=options.commands_in_flight,
+        retry_window_s=options.retry_window_ms / 1000,
     )
     return client, writer
 
@@ -52,7 +55,7 @@ class ApplyDeltas(KeyedProcessFunction):
     def __init__(self, settings: Settings, options: ReactionSettings, connect=mongo_writer):
         self.settings = settings
         self.options = options
-        self.policy = FlushPolicy(options.max_deltas, options.max_delay_ms)
+        self.policy = FlushPolicy(options.max_deltas, options.max_delay_ms, options.retry_window_ms)
         self.connect = connect
 
     def open(self, runtime_context):
@@ -61,6 +64,7 @@ class ApplyDeltas(KeyedProcessFunction):
         # Pickled: PyFlink's thread mode cannot put Python bytes into a ListState of byte arrays.
         self.pending = runtime_context.get_list_state(PENDING)
         self.counts: dict[int, int] = {}  # pending deltas per shard since its last flush (this run)
+        self.retry_at: dict[int, int] = {}  # shard -> when its deferred batch is tried again (ms)
         self.client, self.writer = self.connect(self.settings, self.options)
         metrics = runtime_context.get_metrics_group()
         self.counters = {name: metrics.counter(name) for name in COUNTS}
@@ -90,17 +94,34 @@ class ApplyDeltas(KeyedProcessFunction):
         at = self.policy.timer_for(count, timers.current_processing_time())
         if at is not None:
             timers.register_processing_time_timer(at)
-        if self.policy.full(count):
+        if self.policy.full(count) and shard not in self.retry_at:
             yield from self._flush(shard, ctx)
 
     def on_timer(self, timestamp, ctx):
-        yield from self._flush(ctx.get_current_key(), ctx)
+        shard = ctx.get_current_key()
+        if timestamp >= self.retry_at.get(shard, 0):  # a deferred shard waits for its retry timer
+            yield from self._flush(shard, ctx)
 
     def _flush(self, shard: int, ctx):
         records = list(self.pending.get() or [])
         self.pending.clear()
         self.counts[shard] = 0
         flushed = flush(records, self.codec, self.writer, int(time.time() * 1000))
+        if flushed.deferred:  # MongoDB did not answer: keep the batch in state, try again later
+            self.pending.update(records)
+            self.counts[shard] = len(records)
+            timers = ctx.timer_service()
+            self.retry_at[shard] = timers.current_processing_time() + self.policy.retry_ms
+            timers.register_processing_time_timer(self.retry_at[shard])
+            for name in ("deferred", "retries"):  # a deferral is a retry of the progress line's `retries`
+                self.counters[name].inc()
+                self.totals[name] += 1
+            log.warning(
+                f"reaction-streaming: MongoDB does not answer; {len(records)} deltas of shard {shard} "
+                f"stay in state, next try in {self.policy.retry_ms} ms"
+            )
+            return
+        self.retry_at.pop(shard, None)
         if flushed.counts["flushes"]:
             self.latencies.extend(flushed.latencies_ms)
             self.last.update(batch_size=flushed.counts["deltas"], coalescing_ratio=flushed.coalescing_ratio)

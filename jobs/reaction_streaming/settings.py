@@ -47,6 +47,14 @@ COMMANDS_IN_FLIGHT = declare(
     kind=PositiveInt,
     section=SECTION,
 )
+RETRY_WINDOW_MS = declare(
+    "HEADWATER_MONGO_RETRY_WINDOW_MS",
+    10_000,
+    "how long a flush retries a MongoDB that does not answer before its deltas go back to Flink state "
+    "for a try that much later (checkpoints go on through an outage)",
+    kind=PositiveInt,
+    section=SECTION,
+)
 POOL_SIZE = declare(
     "HEADWATER_MONGO_POOL_SIZE",
     4,
@@ -77,6 +85,7 @@ class ReactionSettings:
     shards: int = setting(SHARDS)
     statements_per_command: int = setting(STATEMENTS_PER_COMMAND)
     commands_in_flight: int = setting(COMMANDS_IN_FLIGHT)
+    retry_window_ms: int = setting(RETRY_WINDOW_MS)
     pool_size: int = setting(POOL_SIZE)
     connect_timeout_ms: int = setting(CONNECT_TIMEOUT_MS)
     socket_timeout_ms: int = setting(SOCKET_TIMEOUT_MS)

@@ -10,8 +10,9 @@
   so one document's writes are never in flight together and land in order. One command at a time
   waits on the store's commit latency; several keep it busy (FerretDB commits each document on its own).
 - Retries: a connection or server-selection failure retries the same chunk after a capped
-  exponential backoff, forever. The operator blocks meanwhile, which is Flink backpressure: nothing is
-  dropped, and the job carries on when the server is back. Retrying is safe: writes are version-gated.
+  exponential backoff, for at most `retry_window_s` of the whole apply; then `apply` raises
+  StoreUnavailable and the caller keeps the batch for later (flushing.py), so a long outage does not
+  hold the task thread, and checkpoints go on. Retrying is safe: writes are version-gated.
 - Outcomes per write: applied (the document changed), stale (it was already as new,
   see requests.py), or refused (a write error: retrying cannot fix it; the job sends its deltas to
   `hw.rejected`).
@@ -41,6 +42,10 @@ STATEMENTS_PER_WRITE = 2
 # Command-level errors worth waiting out (MongoDB error codes): the server or a node is going away,
 # not the request being wrong.
 TRANSIENT_CODES = {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
+
+
+class StoreUnavailable(Exception):
+    """MongoDB did not take the writes within the retry window; nothing can be said of which landed."""
 
 
 @dataclass
@@ -91,9 +96,19 @@ def rounds(writes_per_document: list[list[Write]]) -> list[list[Write]]:
 
 class MongoWriter:
     def __init__(
-        self, database, max_statements: int, backoff: Backoff | None = None, sleep=time.sleep, in_flight: int = 1
+        self,
+        database,
+        max_statements: int,
+        backoff: Backoff | None = None,
+        sleep=time.sleep,
+        in_flight: int = 1,
+        retry_window_s: float | None = None,
+        clock=time.monotonic,
     ):
         self.database = database
+        self.retry_window_s = retry_window_s
+        self.clock = clock
+        self.deadline: float | None = None
         self.max_statements = max_statements
         self.backoff = backoff or Backoff()
         self.sleep = sleep
@@ -116,7 +131,20 @@ class MongoWriter:
             for start in range(0, len(writes), per_command)
         ]
 
+    def available(self) -> bool:
+        """Whether the server answers a ping (within the client's server selection timeout)."""
+        from pymongo.errors import ConnectionFailure, OperationFailure
+
+        try:
+            self.database.command("ping")
+            return True
+        except (ConnectionFailure, OperationFailure):
+            return False
+
     def apply(self, writes_per_document: list[list[Write]]) -> Outcome:
+        """Write everything, or raise StoreUnavailable once the server has not answered for the retry
+        window (some writes may have landed: they are version-gated, so writing them again is harmless)."""
+        self.deadline = None if self.retry_window_s is None else self.clock() + self.retry_window_s
         outcome = Outcome()
         for batch in rounds(writes_per_document):
             chunks = self.chunks(batch)
@@ -180,6 +208,8 @@ class MongoWriter:
             writes = writes[failed + 1 :]
 
     def _wait(self, delay: float, why: str, outcome: Outcome) -> None:
+        if self.deadline is not None and self.clock() + delay > self.deadline:
+            raise StoreUnavailable(why)
         outcome.retries += 1
         log.info(f"reaction-streaming: {why}; retrying in {delay:.1f} s")  # stdout: see job.py
         self.sleep(delay)

@@ -33,10 +33,13 @@ class ScriptedWriter:
     """Applies everything, or refuses the writes of the documents named in `refuse`."""
 
     def __init__(self, refuse=()):
-        self.refuse, self.batches = set(refuse), []
+        self.refuse, self.batches, self.up = set(refuse), [], True
 
     def close(self):
         pass
+
+    def available(self):
+        return self.up
 
     def apply(self, writes_per_document):
         self.batches.append([w.doc_id for ws in writes_per_document for w in ws])
@@ -62,7 +65,16 @@ def test_a_flush_coalesces_writes_and_turns_refusals_and_garbage_into_rejections
     records = [delta("a", 1), delta("a", 2), delta("b", 1), b"\xc3\x01garbage"]
     out = flush(records, CODEC, writer, now_ms=42)
     assert writer.batches == [["acme:a", "acme:b"]]  # a's two deltas folded into one write
-    assert out.counts == {"deltas": 3, "writes": 2, "applied": 1, "stale": 0, "refused": 1, "retries": 0, "flushes": 1}
+    assert out.counts == {
+        "deltas": 3,
+        "writes": 2,
+        "applied": 1,
+        "stale": 0,
+        "refused": 1,
+        "retries": 0,
+        "flushes": 1,
+        "deferred": 0,
+    }
     reasons = sorted((r["reason"], r["message_id"]) for r in map(CODEC.decode, out.rejected))
     assert reasons == [("INVALID_DELTA", None), ("WRITE_REFUSED", "m-b-1")]
     assert flush([], CODEC, writer, now_ms=42).counts["flushes"] == 0
@@ -96,3 +108,43 @@ def test_the_operator_flushes_a_full_shard_at_once_and_yields_the_rejections():
     assert driver.runtime.metrics.counters["refused"].count == 1
     assert driver.advance(60_000) == []  # the timer of the flushed batch finds nothing pending
     assert writer.batches == [["acme:a", "acme:b"]]
+
+
+def test_while_mongodb_does_not_answer_a_shard_keeps_its_deltas_and_tries_again_later():
+    writer = ScriptedWriter()
+    driver = _driver(writer, max_deltas=2, max_delay_ms=1000, retry_window_ms=10_000)
+    writer.up = False
+    driver.element(delta("a", 1), key=5)
+    driver.element(delta("b", 1), key=5)  # full: a flush that finds MongoDB down
+    assert len(driver.state("pending", 5).get()) == 2 and writer.batches == []
+    driver.element(delta("c", 1), key=5)  # still full, but the shard waits for its retry, not per delta
+    assert driver.runtime.metrics.counters["deferred"].count == 1
+    driver.advance(9_999)
+    assert driver.runtime.metrics.counters["deferred"].count == 1  # the first timer (1 s) did not retry early
+    driver.advance(1)  # the retry, still down
+    assert driver.runtime.metrics.counters["deferred"].count == 2 and len(driver.state("pending", 5).get()) == 3
+    writer.up = True
+    driver.advance(10_000)
+    assert writer.batches == [["acme:a", "acme:b", "acme:c"]] and driver.state("pending", 5).get() == []
+
+
+def test_a_write_that_keeps_failing_gives_up_after_the_retry_window():
+    import pytest
+    from pymongo.errors import AutoReconnect
+
+    from jobs.reaction_streaming.coalesce import Write
+    from jobs.reaction_streaming.writer import Backoff, MongoWriter, StoreUnavailable
+
+    now = [0.0]
+
+    class Down:
+        def command(self, _command):
+            raise AutoReconnect("connection refused")
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    writer = MongoWriter(Down(), 16, backoff=Backoff(0.5, 2.0), sleep=sleep, retry_window_s=10, clock=lambda: now[0])
+    with pytest.raises(StoreUnavailable):
+        writer.apply([[Write("users", "acme:a", 1, set={"x": 1})]])
+    assert 8 <= now[0] <= 10  # retried with backoff until the window was used up

@@ -1,5 +1,6 @@
-"""reaction-streaming spreads one tenant's documents over every subtask, and rescales from a savepoint
-without losing the deltas it holds pending (on the local cluster: `headwater cluster up`).
+"""reaction-streaming on the local cluster (`headwater cluster up`): it spreads one tenant's documents
+over every subtask, rescales from a savepoint without losing the deltas it holds pending, and goes
+through three minutes without MongoDB under load without a restart.
 
 Deltas of 3,000 documents of one tenant are written while the job runs at parallelism 2 and holds
 every delta pending (a flush delay of an hour): each subtask must read 35-65% of them (Flink's
@@ -11,6 +12,7 @@ exactly the documents of every delta applied once (harness/models/mongo.py), the
 from __future__ import annotations
 
 import random
+import threading
 import time
 
 import pytest
@@ -21,6 +23,7 @@ from harness.deltas import entity_deltas, interleave
 from harness.deltas import produce as produce_deltas
 from harness.jobs import SubmittedJob
 from harness.models.mongo import fold
+from infra.stack.services import build_services
 
 log = get_logger(__name__)
 
@@ -76,3 +79,64 @@ def test_one_tenant_spreads_over_every_subtask_and_a_rescale_keeps_pending_delta
     finally:
         job.kill()
     log.info(f"read per subtask: parallelism 2 {at_2}, parallelism 4 {at_4}; {len(want)} documents")
+
+
+def _documents(settings) -> dict:
+    with MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=5000) as client:
+        db = client[settings.mongo_database]
+        return {(c, d.pop("_id")): d for c in ("users", "devices") for d in db[c].find()}
+
+
+@pytest.mark.timeout(900)
+def test_three_minutes_without_mongodb_under_load_lose_nothing_and_restart_nothing(
+    isolated_env, local_cluster, tmp_path
+):
+    """While FerretDB is down the job keeps reading and checkpointing (the deltas wait in Flink state);
+    when it is back every document catches up; the job never restarts."""
+    env, settings = isolated_env
+    rng = random.Random(23)
+    streams = [entity_deltas(rng, "acme", e, rng.randint(1, 8), delete_rate=0.0) for e in range(4_000)]
+    deltas = interleave(rng, streams)
+    ferretdb = next(s for s in build_services(settings) if s.name == "ferretdb")
+    job = SubmittedJob("reaction-streaming", env, tmp_path / "outage.log", "--parallelism", "2")
+    chunks = [deltas[i : i + 200] for i in range(0, len(deltas), 200)]
+    stop_producing = threading.Event()
+
+    def produce_steadily():  # about four minutes of load
+        for chunk in chunks:
+            if stop_producing.is_set():
+                return
+            produce_deltas(settings, chunk)
+            time.sleep(240 / len(chunks))
+
+    producer = threading.Thread(target=produce_steadily, daemon=True)
+    try:
+        producer.start()
+        deadline = time.monotonic() + 120
+        while not _documents(settings):
+            assert time.monotonic() < deadline, f"nothing written after 120 s; see {job.log}"
+            time.sleep(1)
+        assert ferretdb.stop(), "could not stop FerretDB"
+        stopped_ms = int(time.time() * 1000)
+        try:
+            time.sleep(180)
+            checkpoint = job.flink.last_checkpoint(job.job_id)
+            assert job.flink.job(job.job_id).state == "RUNNING", f"the job is not running; see {job.log}"
+            assert checkpoint is not None and checkpoint.completed_ms > stopped_ms + 60_000, (
+                f"no checkpoint completed in the outage's last two minutes: {checkpoint}"
+            )
+        finally:
+            ferretdb.start()
+        producer.join(timeout=300)
+        want = fold(deltas, tombstones=True)
+        deadline = time.monotonic() + 300
+        while (docs := _documents(settings)) != want:
+            assert time.monotonic() < deadline, f"{len(docs)} documents in MongoDB, {len(want)} expected"
+            time.sleep(2)
+        assert job.flink.restarts(job.job_id) == 0 and job.flink.failures(job.job_id) == 0
+    finally:
+        stop_producing.set()
+        if not ferretdb.running_pid():
+            ferretdb.start()
+        job.kill()
+    log.info(f"3 minutes without FerretDB: {len(deltas)} deltas, {len(want)} documents, no restart")
