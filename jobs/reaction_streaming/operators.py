@@ -65,6 +65,7 @@ class ApplyDeltas(KeyedProcessFunction):
         self.pending = runtime_context.get_list_state(PENDING)
         self.counts: dict[int, int] = {}  # pending deltas per shard since its last flush (this run)
         self.retry_at: dict[int, int] = {}  # shard -> when its deferred batch is tried again (ms)
+        self.store_down_until = 0  # MongoDB did not answer: no shard tries again before this (ms)
         self.client, self.writer = self.connect(self.settings, self.options)
         metrics = runtime_context.get_metrics_group()
         self.counters = {name: metrics.counter(name) for name in COUNTS}
@@ -97,29 +98,39 @@ class ApplyDeltas(KeyedProcessFunction):
         if self.policy.full(count) and shard not in self.retry_at:
             yield from self._flush(shard, ctx)
 
+    def _defer(self, shard: int, pending: int, timers) -> None:
+        """The shard's deltas stay in state; it tries again once MongoDB may be back."""
+        self.counts[shard] = pending
+        self.retry_at[shard] = self.store_down_until
+        timers.register_processing_time_timer(self.store_down_until)
+        for name in ("deferred", "retries"):  # a deferral is a retry of the progress line's `retries`
+            self.counters[name].inc()
+            self.totals[name] += 1
+
     def on_timer(self, timestamp, ctx):
         shard = ctx.get_current_key()
         if timestamp >= self.retry_at.get(shard, 0):  # a deferred shard waits for its retry timer
             yield from self._flush(shard, ctx)
 
     def _flush(self, shard: int, ctx):
+        timers = ctx.timer_service()
         records = list(self.pending.get() or [])
+        if records and timers.current_processing_time() < self.store_down_until:
+            # Another shard found MongoDB down moments ago: do not knock again (each knock may hold the
+            # task thread for the server selection timeout, and checkpoint barriers wait behind it).
+            self._defer(shard, len(records), timers)
+            return
         self.pending.clear()
         self.counts[shard] = 0
         flushed = flush(records, self.codec, self.writer, int(time.time() * 1000))
         if flushed.deferred:  # MongoDB did not answer: keep the batch in state, try again later
             self.pending.update(records)
-            self.counts[shard] = len(records)
-            timers = ctx.timer_service()
-            self.retry_at[shard] = timers.current_processing_time() + self.policy.retry_ms
-            timers.register_processing_time_timer(self.retry_at[shard])
-            for name in ("deferred", "retries"):  # a deferral is a retry of the progress line's `retries`
-                self.counters[name].inc()
-                self.totals[name] += 1
+            self.store_down_until = timers.current_processing_time() + self.policy.retry_ms
             log.warning(
-                f"reaction-streaming: MongoDB does not answer; {len(records)} deltas of shard {shard} "
-                f"stay in state, next try in {self.policy.retry_ms} ms"
+                f"reaction-streaming: MongoDB does not answer; pending deltas stay in Flink state, "
+                f"next try in {self.policy.retry_ms} ms"
             )
+            self._defer(shard, len(records), timers)
             return
         self.retry_at.pop(shard, None)
         if flushed.counts["flushes"]:

@@ -33,12 +33,13 @@ class ScriptedWriter:
     """Applies everything, or refuses the writes of the documents named in `refuse`."""
 
     def __init__(self, refuse=()):
-        self.refuse, self.batches, self.up = set(refuse), [], True
+        self.refuse, self.batches, self.up, self.pings = set(refuse), [], True, 0
 
     def close(self):
         pass
 
     def available(self):
+        self.pings += 1
         return self.up
 
     def apply(self, writes_per_document):
@@ -148,3 +149,15 @@ def test_a_write_that_keeps_failing_gives_up_after_the_retry_window():
     with pytest.raises(StoreUnavailable):
         writer.apply([[Write("users", "acme:a", 1, set={"x": 1})]])
     assert 8 <= now[0] <= 10  # retried with backoff until the window was used up
+
+
+def test_once_mongodb_is_found_down_the_other_shards_do_not_knock_until_the_retry():
+    writer = ScriptedWriter()
+    driver = _driver(writer, max_deltas=1, max_delay_ms=1000, retry_window_ms=10_000)
+    writer.up = False
+    for key in range(4):  # four shards, each full at once
+        driver.element(delta(f"d{key}", 1), key=key)
+    assert writer.pings == 1 and driver.runtime.metrics.counters["deferred"].count == 4
+    writer.up = True
+    driver.advance(10_000)
+    assert sorted(doc for batch in writer.batches for doc in batch) == [f"acme:d{k}" for k in range(4)]
