@@ -44,41 +44,41 @@ class _Below(logging.Filter):
         return record.levelno < self.level
 
 
-def configure(level: int = logging.INFO) -> None:
-    """Install the handlers once per process (a TaskManager opens many operators in one interpreter)."""
-    root = logging.getLogger(ROOT)
-    root.setLevel(level)
-    if getattr(root, "_headwater_configured", False):
+def _stream(name: str, *, below: int | None = None, level: int = logging.NOTSET) -> logging.Handler:
+    """A bare-message handler on sys.<name>, for records of at least `level` and below `below`."""
+    handler = _CurrentStream(name)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setLevel(level)
+    if below is not None:
+        handler.addFilter(_Below(below))
+    return handler
+
+
+def _install(name: str, handlers: list[logging.Handler], level: int) -> None:
+    """Give logger `name` these handlers, once per process (a TaskManager opens many operators in one
+    interpreter), and keep its records from reaching the root logger's handlers too."""
+    logger = logging.getLogger(name)
+    logger.setLevel(level)
+    if getattr(logger, "_headwater_configured", False):
         return
-    formatter = logging.Formatter("%(message)s")
-    out, err = _CurrentStream("stdout"), _CurrentStream("stderr")
-    out.addFilter(_Below(logging.WARNING))
-    err.setLevel(logging.WARNING)
-    for handler in (out, err):
-        handler.setFormatter(formatter)
-        root.addHandler(handler)
-    progress_logger = logging.getLogger(f"{ROOT}.progress")
-    progress_handler = _CurrentStream("stderr")
-    progress_handler.setFormatter(formatter)
-    progress_logger.addHandler(progress_handler)
-    progress_logger.propagate = False
-    root.propagate = False
-    root._headwater_configured = True
+    for handler in handlers:
+        logger.addHandler(handler)
+    logger.propagate = False
+    logger._headwater_configured = True
+
+
+def configure(level: int = logging.INFO) -> None:
+    """The CLI's, the harness's and the benchmarks' logging: results on stdout, problems on stderr,
+    `progress` on stderr."""
+    _install(ROOT, [_stream("stdout", below=logging.WARNING), _stream("stderr", level=logging.WARNING)], level)
+    _install(f"{ROOT}.progress", [_stream("stderr")], level)
 
 
 def configure_job(level: int = logging.INFO) -> None:
     """For code running inside a Flink job (an operator's `open`): every record of the `headwater.jobs`
     loggers goes to stdout, warnings too. In thread mode a TaskManager's stderr is a pipe PyFlink does
     not read; stdout lands in the TaskManager's `.out` file and in the log of `headwater run`."""
-    jobs = logging.getLogger(f"{ROOT}.jobs")
-    jobs.setLevel(level)
-    if getattr(jobs, "_headwater_configured", False):
-        return
-    handler = _CurrentStream("stdout")
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    jobs.addHandler(handler)
-    jobs.propagate = False
-    jobs._headwater_configured = True
+    _install(f"{ROOT}.jobs", [_stream("stdout")], level)
 
 
 def get_logger(name: str) -> logging.Logger:

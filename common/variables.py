@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from functools import cache
 from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -66,13 +67,9 @@ class Variable:
         return "-" if self.default is None else str(self.default)
 
 
-_ADAPTERS: dict[Any, TypeAdapter] = {}
-
-
+@cache
 def _adapter(kind) -> TypeAdapter:
-    if kind not in _ADAPTERS:
-        _ADAPTERS[kind] = TypeAdapter(kind)
-    return _ADAPTERS[kind]
+    return TypeAdapter(kind)
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -19,10 +19,6 @@ JOBS: dict[str, str] = {
 }
 
 
-# What Flink says when a savepoint holds state for an operator (uid) the job no longer has.
-RESTORE_REFUSED = "Cannot map checkpoint/savepoint state"
-
-
 class UnknownJob(HeadwaterError, KeyError):
     def __str__(self) -> str:
         return f"no job named {self.args[0]!r}; jobs: {', '.join(sorted(JOBS))}"
@@ -39,7 +35,7 @@ def run(
 ):
     """Run a job on the embedded MiniCluster. Detached, return its JobClient; else block until it ends
     or SIGINT/SIGTERM stops it with a savepoint, and return the savepoint's path."""
-    from common.flink.cluster import submission_error
+    from common.flink.cluster import RESTORE_REFUSED, submission_error
     from common.flink.environment import job_environment
     from common.flink.savepoints import run_until_stopped
     from common.flink.settings import savepoint_dir

@@ -22,6 +22,10 @@ TERMINAL_STATES = {"FINISHED", "CANCELED", "FAILED", "SUSPENDED"}
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
+# What Flink says when a savepoint holds state for an operator (uid) the job no longer has.
+RESTORE_REFUSED = "Cannot map checkpoint/savepoint state"
+
+
 class ClusterError(HeadwaterError, RuntimeError):
     """A cluster operation failed; the message is one line that says what to do."""
 
@@ -276,7 +280,7 @@ def root_cause(text: str) -> str:
 def submission_error(job: str, restore_from: str | None, exc: BaseException) -> ClusterError:
     """One line for a submission the cluster refused, naming the fix where the cause is known."""
     cause = root_cause(str(exc))
-    if restore_from and "Cannot map checkpoint/savepoint state" in str(exc):
+    if restore_from and RESTORE_REFUSED in str(exc):
         return ClusterError(
             f"savepoint {restore_from} does not fit {job}: it holds state for an operator {job} does "
             f"not have (a savepoint of another job, or of a version whose operators changed: CHANGELOG.md "

@@ -39,10 +39,3 @@ def key_group(key: int, max_parallelism: int) -> int:
     row.setField(0, jvm.java.lang.Integer(key))
     java_key = jvm.org.apache.flink.streaming.api.functions.python.KeyByKeySelector().getKey(row)
     return jvm.org.apache.flink.runtime.state.KeyGroupRangeAssignment.assignToKeyGroup(java_key, max_parallelism)
-
-
-def subtask_of(key: int, max_parallelism: int, parallelism: int) -> int:
-    from pyflink.java_gateway import get_gateway
-
-    assignment = get_gateway().jvm.org.apache.flink.runtime.state.KeyGroupRangeAssignment
-    return assignment.computeOperatorIndexForKeyGroup(max_parallelism, parallelism, key_group(key, max_parallelism))
