@@ -1,7 +1,8 @@
-"""Measurements shared by the benchmarks: percentiles and the peak memory of a process tree."""
+"""Measurements shared by the benchmarks: percentiles, CPU time and the peak memory of process trees."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -38,6 +39,20 @@ def rss_bytes(pids: list[int]) -> int:
         except OSError:
             pass
     return total
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) the process trees of `pids` have used so far, summed."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for root in pids:
+        for pid in process_tree(root):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+            except (OSError, IndexError, ValueError):
+                pass
+    return total / tick
 
 
 class PeakMemory:

@@ -1,6 +1,13 @@
-"""Benchmark of api-unification (`make bench-unification`): synthetic SDK batches of 1, 10 and 50 events,
-at parallelism 1 and 2. For each: events/s draining a backlog of --events events, per-record latency
-at a fixed rate (half the drained rate, for --seconds), and peak memory. See bench/drive.py.
+"""Benchmark of api-unification (`make bench-unification`).
+
+1. In the MiniCluster: synthetic SDK batches of 1, 10 and 50 events (two tenants), at parallelism 1 and 2.
+2. On the local cluster (`headwater cluster up`: 2 TaskManagers), one tenant's 10-event batches for
+   --users users, at parallelism 1 and 2: how one tenant spreads (the share of records each subtask of
+   the schema gate read, from Flink's REST API).
+
+For each: events/s draining a backlog of --events events, CPU seconds per message (all of the job's
+processes, while draining), per-record latency at a fixed rate (half the drained rate, for --seconds),
+and peak memory. See bench/drive.py.
 """
 
 from __future__ import annotations
@@ -34,33 +41,49 @@ def main() -> None:
     ap.add_argument("--batches", default="1,10,50", help="events per SDK batch, comma-separated")
     ap.add_argument("--parallelism", default="1,2", help="job parallelisms, comma-separated")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--users", type=int, default=5_000, help="users of the one tenant (local cluster runs)")
+    ap.add_argument("--runs", default="minicluster,cluster", help="which runs: minicluster, cluster or both")
     args = ap.parse_args()
     rows = []
-    for parallelism in [int(p) for p in args.parallelism.split(",")]:
-        for batch in [int(b) for b in args.batches.split(",")]:
-            rows.append(_one(parallelism, batch, args))
-    log.info("\nparallelism  batch  events/s (drain)  msgs/s  latency p50 / p99 (ms)  peak memory")
+    parallelisms = [int(p) for p in args.parallelism.split(",")]
+    if "minicluster" in args.runs:
+        for parallelism in parallelisms:
+            for batch in [int(b) for b in args.batches.split(",")]:
+                rows.append(_one(parallelism, batch, args))
+    if "cluster" in args.runs.replace("minicluster", ""):
+        for parallelism in parallelisms:
+            rows.append(_one(parallelism, 10, args, cluster=True))
+    log.info(
+        "\nwhere        tenants  p  batch  events/s  msgs/s  CPU µs/msg  latency p50 / p99 (ms)  peak memory  "
+        "gate share per subtask"
+    )
     for r in rows:
         log.info(
-            f"{r['p']:>11}  {r['batch']:>5}  {r['events_s']:>16,.0f}  {r['msgs_s']:>6,.0f}  "
-            f"{r['p50']:>10.0f} / {r['p99']:<10.0f}  {mib(r['mem'])}"
+            f"{r['where']:<11}  {r['tenants']:>7}  {r['p']}  {r['batch']:>5}  {r['events_s']:>8,.0f}  "
+            f"{r['msgs_s']:>6,.0f}  {r['cpu_us']:>10,.0f}  {r['p50']:>10.0f} / {r['p99']:<10.0f}  "
+            f"{mib(r['mem']):>11}  {r['share']}"
         )
 
 
-def _one(parallelism: int, batch: int, args) -> dict:
+def _one(parallelism: int, batch: int, args, cluster: bool = False) -> dict:
     run_id = uuid.uuid4().hex[:8]
     env = {"HEADWATER_TOPIC_PREFIX": f"bench{run_id}.", "HEADWATER_CHECKPOINTS": f"s3://headwater/bench-{run_id}"}
     settings = config.load({**os.environ, **env})
     ensure_topics(settings, partitions=4)
     ingest, out = topic(settings.topic_prefix, "ingest.sdk"), topic(settings.topic_prefix, "unified.actions")
     messages = max(1, args.events // batch)
-    gen = Generator(args.seed, arrival_ms=int(time.time() * 1000))
+    tenants = ("bench",) if cluster else ("acme", "globex")
+    gen = Generator(args.seed, arrival_ms=int(time.time() * 1000), users=args.users, tenants=tenants)
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 5})
 
     def send_batch(_i: int) -> None:
         send(producer, ingest, json.dumps(gen.sdk(events=batch)).encode())
 
-    log.info(f"\n[p={parallelism} batch={batch}] producing {messages} batches ({messages * batch} events)")
+    where = "cluster" if cluster else "minicluster"
+    log.info(
+        f"\n[{where} p={parallelism} batch={batch} tenants={','.join(tenants)}] "
+        f"producing {messages} batches ({messages * batch} events)"
+    )
     for i in range(messages):
         send_batch(i)
     producer.flush(60)
@@ -72,6 +95,7 @@ def _one(parallelism: int, batch: int, args) -> dict:
         settings.data_dir / "logs" / f"bench-unification-{run_id}.log",
         "--parallelism",
         str(parallelism),
+        cluster=cluster,
     )
     try:
         drive.drain(messages)
@@ -89,13 +113,19 @@ def _one(parallelism: int, batch: int, args) -> dict:
             produced_at=lambda v: codec.decode(v)["arrival_ms"] / 1000,
             flush=lambda: producer.flush(30),
         )
+        share = _gate_share(drive) if cluster else "-"
     finally:
         run = drive.stop()
     log.info(
         f"  at {rate:,.0f} msgs/s: latency p50 {run.latency_ms(50):.0f} ms, p99 {run.latency_ms(99):.0f} ms; "
         f"peak memory {mib(run.peak_memory)}"
     )
+    log.info(f"  CPU {run.cpu_per_record_us():,.0f} µs per message while draining; schema gate share {share}")
     return {
+        "where": where,
+        "tenants": len(tenants),
+        "cpu_us": run.cpu_per_record_us(),
+        "share": share,
         "p": parallelism,
         "batch": batch,
         "events_s": events_s,
@@ -104,6 +134,13 @@ def _one(parallelism: int, batch: int, args) -> dict:
         "p99": run.latency_ms(99),
         "mem": run.peak_memory,
     }
+
+
+def _gate_share(drive: Drive) -> str:
+    """The share of records each subtask of the schema gate (keyed by user) read."""
+    counts = drive.job.flink.records_in_per_subtask(drive.job.job_id, "schema gate")
+    total = sum(counts) or 1
+    return " / ".join(f"{n / total:.0%}" for n in counts)
 
 
 if __name__ == "__main__":

@@ -27,10 +27,11 @@ def _iso(ms: int) -> str:
 
 
 class Generator:
-    def __init__(self, seed: int, arrival_ms: int, users: int = 500):
+    def __init__(self, seed: int, arrival_ms: int, users: int = 500, tenants: tuple[str, ...] = TENANTS):
         self.rng = random.Random(seed)
         self.arrival_ms = arrival_ms
         self.users = users
+        self.tenants = tenants
 
     def _props(self, name: str) -> dict:
         out = {}
@@ -52,7 +53,7 @@ class Generator:
         user = self._user()
         names = list(EVENTS)
         return {
-            "tenant": self.rng.choice(TENANTS),
+            "tenant": self.rng.choice(self.tenants),
             "message_id": f"sdk-{self.rng.getrandbits(64):x}",
             "sent_at": _iso(self.arrival_ms - self.rng.randint(0, 2000)),
             "device": {"id": f"d-{user}", "platform": self.rng.choice(["ios", "android"]), "app_version": "3.1.0"},
@@ -66,7 +67,7 @@ class Generator:
 
     def api(self) -> dict:
         base = {
-            "tenant": self.rng.choice(TENANTS),
+            "tenant": self.rng.choice(self.tenants),
             "customer_id": self._user(),
             "timestamp": self._time(),
             "message_id": f"api-{self.rng.getrandbits(64):x}",

@@ -12,7 +12,15 @@ from common.variables import DECLARED, Variable
 
 # Every module that declares variables; importing them fills DECLARED.
 DECLARING = ("common.config", "common.contracts.tenants", "infra.stack.services")
-SECTIONS = ("services", "jobs", "action-streaming", "reaction-streaming", "profile-dedupe", "local stack")
+SECTIONS = (
+    "services",
+    "jobs",
+    "api-unification",
+    "action-streaming",
+    "reaction-streaming",
+    "profile-dedupe",
+    "local stack",
+)
 
 
 def declared() -> list[Variable]:

@@ -79,6 +79,26 @@ def action_key(action: Action) -> bytes:
     return action.tenant.encode()
 
 
+def routing_key(action: Action) -> str:
+    """A per-user key inside the tenant: the message's customer_id, else its first anonymous id, email,
+    phone or device id, tagged with its kind. api-unification's schema gate is keyed by it, so one
+    tenant's messages spread over every subtask while one user's keep their order."""
+    ids = action.identifiers
+    if ids.customer_id:
+        kind, value = "customer_id", ids.customer_id
+    else:
+        kind, value = next(
+            (
+                (k, v[0])
+                for k, v in (("anonymous_id", ids.anonymous_ids), ("email", ids.emails), ("phone", ids.phones))
+                if v
+            ),
+            ("device", ids.device_id),
+        )
+    # An identifier may hold lone surrogates (not UTF-8): escaped, so every serializer takes the key.
+    return f"{action.tenant}\x1f{kind}:{value}".encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def action_record(action: Action, arrival_ms: int) -> dict:
     return {
         "tenant": action.tenant,

@@ -23,6 +23,7 @@ class Reason(str, Enum):
     TIMESTAMP_OUT_OF_RANGE = "TIMESTAMP_OUT_OF_RANGE"  # outside the tenant's window around arrival time
     TYPE_CONFLICT = "TYPE_CONFLICT"  # a property/attribute whose type differs from the first one seen
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"  # events per batch, properties per event, string length, distinct names
+    SCHEMA_UNDECIDED = "SCHEMA_UNDECIDED"  # waited HEADWATER_SCHEMA_WAIT_MS for the tenant's schema to decide a name
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     UNSUPPORTED_TYPE = "UNSUPPORTED_TYPE"  # unknown message type, or a value type we do not store
     # reaction-streaming: a state delta that cannot reach MongoDB

@@ -1,9 +1,11 @@
 """api-unification: the four ingest topics -> validated, consolidated `hw.unified.actions` (+ `hw.rejected`).
 
-Wiring only (operators: operators.py; rules: this package's other modules):
-  per source: KafkaSource (raw bytes, read_committed) -> RouteByTenant (size, JSON, tenant)
-  union -> key by tenant -> TenantSchemaGate (all rules, per-tenant schema in keyed state) -> keyed exactly-once sink
-  every refusal, from either stage -> side output -> exactly-once sink to hw.rejected
+Wiring only (operators: operators.py; rules: this package's other modules; docs/api-unification.md):
+  per source: KafkaSource (raw bytes, read_committed) -> UnifyMessages (every message rule, on every subtask)
+  proposals of new names and types (all sources) -> key by tenant -> SchemaArbiter -> broadcast ─┐
+  actions (all sources) -> key by user ─────────────────────────────────────────────> SchemaGate ┴> frames
+      -> one exactly-once sink: unified.actions + the gate's refusals to hw.rejected
+  the per-source refusals -> side output -> exactly-once sink to hw.rejected
 """
 
 from __future__ import annotations
@@ -13,9 +15,19 @@ from pyflink.datastream import StreamExecutionEnvironment
 
 from common.config import Settings
 from common.flink import uids
-from common.flink.kafka import exactly_once_sink, kafka_source, keyed_record_type
+from common.flink.kafka import exactly_once_sink, frame_type, framed_exactly_once_sink, kafka_source
 from common.topics import topic
-from jobs.api_unification.operators import BYTES, REJECTED, RouteByTenant, TenantSchemaGate
+from jobs.api_unification.operators import (
+    GATE_OUTPUTS,
+    PROPOSALS,
+    REJECTED,
+    SCHEMA_VIEW,
+    TENANT_AND_JSON,
+    UNIFIED,
+    SchemaArbiter,
+    SchemaGate,
+    UnifyMessages,
+)
 from jobs.api_unification.settings import UnificationSettings
 from jobs.api_unification.sources import SOURCES
 
@@ -23,9 +35,9 @@ NAME = "api-unification"
 
 
 def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
-    registry = UnificationSettings.from_env().registry()
-    routed = Types.TUPLE([Types.STRING(), Types.STRING(), BYTES])
-    outcomes, rejected = None, []
+    options = UnificationSettings.from_env()
+    registry = options.registry()
+    actions, proposals, rejected = [], [], []
     for source in SOURCES:
         ingest = topic(settings.topic_prefix, f"ingest.{source}")
         unified = (
@@ -35,34 +47,40 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
                 f"ingest.{source}",
             )
             .uid(f"{NAME}-source-{source}")
-            .process(RouteByTenant(source, registry), output_type=routed)
-            .uid(f"{NAME}-route-{source}")
-            .name(f"route {source} by tenant")
+            .process(UnifyMessages(source, registry, options), output_type=UNIFIED)
+            .uid(f"{NAME}-unify-{source}")
+            .name(f"unify {source}")
         )
+        actions.append(unified)
+        proposals.append(unified.get_side_output(PROPOSALS).uid(f"{NAME}-proposals-{source}"))
         rejected.append(unified.get_side_output(REJECTED).uid(f"{NAME}-rejected-{source}"))
-        outcomes = unified if outcomes is None else outcomes.union(unified)
-    gated = (
-        uids.key_by(outcomes, lambda routed_message: routed_message[0], Types.STRING(), f"{NAME}-key-by-tenant")
-        .process(TenantSchemaGate(registry), output_type=keyed_record_type())
-        .uid(f"{NAME}-tenant-schema")
-        .name("unify, tenant schema and limits")
-    )
-    rejected.append(gated.get_side_output(REJECTED).uid(f"{NAME}-rejected-tenant-schema"))
-    (
-        gated.sink_to(
-            exactly_once_sink(
-                settings,
-                topic(settings.topic_prefix, "unified.actions"),
-                transactional_id_prefix=f"headwater-{NAME}-actions",
-                keyed=True,
-            )
+    decisions = (
+        uids.key_by(
+            proposals[0].union(*proposals[1:]), lambda proposal: proposal[0], Types.STRING(), f"{NAME}-key-by-tenant"
         )
-        .uid(f"{NAME}-actions-sink")
-        .name("exactly-once sink to unified.actions")
+        .process(SchemaArbiter(registry), output_type=TENANT_AND_JSON)
+        .uid(f"{NAME}-tenant-schema")  # 0.2's uid, key and state: its savepoints keep the learned schemas
+        .name("schema arbiter (per tenant)")
+        .broadcast(SCHEMA_VIEW)
     )
-    all_rejected = rejected[0].union(*rejected[1:])
+    gated = (
+        uids.key_by(actions[0].union(*actions[1:]), lambda action: action[0], Types.STRING(), f"{NAME}-key-by-user")
+        .connect(decisions)
+        .process(SchemaGate(registry, options), output_type=frame_type())
+        .uid(f"{NAME}-schema-gate")
+        .name("schema gate (per user)")
+    )
+    framed_exactly_once_sink(
+        gated,
+        settings,
+        [topic(settings.topic_prefix, suffix) for suffix in GATE_OUTPUTS],
+        transactional_id_prefix=f"headwater-{NAME}-actions",
+        uid=f"{NAME}-actions-sink",
+    )
     (
-        all_rejected.sink_to(
+        rejected[0]
+        .union(*rejected[1:])
+        .sink_to(
             exactly_once_sink(
                 settings, topic(settings.topic_prefix, "rejected"), transactional_id_prefix=f"headwater-{NAME}-rejected"
             )

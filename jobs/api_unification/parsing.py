@@ -21,6 +21,23 @@ def _no_constants(name):
     raise Refusal(Reason.INVALID_JSON, f"{name} is not valid JSON")
 
 
+# Deeper JSON is refused before parsing. Python's parser would refuse it too, but at a depth that
+# depends on the interpreter's recursion limit and on how deep its caller's stack already is: the same
+# bytes could be refused in one process and accepted in another (a replay must decide the same way).
+MAX_DEPTH = 100
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _too_deep(text: str) -> bool:
+    depth = 0
+    for bracket in _BRACKET.findall(_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > MAX_DEPTH:
+            return True
+    return False
+
+
 # A \u escape of a UTF-16 surrogate. In pairs they make one character; alone they make a string that no
 # UTF-8 encoder takes (Avro, Kafka, the JVM), so a message holding one would fail every hop after this.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -47,6 +64,8 @@ def parse_object(raw: bytes) -> dict:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Refusal(Reason.INVALID_JSON, f"not UTF-8 at byte {exc.start}") from None
+    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _too_deep(text):  # counting first: cheap, and enough
+        raise Refusal(Reason.INVALID_JSON, f"nested deeper than {MAX_DEPTH} levels")
     try:
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:

@@ -19,6 +19,7 @@ from common.contracts.rejections import Reason, Refusal, Rejection
 from common.contracts.rollout import Rollout
 from common.flink.environment import subtask_index
 from common.flink.map_state_cache import CachedMapState
+from common.flink.parking import ParkingLot
 from common.flink.progress import ProgressThrottle
 from common.log import configure_job as configure_logging
 from common.log import get_logger
@@ -29,7 +30,7 @@ from jobs.profile_dedupe.comparator import ShadowComparator
 from jobs.profile_dedupe.config import ConfigReadiness, apply_config, config_key, digest
 from jobs.profile_dedupe.decide import BRANCHES
 from jobs.profile_dedupe.engine import DedupeEngine, DestinationIndex
-from jobs.profile_dedupe.parking import ConfigWait, ParkingLot, Verdict, verdict
+from jobs.profile_dedupe.parking import ConfigWait, Verdict, verdict
 from jobs.profile_dedupe.process import OUTBOUND, MessageOutcome
 from jobs.profile_dedupe.records import Encoders, framed
 from jobs.profile_dedupe.report import FIELDS, format_report

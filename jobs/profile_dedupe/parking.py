@@ -10,15 +10,14 @@ config that existed when the job was submitted.
 - The config is waited for at most `config_wait_ms`, from the first message that needed it; then
   the job goes on without the rest of the snapshot (counted, and logged once).
 
-Waiting messages live in Flink ListState with the time they were parked (checkpointed: a restart
-keeps them); while any wait, a processing-time timer brings the key back every `retry_ms`.
-Nothing here knows Flink: the state is anything with get/add/update, the timer a callback.
+Waiting messages live in Flink ListState with the time they were parked (common/flink/parking.py:
+checkpointed, a restart keeps them); while any wait, a timer brings the key back every `retry_ms`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from enum import Enum
 
 
@@ -60,44 +59,3 @@ class ConfigWait:
         self.gave_up = True
         self.readiness.missing.clear()
         return True
-
-
-class ParkingLot:
-    """The waiting messages of each key, oldest first, as (raw message, parked at ms) in `state` (a
-    keyed ListState: it holds the current key's list)."""
-
-    def __init__(self, state, retry_ms: int):
-        self.state = state
-        self.retry_ms = retry_ms
-        self.sizes: dict[object, int] = {}  # key -> waiting messages (a count, to spare state reads)
-
-    def size(self, key) -> int:
-        if key not in self.sizes:  # first touch since open: the state may hold restored messages
-            self.sizes[key] = sum(1 for _ in (self.state.get() or []))
-        return self.sizes[key]
-
-    def park(self, key, raw: bytes, now_ms: int, schedule: Callable[[int], None]) -> None:
-        """Add a message behind the others; the first one to wait asks for a timer."""
-        waiting = self.size(key)
-        self.state.add((raw, now_ms))
-        self.sizes[key] = waiting + 1
-        if waiting == 0:
-            schedule(now_ms + self.retry_ms)
-
-    def release(
-        self, key, now_ms: int, may_go: Callable[[bytes, int], bool], schedule: Callable[[int], None]
-    ) -> Iterator[bytes]:
-        """The messages that may go now (`may_go(raw, waited_ms)`), oldest first, up to the first that
-        may not; the rest keep waiting, in order, and ask for another timer."""
-        parked = list(self.state.get() or [])
-        done = 0
-        for raw, parked_at in parked:
-            if not may_go(raw, now_ms - parked_at):
-                break
-            done += 1
-            yield raw
-        if done:
-            self.state.update(parked[done:])
-        self.sizes[key] = len(parked) - done
-        if self.sizes[key]:
-            schedule(now_ms + self.retry_ms)

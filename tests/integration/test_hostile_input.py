@@ -77,7 +77,8 @@ def test_hostile_payloads_are_refused_or_accepted_and_never_cross_tenants(isolat
             jobs[name] = SubmittedJob(name, env, tmp_path / f"{name}.log")
         p = producer(settings_)
         for payload in sent:
-            send(p, topic(settings_.topic_prefix, f"ingest.{payload.source}"), payload.raw)
+            # The Kafka timestamp is the arrival time the rules judge event times by: the one the reference used.
+            send(p, topic(settings_.topic_prefix, f"ingest.{payload.source}"), payload.raw, timestamp=arrival_ms)
         assert p.flush(120) == 0
 
         actions, rejected = topics["unified.actions"], topics["rejected"]

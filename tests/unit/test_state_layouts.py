@@ -69,6 +69,18 @@ def layouts() -> dict[str, dict]:
             "kind": "value",
             "packed": repr(pack_schema(SCHEMA)),
         },
+        "api-unification/schema_decisions": {
+            "uid": "api-unification-schema-gate",
+            "state": unification_operators.SCHEMA_VIEW.name,
+            "kind": "broadcast map: tenant -> packed schema (the arbiter's decisions)",
+            "packed": repr(pack_schema(TenantSchema({"app_opened"}, {}, {"plan": "string"}, 500, 0))),
+        },
+        "api-unification/waiting_for_schema": {
+            "uid": "api-unification-schema-gate",
+            "state": unification_operators.WAITING.name,
+            "kind": "list: (unified message tuple, parked at ms)",
+            "packed": repr((("acme\x1fcustomer_id:c", "acme", "api", 1, b"{}", b"acme", b"\x02", "[]"), 9)),
+        },
         "action-streaming/identity_index": {
             "uid": "action-streaming-resolve-and-fold",
             "state": action_operators.IDENTITY_INDEX.name,
@@ -143,6 +155,7 @@ def test_older_stored_values_still_read():
     user = unpack_user(older)
     assert user.identity.first_seen_ids == {} and user.attribute_stamps == {} and user.version == 4
     assert unpack_schema(SCHEMA) is SCHEMA and unpack_schema(None) == TenantSchema()
+    assert unpack_schema(pack_schema(SCHEMA)[:3]) == SCHEMA  # 0.2 stored three fields
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Every rule of the stateless stage, and every reason code it can give."""
 
+import json
+
 import pytest
 
 from common.contracts.rejections import Reason, Refusal
@@ -107,6 +109,26 @@ def test_deep_nesting_is_invalid_json_not_a_crash():
     defaults = parse_registry({"tenants": {"acme": {}}})  # 256 KiB payload limit
     nested = b'{"a":' * 20_000 + b"1" + b"}" * 20_000  # 120 kB, 20,000 levels
     assert _whole(unify("api", nested, ARRIVAL, defaults)) is Reason.INVALID_JSON
+
+
+def test_nesting_is_refused_at_one_depth_whatever_the_recursion_limit(registry):
+    """Python's parser gives up at a depth that depends on the stack it runs on: the rule must not."""
+    import sys
+
+    doc = json.loads(raw(_track()))
+
+    def nested(depth: int) -> bytes:
+        return raw({**doc, "traits": None}).replace(b'"traits": null', b'"traits": ' + b"[" * depth + b"]" * depth)
+
+    limit = sys.getrecursionlimit()
+    try:
+        for recursion_limit in (limit, 5_000):
+            sys.setrecursionlimit(recursion_limit)
+            accepted = unify("api", nested(99), ARRIVAL, registry)  # 100 levels, the message's object included
+            assert accepted.action is not None and accepted.rejections == []
+            assert _whole(unify("api", nested(100), ARRIVAL, registry)) is Reason.INVALID_JSON
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def test_unknown_and_missing_tenant(registry):

@@ -5,12 +5,13 @@ after the profile wait, in arrival order, and a restart keeps the waiting messag
 from common import config
 from common.contracts.compute import message_record
 from common.contracts.destinations import Destination, destination_record
+from common.flink.parking import ParkingLot
 from common.serde import frames
 from common.serde.avro import AvroCodec
 from harness.flink_fake import ListState, OperatorDriver
 from jobs.profile_dedupe.config import ConfigReadiness
 from jobs.profile_dedupe.operators import DedupeMessages
-from jobs.profile_dedupe.parking import ConfigWait, ParkingLot, Verdict, verdict
+from jobs.profile_dedupe.parking import ConfigWait, Verdict, verdict
 from jobs.profile_dedupe.settings import DedupeSettings
 from tests.unit.profile_dedupe.scenario import T, message
 
