@@ -128,6 +128,8 @@ def run(users: int, rate: int, seconds: int) -> dict:
     finally:
         result = drive.stop()
     state = _state_bytes(settings, "action-streaming")
+    cpu_us = 2 * result.cpu_per_record_us()  # two deltas per first message of a user
+    log.info(f"  CPU {cpu_us:,.0f} µs per message while building the state (all of the job's processes)")
     log.info(
         f"  at {rate} messages/s: latency p50 {result.latency_ms(50):.0f} ms, p99 {result.latency_ms(99):.0f} ms; "
         f"checkpointed state {mib(state)}; peak memory {mib(result.peak_memory)}"
@@ -135,6 +137,7 @@ def run(users: int, rate: int, seconds: int) -> dict:
     return {
         "users": users,
         "msgs_s": msgs_s,
+        "cpu_us": cpu_us,
         "p50": result.latency_ms(50),
         "p99": result.latency_ms(99),
         "state": state,
@@ -149,10 +152,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=20)
     args = ap.parse_args()
     rows = [run(int(u), args.rate, args.seconds) for u in args.users.split(",")]
-    log.info("\nusers      messages/s  events/s  latency p50 / p99 (ms)  state     peak memory")
+    log.info("\nusers      messages/s  events/s  CPU µs/msg  latency p50 / p99 (ms)  state     peak memory")
     for r in rows:
         log.info(
-            f"{r['users']:>9,}  {r['msgs_s']:>10,.0f}  {10 * r['msgs_s']:>8,.0f}  "
+            f"{r['users']:>9,}  {r['msgs_s']:>10,.0f}  {10 * r['msgs_s']:>8,.0f}  {r['cpu_us']:>10,.0f}  "
             f"{r['p50']:>10.0f} / {r['p99']:<10.0f}  "
             f"{mib(r['state']):<8}  {mib(r['mem'])}"
         )

@@ -137,8 +137,14 @@ def _one(parallelism: int, batch: int, args, cluster: bool = False) -> dict:
 
 
 def _gate_share(drive: Drive) -> str:
-    """The share of records each subtask of the schema gate (keyed by user) read."""
-    counts = drive.job.flink.records_in_per_subtask(drive.job.job_id, "schema gate")
+    """The share of records each subtask of the schema gate (keyed by user) read (Flink's metrics trail
+    the records by a few seconds: wait until they count every output)."""
+    deadline = time.monotonic() + 30
+    while True:
+        counts = drive.job.flink.records_in_per_subtask(drive.job.job_id, "schema gate")
+        if sum(counts) >= len(drive.collector.values) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     total = sum(counts) or 1
     return " / ".join(f"{n / total:.0%}" for n in counts)
 

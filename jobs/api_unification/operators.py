@@ -192,14 +192,15 @@ class SchemaGate(KeyedBroadcastProcessFunction, _Rejecting):
 
     def process_element(self, value, ctx):
         key = value[0]
-        if self.parking.size(key) or self._check(value, ctx)[0] is Check.WAIT:
+        checked = None if self.parking.size(key) else self._check(value, ctx)  # behind its user's waiting ones
+        if checked is None or checked[0] is Check.WAIT:
             timers = ctx.timer_service()
             self.parking.park(
                 key, tuple(value), timers.current_processing_time(), timers.register_processing_time_timer
             )
             self.waited.inc()
             return
-        yield from self._out(value, ctx)
+        yield from self._out(value, ctx, checked)
 
     def on_timer(self, timestamp, ctx):
         timers = ctx.timer_service()
@@ -210,16 +211,16 @@ class SchemaGate(KeyedBroadcastProcessFunction, _Rejecting):
         for record in self.parking.release(
             ctx.get_current_key(), timers.current_processing_time(), may_go, timers.register_processing_time_timer
         ):
-            yield from self._out(record, ctx)
+            yield from self._out(record, ctx, self._check(record, ctx))
 
     def _check(self, record, ctx) -> tuple[Check, list]:
         tenant, asked = record[1], json.loads(record[7])
         return self._view(tenant, ctx).check(asked, self.registry.get(tenant)), asked
 
-    def _out(self, record, ctx):
+    def _out(self, record, ctx, checked: tuple[Check, list]):
         """One frame: the action (as it came, or admitted) and any refusals."""
         _route, tenant, source, arrival_ms, raw, key, encoded, _facts = record
-        check, asked = self._check(record, ctx)
+        check, asked = checked
         if check is Check.PASS:
             self.events_accepted.inc(sum(1 for fact in asked if fact[0] == EVENT))
             yield frames.pack([(ACTIONS_OUTPUT, bytes(key), bytes(encoded))])
