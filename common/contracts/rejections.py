@@ -29,7 +29,7 @@ class Reason(str, Enum):
     # reaction-streaming: a state delta that cannot reach MongoDB
     INVALID_DELTA = "INVALID_DELTA"  # not a decodable state_delta record
     WRITE_REFUSED = "WRITE_REFUSED"  # MongoDB refused the write for a reason retrying cannot fix
-    # profile-dedupe: a record on its input or config topics that it cannot read
+    # action-streaming and profile-dedupe: a record on an input or config topic that the job cannot read
     INVALID_RECORD = "INVALID_RECORD"  # not decodable, or a schema the topic does not carry
 
 

@@ -15,10 +15,13 @@ from jobs.action_streaming.records import (
     DELTAS,
     EVENTS,
     PROFILES,
+    REJECTED,
+    UNREADABLE,
     decode_action,
     encode_delta,
     encode_event,
     encode_profile,
+    encode_unreadable,
 )
 from jobs.action_streaming.state_codec import pack_device, pack_user, unpack_device, unpack_user
 
@@ -94,11 +97,18 @@ class ResolveAndFold(KeyedProcessFunction):
         )
         metrics = runtime_context.get_metrics_group()
         self.counters = {
-            name: metrics.counter(name) for name in ("messages", "events", "deltas", "merges", "conflicts", "capped")
+            name: metrics.counter(name)
+            for name in ("messages", "events", "deltas", "merges", "conflicts", "capped", "unreadable")
         }
 
     def process_element(self, value, ctx):
-        action = decode_action(self.codec, bytes(value))
+        raw = bytes(value)
+        try:
+            action = decode_action(self.codec, raw)
+        except UNREADABLE as exc:  # refused with its bytes, never a crash loop (job.py keys it apart)
+            self.counters["unreadable"].inc()
+            yield frames.pack([(REJECTED, *encode_unreadable(self.codec, raw, str(exc), ctx.timestamp() or 0))])
+            return
         self.state.begin()
         policy = self.registry.get(action.tenant)
         cap = policy.limits.max_identifiers_per_user if policy else DEFAULT_IDENTIFIER_CAP

@@ -1,5 +1,6 @@
 """action-streaming's Kafka records: it reads unified actions and writes state deltas, enriched
-events and identity profiles, all Avro single-object encoded (shapes: common/contracts/)."""
+events and identity profiles, all Avro single-object encoded (shapes: common/contracts/), and refuses
+a record it cannot read to `hw.rejected`."""
 
 from __future__ import annotations
 
@@ -7,15 +8,38 @@ from common.contracts.actions import Action, Event, Value, action_from_record
 from common.contracts.deltas import Delta, delta_key, delta_record
 from common.contracts.enriched import enriched_key, enriched_record
 from common.contracts.profiles import profile_key, profile_record
-from common.serde.avro import AvroCodec
+from common.contracts.rejections import Reason, Rejection, rejected_record
+from common.serde.avro import AvroCodec, SerdeError
 from jobs.action_streaming.identity import UserIdentity
 
-OUTPUTS = ("state.deltas", "events.enriched", "identity.profiles")  # frame output index -> topic suffix
-DELTAS, EVENTS, PROFILES = range(len(OUTPUTS))
+OUTPUTS = ("state.deltas", "events.enriched", "identity.profiles")  # what the job makes of an action
+FRAME_TOPICS = (*OUTPUTS, "rejected")  # frame output index -> topic suffix
+DELTAS, EVENTS, PROFILES, REJECTED = range(len(FRAME_TOPICS))
+JOB = "action-streaming"
+# What reading a record may raise: not Avro, an unknown writer schema, another record type, a field
+# the model does not accept.
+UNREADABLE = (SerdeError, KeyError, TypeError, ValueError)
 
 
 def decode_action(codec: AvroCodec, raw: bytes) -> Action:
     return action_from_record(codec.decode(raw, "unified_action"))
+
+
+def encode_unreadable(codec: AvroCodec, raw: bytes, why: str, arrival_ms: int) -> tuple[bytes, bytes]:
+    """A record of `hw.unified.actions` that does not decode, refused with its original bytes."""
+    rejection = Rejection(Reason.INVALID_RECORD, f"not a readable unified_action: {why[:300]}")
+    return b"", codec.encode(
+        "rejected",
+        rejected_record(
+            rejection,
+            job=JOB,
+            source="unified.actions",
+            tenant=None,
+            message_id=None,
+            arrival_ms=arrival_ms,
+            original=raw,
+        ),
+    )
 
 
 def encode_delta(codec: AvroCodec, tenant: str, message_id: str, delta: Delta) -> tuple[bytes, bytes]:

@@ -85,3 +85,21 @@ def test_an_incompatible_change_is_caught(tmp_path):
     buf.seek(0)
     with pytest.raises(fastavro.read.SchemaResolutionError):
         fastavro.schemaless_reader(buf, old, new)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY.versions))
+def test_a_newer_writer_is_refused_cleanly_by_this_reader(name):
+    """Forward check: a writer deployed before its reader (a version this code does not know yet) emits a
+    value that this code refuses with SerdeError, which every job turns into a rejection with the
+    original bytes (never another exception, which would crash-loop a job)."""
+    from common.serde.avro import MAGIC, AvroCodec, SerdeError, schema_fingerprint
+
+    current = REGISTRY.current(name).parsed
+    newer = {**current, "fields": [*current["fields"], {"name": "added_later", "type": "long", "default": 0}]}
+    parsed = fastavro.parse_schema(newer)
+    record = {**next(generate_many(current, 1)), "added_later": 7}
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, parsed, record)
+    value = MAGIC + schema_fingerprint(parsed) + body.getvalue()
+    with pytest.raises(SerdeError, match="unknown schema fingerprint"):
+        AvroCodec().decode(value)
