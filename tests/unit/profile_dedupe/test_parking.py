@@ -120,3 +120,33 @@ def test_a_restarted_operator_releases_the_messages_its_state_kept(tmp_path):
     restarted.runtime.current_key = T
     restarted.function.parking.state.update(parked)  # what a restore puts back
     assert _sent(restarted.element(_batch(_profile("p-9")), key=T)) == ["m-1"]
+
+
+def test_the_size_cache_is_bounded_and_never_wrong():
+    """Keys below the tenant are unbounded in number: the lot remembers at most `cache_keys` sizes, keeps
+    the keys that have records waiting, and reads the state for a key it forgot."""
+    states: dict[str, ListState] = {}
+
+    class PerKey:  # a keyed ListState: the current key's list
+        current = "k0"
+
+        def get(self):
+            return states.setdefault(self.current, ListState()).get()
+
+        def add(self, value):
+            states.setdefault(self.current, ListState()).add(value)
+
+        def update(self, values):
+            states.setdefault(self.current, ListState()).update(values)
+
+    state = PerKey()
+    lot = ParkingLot(state, retry_ms=200, cache_keys=3)
+    state.current = "waits"
+    lot.park("waits", b"x", now_ms=1, schedule=lambda at: None)
+    for n in range(10):
+        state.current = f"k{n}"
+        assert lot.size(f"k{n}") == 0
+    assert len(lot.sizes) <= 3 and lot.sizes.get("waits") == 1  # the waiting key was kept
+    lot.sizes.clear()  # forgotten: the state still says the truth
+    state.current = "waits"
+    assert lot.size("waits") == 1
