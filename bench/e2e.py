@@ -55,6 +55,8 @@ from infra.stack import flink_cluster
 from infra.stack.services import build_services
 from jobs.action_streaming.identity import new_user_id
 from jobs.api_unification.timestamps import iso
+from jobs.reaction_streaming.coalesce import Write
+from jobs.reaction_streaming.requests import statements
 from jobs.reaction_streaming.settings import ReactionSettings
 
 log = get_logger(__name__)
@@ -194,12 +196,9 @@ def store_ceiling(settings, seconds: float = 5.0) -> float:
             updates = []
             for _ in range(per_command):
                 n += 1
-                doc, now_ms = f"ceiling:{lane}:{n}", int(time.time() * 1000)
+                now_ms = int(time.time() * 1000)
                 change = {"attributes.hw_sent_ms": now_ms, "counters.app_opened": n, "last_seen_ms": now_ms}
-                updates += [
-                    {"q": {"_id": doc}, "u": {"$setOnInsert": {"version": 0}}, "upsert": True},
-                    {"q": {"_id": doc, "version": {"$lt": 1}}, "u": {"$set": {**change, "version": 1}}},
-                ]
+                updates += statements(Write("users", f"ceiling:{lane}:{n}", 1, set=change))
             scratch.database.command({"update": scratch.name, "updates": updates, "ordered": True})
             written += per_command
         return written

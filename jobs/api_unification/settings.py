@@ -29,7 +29,8 @@ SCHEMA_WAIT_MS = declare(
 PROPOSALS_MEMO = declare(
     "HEADWATER_SCHEMA_PROPOSALS_MEMO",
     100_000,
-    "names and types each subtask remembers having proposed to the schema arbiter (not sent again)",
+    "event names (with their property types) and attributes each subtask remembers having proposed to "
+    "the schema arbiter (not sent again)",
     kind=PositiveInt,
     section=SECTION,
 )

@@ -45,21 +45,6 @@ def unify(source: str, raw: bytes, arrival_ms: int, registry: TenantRegistry) ->
     return outcome
 
 
-def tenant_of(source: str, raw: bytes, registry: TenantRegistry) -> Outcome:
-    """Only the envelope rules (size, JSON, tenant): what routing by tenant needs. `tenant` is None
-    when the message is refused, with the reason in `rejections`."""
-    outcome = Outcome(source, raw, 0)
-    try:
-        _envelope(outcome, registry)
-    except Refusal as refusal:
-        outcome.rejections.append(Rejection(refusal.reason, refusal.detail, ""))
-        outcome.tenant = None
-    except Exception as exc:  # noqa: BLE001 - see UNFORESEEN
-        outcome.rejections.append(_unforeseen(exc))
-        outcome.tenant = None
-    return outcome
-
-
 def _envelope(outcome: Outcome, registry: TenantRegistry):
     raw = outcome.raw
     if len(raw) > registry.max_payload_bytes:
