@@ -36,13 +36,14 @@ down:
 status:
 	@$(HW) status
 
+# DEMO_ARGS=--reset starts the jobs with empty state instead of resuming their newest checkpoints.
 demo: up
-	@$(PY) -m harness.demo
+	@$(PY) -m harness.demo $(DEMO_ARGS)
 
 # The same demo with the jobs submitted to a local Flink standalone cluster (left running).
 demo-cluster: up
 	@$(HW) cluster up
-	@$(PY) -m harness.demo --cluster
+	@$(PY) -m harness.demo --cluster $(DEMO_ARGS)
 
 test-unit: setup lint
 	@$(PYTEST) -q tests/unit

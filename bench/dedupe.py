@@ -24,6 +24,7 @@ from bench.drive import Drive
 from bench.measure import mib
 from common import config
 from common.contracts.compute import ComputeMessage, Trigger, message_record
+from common.flink.kafka import client_name
 from common.kafka.admin import ensure_topics
 from common.kafka.produce import send
 from common.log import configure as configure_logging
@@ -51,10 +52,11 @@ def _wait_for_profiles(drive: Drive, settings, count: int, timeout: float = 600)
     profiles = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "identity.profiles"))
     profiles.catch_up()
     deadline = time.monotonic() + timeout
+    group = client_name(settings, "profile-dedupe")
     try:
         while time.monotonic() < deadline and drive.job.alive():
             totals = combined(parse_reports(drive.log.read_text(errors="replace")))
-            if (totals and totals["profiles"] >= count) or profiles.consumed_by("headwater-profile-dedupe"):
+            if (totals and totals["profiles"] >= count) or profiles.consumed_by(group):
                 return
             time.sleep(1)
     finally:

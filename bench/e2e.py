@@ -45,6 +45,7 @@ from cli.produce import producer
 from cli.synthetic import Generator
 from common import config
 from common.contracts.deltas import doc_id
+from common.flink.kafka import client_name
 from common.kafka.admin import ensure_topics
 from common.kafka.produce import send
 from common.log import configure as configure_logging
@@ -144,7 +145,7 @@ class Sampler:
             job: Consumer(
                 {
                     "bootstrap.servers": settings.kafka_bootstrap,
-                    "group.id": f"headwater-{job}",
+                    "group.id": client_name(settings, job),
                     "enable.auto.commit": False,
                 }
             )

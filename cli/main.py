@@ -32,18 +32,15 @@ def _parser() -> argparse.ArgumentParser:
 
     run_help = (
         "run a job on the embedded Flink MiniCluster (blocks; Ctrl-C or SIGTERM stops it with a savepoint "
-        "and prints `savepoint: PATH`, which --from-savepoint resumes from)"
+        "and prints `savepoint: PATH`). It resumes from its newest retained checkpoint or savepoint, "
+        "and refuses to start empty over a consumer group that has progress (--reset does that on purpose)"
     )
     run = sub.add_parser("run", help=run_help, description=run_help)
     from jobs.registry import JOBS
 
     run.add_argument("job", help=f"one of: {', '.join(JOBS)}")
     run.add_argument("--parallelism", type=_positive, help="operator parallelism (default from flink-conf)")
-    run.add_argument(
-        "--from-savepoint",
-        metavar="PATH",
-        help="restore from a savepoint or retained checkpoint (s3://... or file://...)",
-    )
+    _add_start_options(run)
 
     cluster = sub.add_parser(
         "cluster", help="a local Flink standalone cluster (JobManager + TaskManagers) at $HEADWATER_FLINK"
@@ -64,12 +61,15 @@ def _parser() -> argparse.ArgumentParser:
     cluster_sub.add_parser("status", help="print its processes, web UI address and running jobs")
 
     cluster_help = "Flink REST address (default $HEADWATER_FLINK: the local cluster)"
-    submit_help = "submit a job to a Flink cluster and wait until it runs"
+    submit_help = (
+        "submit a job to a Flink cluster and wait until it runs; like `run`, it resumes from the job's "
+        "newest retained checkpoint or savepoint unless told otherwise"
+    )
     submit = sub.add_parser("submit", help=submit_help, description=submit_help)
     submit.add_argument("job", help=f"one of: {', '.join(JOBS)}")
     submit.add_argument("--cluster", metavar="URL", help=cluster_help)
     submit.add_argument("--parallelism", type=_positive, help="operator parallelism (default from flink-conf)")
-    submit.add_argument("--from-savepoint", metavar="PATH", help="restore from a savepoint or retained checkpoint")
+    _add_start_options(submit)
 
     jobs = sub.add_parser("jobs", help="list the cluster's jobs with their state and last checkpoint")
     jobs.add_argument("--cluster", metavar="URL", help=cluster_help)
@@ -195,6 +195,44 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _add_start_options(parser: argparse.ArgumentParser) -> None:
+    """Where `run` and `submit` start: by default the job's newest checkpoint or savepoint."""
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument(
+        "--from-savepoint",
+        metavar="PATH",
+        help="restore this savepoint or retained checkpoint (s3://... or file://...) instead of the newest",
+    )
+    start.add_argument(
+        "--reset",
+        action="store_true",
+        help="start with empty state on purpose: deletes the job's consumer groups, so it reads its topics "
+        "again from the beginning (or --reset-to); its earlier checkpoints stay for --from-savepoint",
+    )
+    parser.add_argument(
+        "--reset-to",
+        metavar="TIME",
+        type=_instant,
+        help="with --reset: read from this time instead (ISO 8601, e.g. 2026-11-30T08:00:00Z, UTC when no "
+        "zone is given; or epoch milliseconds); compacted config topics are still read whole",
+    )
+
+
+def _instant(text: str) -> int:
+    """Epoch milliseconds from `text`: an ISO 8601 time (UTC unless it names a zone) or a number of ms."""
+    from datetime import UTC, datetime
+
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: give ISO 8601 (2026-11-30T08:00:00Z) or epoch milliseconds"
+        ) from None
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -247,10 +285,12 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
             log.info(f"{r.name:<9} {r.address:<17} {r.state:<28} {str(r.pid or '-'):<8} {r.log}")
         return 0 if all(r.state == "running" for r in rows) else 3
     if args.command == "run":
+        from cli.operations import where_to_start
         from jobs import registry
 
         registry.job_module(args.job)  # fail fast on a wrong name, before starting Flink
-        registry.run(args.job, settings, parallelism=args.parallelism, restore_from=args.from_savepoint)
+        restore_from, settings = where_to_start(settings, args)
+        registry.run(args.job, settings, parallelism=args.parallelism, restore_from=restore_from)
         return 0
     if args.command in ("cluster", "submit", "jobs", "savepoint", "stop", "replay"):
         return _operate(args, settings)
@@ -349,7 +389,7 @@ def _operate(args: argparse.Namespace, settings: config.Settings) -> int:
         else:
             return operations.cluster_status(settings)
     elif args.command == "submit":
-        operations.submit(settings, args.job, cluster, args.parallelism, args.from_savepoint)
+        operations.submit(settings, args, cluster)
     elif args.command == "jobs":
         operations.list_jobs(cluster, show_all=args.all)
     elif args.command == "savepoint":

@@ -103,12 +103,29 @@ def refuse_stale_local_cluster(settings: Settings, cluster: str) -> None:
         )
 
 
-def submit(settings: Settings, job: str, cluster: str, parallelism: int | None, restore_from: str | None) -> None:
+def where_to_start(settings: Settings, args) -> tuple[str | None, Settings]:
+    """`run`/`submit` options → (location to restore or None for empty state, settings for the run).
+    Without --from-savepoint: the job's newest checkpoint or savepoint (common/flink/restore.py)."""
+    from dataclasses import replace
+
+    from common.flink.restore import ResetRefused, start_point
+
+    if args.reset_to is not None and not args.reset:
+        raise ResetRefused("--reset-to TIME only goes with --reset: a restored job reads from its own offsets")
+    if args.from_savepoint:
+        return args.from_savepoint, settings
+    chosen = start_point(settings, args.job, reset_state=args.reset, start_from_ms=args.reset_to, say=log.info)
+    return chosen, replace(settings, start_from_ms=args.reset_to)
+
+
+def submit(settings: Settings, args, cluster: str) -> None:
     from jobs import registry
 
-    registry.job_module(job)  # fail fast on a wrong name
+    registry.job_module(args.job)  # fail fast on a wrong name
     refuse_stale_local_cluster(settings, cluster)
-    registry.submit(job, settings, cluster=cluster, parallelism=parallelism, restore_from=restore_from)
+    registry.refuse_second_copy(FlinkCluster(cluster), args.job, cluster)  # before --reset touches its groups
+    restore_from, settings = where_to_start(settings, args)
+    registry.submit(args.job, settings, cluster=cluster, parallelism=args.parallelism, restore_from=restore_from)
 
 
 def savepoint(settings: Settings, job: str, cluster: str) -> str:

@@ -106,6 +106,8 @@ class Settings:
     # freshness lever (None: flink-conf/config.yaml's 2 s).
     checkpoint_interval_ms: int | None = None
     kafka_transaction_timeout_ms: int = KAFKA_TRANSACTION_TIMEOUT_MS.default
+    # `--reset-to TIME`: where a job started with empty state reads its topics from (epoch ms).
+    start_from_ms: int | None = None
 
     @property
     def checkpoint_bucket(self) -> str | None:

@@ -37,14 +37,20 @@ TIMEOUT_S = 240
 
 
 def main(argv: list[str] | None = None) -> int:
-    on_cluster = "--cluster" in (sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    on_cluster = "--cluster" in args
+    # Each job resumes from its newest checkpoint or savepoint (a second demo goes on from the first);
+    # `--reset` starts them empty, e.g. after a change of code that no longer fits the old state.
+    job_args = ["--reset"] if "--reset" in args else []
     settings = config.load()
     logs = settings.data_dir / "logs"
     collectors = {name: Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, name)) for name in OUTPUTS}
     before = {name: c.catch_up() for name, c in collectors.items()}  # records of earlier runs are not new
     sample_lines = sum(1 for line in (EXAMPLES / "api.jsonl").open() if line.strip())
     bad_lines = sum(1 for line in (EXAMPLES / "bad.jsonl").open() if line.strip())
-    destinations = _configure_destinations(settings)
+    # A new audience per demo: a resumed profile-dedupe remembers what it sent for the earlier ones.
+    audience = f"aud-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    destinations = _configure_destinations(settings, audience)
     where = (
         f"the local Flink cluster (web UI {settings.flink_rest})" if on_cluster else "the embedded Flink MiniCluster"
     )
@@ -56,10 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in JOBS:
             if on_cluster:
-                jobs.append(SubmittedJob(name, {}, logs / f"demo-cluster-{name}.log"))
+                jobs.append(SubmittedJob(name, {}, logs / f"demo-cluster-{name}.log", *job_args))
                 log.info(f"    submitted {name} as job {jobs[-1].job_id} ({jobs[-1].submit_s:.1f} s)")
             else:
-                jobs.append(RunningJob(name, {}, logs / f"demo-{name}.log"))
+                jobs.append(RunningJob(name, {}, logs / f"demo-{name}.log", *job_args))
         log.info("2/5 producing sample events, a few bad records, and a CSV import")
         produce_file(settings, "api", EXAMPLES / "api.jsonl")
         produce_file(settings, "api", EXAMPLES / "bad.jsonl")
@@ -71,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         deadline, last_change, last = time.monotonic() + TIMEOUT_S, time.monotonic(), None
         while time.monotonic() < deadline:
             if not all(job.alive() for job in jobs):
-                log.warning(f"demo: a job exited early; read the logs in {logs}")
+                for job in jobs:
+                    if not job.alive():
+                        log.warning(f"demo: a job exited early: {_last_error(job.log)}")
+                log.warning(f"demo: read the logs in {logs}; `make demo DEMO_ARGS=--reset` starts the jobs empty")
                 return 1
             for c in collectors.values():
                 c.poll_for(0.3)
@@ -92,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         documents = _mongo_users(settings, collectors["state.deltas"].values)
         log.info("4/5 sending profile computation messages for the resolved profiles to profile-dedupe")
         expected_events = _send_compute_messages(
-            settings, destinations, collectors["identity.profiles"].values[before["identity.profiles"] :]
-        )
+            settings, destinations, collectors["identity.profiles"].values, audience
+        )  # every profile so far: users of an earlier demo are known to the resumed jobs
         outbound = collectors["delivery.outbound"]
         outbound.wait_for(before["delivery.outbound"] + expected_events, timeout=120, alive=jobs[-1].alive)
         savepoints = {}
@@ -108,20 +117,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _configure_destinations(settings):
+def _last_error(job_log) -> str:
+    lines = [line for line in job_log.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("headwater: error:")]
+    return (errors or lines or [f"no output in {job_log}"])[-1]
+
+
+def _configure_destinations(settings, audience: str):
     """An email destination deduping on email, an SMS one deduping on phone, and a webhook with the
-    legacy behaviour, all on audience aud-1 (as `headwater destinations put` writes them)."""
+    legacy behaviour, all on `audience` (as `headwater destinations put` writes them)."""
     from cli.dedupe_config import put_destination
 
     return [
-        put_destination(settings, DEMO_TENANT, "sendgrid", "email", ["aud-1"], "email", True),
-        put_destination(settings, DEMO_TENANT, "twilio", "sms", ["aud-1"], "phone", True),
-        put_destination(settings, DEMO_TENANT, "crm-hook", "webhook", ["aud-1"], None, True),
+        put_destination(settings, DEMO_TENANT, "sendgrid", "email", [audience], "email", True),
+        put_destination(settings, DEMO_TENANT, "twilio", "sms", [audience], "phone", True),
+        put_destination(settings, DEMO_TENANT, "crm-hook", "webhook", [audience], None, True),
     ]
 
 
-def _send_compute_messages(settings, destinations, profile_values) -> int:
-    """Every resolved profile of the demo tenant enters aud-1; the first message is sent twice (the
+def _send_compute_messages(settings, destinations, profile_values, audience: str) -> int:
+    """Every resolved profile of the demo tenant enters `audience`; the first message is sent twice (the
     compute pipeline may repeat itself). Returns how many outbound events the rules give."""
     import json
 
@@ -133,13 +148,17 @@ def _send_compute_messages(settings, destinations, profile_values) -> int:
     profiles = {}
     for value in profile_values:
         record = codec.decode(value)
-        if record["tenant"] == DEMO_TENANT and not record["merged_into"] and not record["deleted"]:
+        if record["tenant"] != DEMO_TENANT:
+            continue
+        if record["merged_into"] or record["deleted"]:  # the latest record of a user decides
+            profiles.pop(record["user_id"], None)
+        else:
             profiles[record["user_id"]] = profile_from_record(record)[1]
     lines = [
         {
             "tenant": DEMO_TENANT,
-            "message_id": f"demo-aud-1-{profile_id}",
-            "computation_id": "aud-1",
+            "message_id": f"demo-{audience}-{profile_id}",
+            "computation_id": audience,
             "computation_kind": "audience",
             "profile_id": profile_id,
             "value": "entered",
@@ -224,7 +243,10 @@ def _report(settings, collectors, before, documents, savepoints, on_cluster) -> 
             ids = ", ".join(f"{i['type']}={i['value']}" for i in record["external_ids"])
             log.info(f"      {record['profile_id']} -> {', '.join(record['destinations'])}: {ids}")
     replay = "headwater replay JOB --from-savepoint PATH" if on_cluster else "headwater run JOB --from-savepoint PATH"
-    log.info(f"    each job was stopped with a savepoint; replay one with `{replay}`:")
+    log.info(
+        f"    each job was stopped with a savepoint; the next `make demo` resumes from it, or replay one "
+        f"with `{replay}`:"
+    )
     for name, path in savepoints.items():
         log.info(f"      {name:<20} {path}")
     log.info(f"""

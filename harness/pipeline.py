@@ -23,6 +23,7 @@ from common.contracts.actions import action_from_record
 from common.contracts.compute import ComputeMessage, Trigger
 from common.contracts.profiles import profile_from_record
 from common.flink.cluster import FlinkCluster
+from common.flink.kafka import client_name
 from common.serde.avro import AvroCodec
 from common.topics import topic
 from harness.dedupe import Scenario, expected_outbound, produce_config, produce_messages, tenant_destinations
@@ -168,7 +169,7 @@ class Pipeline:
         """profile-dedupe commits its offsets with each checkpoint: past the last profile, it holds them all."""
         profiles = self.topics["identity.profiles"]
         deadline = time.monotonic() + timeout
-        while not profiles.consumed_by("headwater-profile-dedupe"):
+        while not profiles.consumed_by(client_name(self.settings, "profile-dedupe")):
             assert time.monotonic() < deadline, "profile-dedupe did not read every identity profile"
             time.sleep(1)
 

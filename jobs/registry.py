@@ -54,6 +54,20 @@ def run(
         raise
 
 
+def refuse_second_copy(flink, name: str, cluster: str) -> None:
+    """Two copies of a job would share transactional ids and consumer groups and fence each other."""
+    from common.flink.cluster import ClusterError
+
+    flink.overview()  # a cluster that does not answer fails here, before a JVM starts
+    running = flink.find_active(name)
+    if running is not None:
+        raise ClusterError(
+            f"{name} already runs on {cluster} as job {running.job_id} ({running.state}): stop it "
+            f"first (`headwater stop {name} --savepoint`), or replay it (`headwater replay {name} "
+            f"--from-savepoint PATH`)"
+        )
+
+
 def submit(
     name: str, settings, *, cluster: str, parallelism: int | None = None, restore_from: str | None = None, say=log.info
 ):
@@ -64,19 +78,12 @@ def submit(
     import time
 
     from common.flink.checkpoints import require_restore_point
-    from common.flink.cluster import ClusterError, FlinkCluster, submission_error
+    from common.flink.cluster import FlinkCluster, submission_error
     from common.flink.environment import job_environment
 
     module = job_module(name)
     flink = FlinkCluster(cluster)
-    flink.overview()  # a cluster that does not answer fails here, before a JVM starts
-    running = flink.find_active(name)
-    if running is not None:
-        raise ClusterError(
-            f"{name} already runs on {cluster} as job {running.job_id} ({running.state}): stop it "
-            f"first (`headwater stop {name} --savepoint`), or replay it (`headwater replay {name} "
-            f"--from-savepoint PATH`)"
-        )
+    refuse_second_copy(flink, name, cluster)
     if restore_from:
         require_restore_point(settings, restore_from, name)
     started = time.monotonic()

@@ -284,7 +284,8 @@ def submission_error(job: str, restore_from: str | None, exc: BaseException) -> 
         return ClusterError(
             f"savepoint {restore_from} does not fit {job}: it holds state for an operator {job} does "
             f"not have (a savepoint of another job, or of a version whose operators changed: CHANGELOG.md "
-            f"says which and how to move on); restore from a savepoint of this job and version"
+            f"says which and how to move on); restore from a savepoint of this job and version, or start empty "
+            f"on purpose with --reset"
         )
     if restore_from and ("FileNotFoundException" in cause or "Cannot access file system" in cause):
         return ClusterError(f"the cluster cannot read savepoint {restore_from}: {cause}")

@@ -7,12 +7,29 @@ checkpoint that covers it completes, so a crash and restart never exposes a reco
 
 from __future__ import annotations
 
-from common.config import Settings
+from common.config import TOPIC_PREFIX, Settings
 
 
-def kafka_source(settings: Settings, topic: str | list[str], group_id: str, *, raw_bytes: bool = False):
+def client_name(settings: Settings, job: str, role: str = "") -> str:
+    """The consumer group id or transactional id prefix of one of `job`'s Kafka clients.
+
+    Two deployments on one broker must not share these: a shared transactional id fences the other
+    deployment's producer, a shared group mixes their offsets. So they carry the topic prefix. The
+    default prefix keeps 0.2's names (`headwater-<job>`), so a deployment upgraded in place keeps its
+    consumer groups and aborts its own lingering transactions on restore."""
+    name = f"headwater-{job}" + (f"-{role}" if role else "")
+    return name if settings.topic_prefix == TOPIC_PREFIX.default else f"{settings.topic_prefix}{name}"
+
+
+def kafka_source(
+    settings: Settings, topic: str | list[str], group_id: str, *, raw_bytes: bool = False, compacted: bool = False
+):
     """A KafkaSource reading committed records only, resuming from committed offsets (else earliest).
-    `topic` may be a list: one source then reads all of them."""
+    `topic` may be a list: one source then reads all of them.
+
+    After `headwater run|submit --reset-to TIME` (settings.start_from_ms) a job's first start reads
+    from TIME instead; a `compacted` topic (a table, such as destinations) is read whole whatever
+    TIME says. A restored job reads from the offsets in its state either way."""
     from pyflink.common.serialization import ByteArraySchema, SimpleStringSchema
     from pyflink.datastream.connectors.kafka import (
         KafkaOffsetResetStrategy,
@@ -20,12 +37,16 @@ def kafka_source(settings: Settings, topic: str | list[str], group_id: str, *, r
         KafkaSource,
     )
 
+    if settings.start_from_ms is not None and not compacted:
+        starting = KafkaOffsetsInitializer.timestamp(settings.start_from_ms)
+    else:
+        starting = KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST)
     return (
         KafkaSource.builder()
         .set_bootstrap_servers(settings.kafka_bootstrap)
         .set_topics(*([topic] if isinstance(topic, str) else topic))
         .set_group_id(group_id)
-        .set_starting_offsets(KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST))
+        .set_starting_offsets(starting)
         .set_value_only_deserializer(ByteArraySchema() if raw_bytes else SimpleStringSchema())
         .set_property("isolation.level", "read_committed")
         .set_property("partition.discovery.interval.ms", "30000")

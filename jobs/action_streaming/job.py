@@ -18,7 +18,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 from common.config import Settings
 from common.contracts.tenants import load_registry
 from common.flink import uids
-from common.flink.kafka import frame_type, framed_exactly_once_sink, kafka_source
+from common.flink.kafka import client_name, frame_type, framed_exactly_once_sink, kafka_source
 from common.serde.avro import SerdeError
 from common.serde.peek import first_string
 from common.topics import topic
@@ -45,7 +45,7 @@ def tenant_key(raw) -> str:
 def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
     source = topic(settings.topic_prefix, "unified.actions")
     actions = env.from_source(
-        kafka_source(settings, source, group_id=f"headwater-{NAME}", raw_bytes=True),
+        kafka_source(settings, source, group_id=client_name(settings, NAME), raw_bytes=True),
         WatermarkStrategy.no_watermarks(),
         "unified.actions",
     ).uid(f"{NAME}-source")
@@ -61,6 +61,6 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
         folded,
         settings,
         [topic(settings.topic_prefix, suffix) for suffix in FRAME_TOPICS],
-        transactional_id_prefix=f"headwater-{NAME}",
+        transactional_id_prefix=client_name(settings, NAME),
         uid=f"{NAME}-sink",
     )

@@ -15,7 +15,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 
 from common.config import Settings
 from common.flink import uids
-from common.flink.kafka import exactly_once_sink, frame_type, framed_exactly_once_sink, kafka_source
+from common.flink.kafka import client_name, exactly_once_sink, frame_type, framed_exactly_once_sink, kafka_source
 from common.topics import topic
 from jobs.api_unification.operators import (
     GATE_OUTPUTS,
@@ -42,7 +42,7 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
         ingest = topic(settings.topic_prefix, f"ingest.{source}")
         unified = (
             env.from_source(
-                kafka_source(settings, ingest, group_id=f"headwater-{NAME}", raw_bytes=True),
+                kafka_source(settings, ingest, group_id=client_name(settings, NAME), raw_bytes=True),
                 WatermarkStrategy.no_watermarks(),
                 f"ingest.{source}",
             )
@@ -74,7 +74,7 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
         gated,
         settings,
         [topic(settings.topic_prefix, suffix) for suffix in GATE_OUTPUTS],
-        transactional_id_prefix=f"headwater-{NAME}-actions",
+        transactional_id_prefix=client_name(settings, NAME, "actions"),
         uid=f"{NAME}-actions-sink",
     )
     (
@@ -82,7 +82,9 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
         .union(*rejected[1:])
         .sink_to(
             exactly_once_sink(
-                settings, topic(settings.topic_prefix, "rejected"), transactional_id_prefix=f"headwater-{NAME}-rejected"
+                settings,
+                topic(settings.topic_prefix, "rejected"),
+                transactional_id_prefix=client_name(settings, NAME, "rejected"),
             )
         )
         .uid(f"{NAME}-rejected-sink")

@@ -24,7 +24,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 
 from common.config import Settings
 from common.flink.batches import tenant_batches
-from common.flink.kafka import frame_type, framed_exactly_once_sink, kafka_source
+from common.flink.kafka import client_name, frame_type, framed_exactly_once_sink, kafka_source
 from common.kafka.snapshot import read_to_end
 from common.serde.avro import AvroCodec
 from common.topics import topic
@@ -46,7 +46,9 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
     expected = expected_config(read_to_end(settings, config_topics), codec)
     config = (
         env.from_source(
-            kafka_source(settings, config_topics, group_id=f"headwater-{NAME}-config", raw_bytes=True),
+            kafka_source(
+                settings, config_topics, client_name(settings, NAME, "config"), raw_bytes=True, compacted=True
+            ),
             WatermarkStrategy.no_watermarks(),
             "destinations.config + dedupe.rollout",
         )
@@ -55,7 +57,7 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
     )
     inputs = [topic(settings.topic_prefix, "compute.output"), topic(settings.topic_prefix, "identity.profiles")]
     records = env.from_source(
-        kafka_source(settings, inputs, group_id=f"headwater-{NAME}", raw_bytes=True),
+        kafka_source(settings, inputs, group_id=client_name(settings, NAME), raw_bytes=True),
         WatermarkStrategy.no_watermarks(),
         "compute.output + identity.profiles",
     ).uid(f"{NAME}-source")
@@ -70,6 +72,6 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
         decided,
         settings,
         [topic(settings.topic_prefix, suffix) for suffix in OUTPUTS],
-        transactional_id_prefix=f"headwater-{NAME}",
+        transactional_id_prefix=client_name(settings, NAME),
         uid=f"{NAME}-sink",
     )

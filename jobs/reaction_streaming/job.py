@@ -14,7 +14,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 
 from common.config import Settings
 from common.flink import uids
-from common.flink.kafka import exactly_once_sink, kafka_source
+from common.flink.kafka import client_name, exactly_once_sink, kafka_source
 from common.flink.keys import spread_keys
 from common.flink.settings import static_settings
 from common.topics import topic
@@ -41,7 +41,7 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
     keys = spread_keys(shards, int(static_settings()["pipeline.max-parallelism"]))
     deltas = env.from_source(
         kafka_source(
-            settings, topic(settings.topic_prefix, "state.deltas"), group_id=f"headwater-{NAME}", raw_bytes=True
+            settings, topic(settings.topic_prefix, "state.deltas"), group_id=client_name(settings, NAME), raw_bytes=True
         ),
         WatermarkStrategy.no_watermarks(),
         "state.deltas",
@@ -55,7 +55,9 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
     (
         refused.sink_to(
             exactly_once_sink(
-                settings, topic(settings.topic_prefix, "rejected"), transactional_id_prefix=f"headwater-{NAME}-rejected"
+                settings,
+                topic(settings.topic_prefix, "rejected"),
+                transactional_id_prefix=client_name(settings, NAME, "rejected"),
             )
         )
         .uid(f"{NAME}-sink-rejected")

@@ -10,7 +10,7 @@ from pyflink.common import Types, WatermarkStrategy
 from pyflink.datastream import StreamExecutionEnvironment
 
 from common.config import Settings
-from common.flink.kafka import exactly_once_sink, kafka_source
+from common.flink.kafka import client_name, exactly_once_sink, kafka_source
 from common.topics import topic
 from jobs.skeleton.operators import WrapInEnvelope
 
@@ -22,7 +22,7 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
     out = topic(settings.topic_prefix, "skeleton.envelopes")
     (
         env.from_source(
-            kafka_source(settings, ingest, group_id=f"headwater-{NAME}"),
+            kafka_source(settings, ingest, group_id=client_name(settings, NAME)),
             WatermarkStrategy.no_watermarks(),
             "ingest.api",
         )
@@ -30,7 +30,7 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
         .map(WrapInEnvelope("api", ingest), output_type=Types.PRIMITIVE_ARRAY(Types.BYTE()))
         .uid(f"{NAME}-wrap")
         .name("wrap in Avro envelope")
-        .sink_to(exactly_once_sink(settings, out, transactional_id_prefix=f"headwater-{NAME}"))
+        .sink_to(exactly_once_sink(settings, out, transactional_id_prefix=client_name(settings, NAME)))
         .uid(f"{NAME}-sink")
         .name(f"exactly-once sink to {out}")
     )

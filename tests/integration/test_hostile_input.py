@@ -20,6 +20,7 @@ from pymongo import MongoClient
 from cli.produce import producer
 from common.contracts.tenants import load_registry
 from common.flink.cluster import FlinkCluster
+from common.flink.kafka import client_name
 from common.kafka.produce import send
 from common.log import get_logger
 from common.serde.avro import AvroCodec
@@ -112,9 +113,9 @@ def test_hostile_payloads_are_refused_or_accepted_and_never_cross_tenants(isolat
         deadline = time.monotonic() + 300  # reaction-streaming has written every delta action-streaming made
         while time.monotonic() < deadline:
             deltas.poll_for(2)
-            if deltas.values and deltas.consumed_by("headwater-reaction-streaming"):
+            if deltas.values and deltas.consumed_by(client_name(settings_, "reaction-streaming")):
                 break
-        assert deltas.consumed_by("headwater-reaction-streaming")
+        assert deltas.consumed_by(client_name(settings_, "reaction-streaming"))
         with MongoClient(settings_.mongo_uri, serverSelectionTimeoutMS=5000) as client:
             db = client[settings_.mongo_database]
             documents = [d for c in ("users", "devices") for d in db[c].find()]
