@@ -42,8 +42,8 @@ def cluster_status(settings: Settings) -> int:
     """Print the cluster's processes, its web UI and its jobs; exit 3 if it does not answer."""
     from infra.stack import flink_cluster
 
-    for name, pid, log in flink_cluster.processes(settings):
-        log.info(f"{name:<20} {'running' if pid else 'stopped':<8} {str(pid or '-'):<8} {log}")
+    for name, pid, process_log in flink_cluster.processes(settings):
+        log.info(f"{name:<20} {'running' if pid else 'stopped':<8} {str(pid or '-'):<8} {process_log}")
     try:
         overview = FlinkCluster(settings.flink_rest, timeout=3).overview()
     except ClusterError as exc:

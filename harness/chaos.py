@@ -2,7 +2,8 @@
 
 While SDK batches are produced at a fixed rate (5% of them malformed), faults are injected one after
 the other: the first TaskManager is killed with SIGKILL (and restarted, as a supervisor would), then
-the second, the Kafka broker is restarted, and the MongoDB-wire server is stopped for 20 s. For each
+the second, action-streaming is cancelled and submitted again without a savepoint (it must resume its
+newest checkpoint), the Kafka broker is restarted, and the MongoDB-wire server is stopped for 20 s. For each
 fault the time to recover is printed: from the fault (Kafka, FerretDB: from their return) until every job
 runs with all its tasks and has completed a checkpoint triggered after the fault, so its outputs are
 committed again.
@@ -99,6 +100,18 @@ class Chaos:
         service.start()  # a supervisor brings the process back; the jobs restart from their checkpoints
         return self._wait_recovered(fault), self.restarts() - before, 0.0
 
+    def restart_without_savepoint(self, job: str) -> tuple[float, int, float]:
+        """Cancel `job` (no savepoint, as after a crash or `headwater stop JOB`) and submit it again with the
+        plain command: it must resume its newest retained checkpoint, not start empty over its offsets."""
+        others = sum(self.pipeline.flink.failures(j.job_id) for name, j in self.pipeline.jobs.items() if name != job)
+        fault = time.time()
+        self.pipeline.flink.cancel(self.pipeline.jobs[job].job_id)
+        restarted = self.pipeline.submit(job, label="-restarted")
+        resumed = restarted.log.read_text(errors="replace")
+        assert "resuming from its newest checkpoint" in resumed, f"{job} did not resume; see {restarted.log}"
+        back = time.time()
+        return self._wait_recovered(fault), self.restarts() - others, back - fault
+
     def restart_kafka(self) -> tuple[float, int, float]:
         kafka = _service(self.settings, "kafka")
         before = self.restarts()
@@ -136,6 +149,9 @@ def run(
     faults = [
         Fault("kill -9 TaskManager 1", 0.10, lambda: chaos.kill_taskmanager(1)),
         Fault("kill -9 TaskManager 2", 0.35, lambda: chaos.kill_taskmanager(2)),
+        Fault(
+            "action-streaming again, no savepoint", 0.45, lambda: chaos.restart_without_savepoint("action-streaming")
+        ),
         Fault("restart the Kafka broker", 0.55, chaos.restart_kafka),
         Fault(f"stop FerretDB for {mongo_outage_s:.0f} s", 0.75, lambda: chaos.stop_mongo(mongo_outage_s)),
     ]

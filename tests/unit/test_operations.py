@@ -36,6 +36,14 @@ def test_a_cluster_that_does_not_answer_names_the_fix():
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+def test_cluster_status_of_a_cluster_that_does_not_answer_says_so_and_exits_3():
+    import os
+
+    done = _headwater("cluster", "status", env={**os.environ, "HEADWATER_FLINK": f"http://127.0.0.1:{_closed_port()}"})
+    assert done.returncode == 3, done.stderr
+    assert "not answering" in done.stdout + done.stderr and "Traceback" not in done.stderr
+
+
 def test_unknown_job_is_refused_before_anything_starts():
     done = _headwater("submit", "no-such-job", "--cluster", f"http://127.0.0.1:{_closed_port()}")
     assert done.returncode == 1
