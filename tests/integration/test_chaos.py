@@ -1,7 +1,8 @@
 """`make chaos` in a short form (harness/chaos.py): 2,000 SDK batches (20,000 events) on the local
 cluster while both TaskManagers are killed with SIGKILL, action-streaming is cancelled and submitted
-again without a savepoint, the Kafka broker restarts and FerretDB is down for 10 s. Every record is accounted for, MongoDB equals the reference model, and the outbound
-events are exactly the reference engine's (none missing, none twice)."""
+again without a savepoint, the Kafka broker restarts and FerretDB is down for 10 s. Every record is
+accounted for, MongoDB equals the reference model, and the outbound events are exactly the reference
+engine's (none missing, none twice)."""
 
 import pytest
 
