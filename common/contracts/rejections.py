@@ -65,7 +65,12 @@ def rejected_record(
     message_id: str | None,
     arrival_ms: int,
     original: bytes,
+    part: bytes = b"",
+    parts: int = 1,
+    original_omitted: bool = False,
 ) -> dict:
+    """An Avro `rejected` record. `original` empty with `original_omitted`: another rejection of the same
+    message carries it (api-unification keeps it once per message, jobs/api_unification/rejection_budget.py)."""
     return {
         "job": job,
         "source": source,
@@ -75,5 +80,8 @@ def rejected_record(
         "detail": rejection.detail,
         "path": rejection.path,
         "arrival_ms": arrival_ms,
-        "original": original,
+        "original": b"" if original_omitted else original,
+        "part": part,
+        "parts": parts,
+        "original_omitted": original_omitted,
     }

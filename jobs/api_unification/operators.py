@@ -24,7 +24,7 @@ from common.contracts.tenants import TenantRegistry
 from common.flink.parking import ParkingLot
 from common.serde import frames
 from common.serde.avro import AvroCodec
-from jobs.api_unification.records import encode_action, encode_rejection
+from jobs.api_unification.records import encode_action, encode_rejections
 from jobs.api_unification.settings import UnificationSettings
 from jobs.api_unification.tenant_schema import EVENT, Check, TenantSchema, facts, new_groups, pack_schema, unpack_schema
 from jobs.api_unification.unify import Outcome, unify
@@ -64,22 +64,15 @@ class _Rejecting:
         for encoded in self._encoded_rejections(outcome, rejections):
             yield REJECTED, encoded
 
-    def _encoded_rejections(self, outcome: Outcome, rejections):
+    def _encoded_rejections(self, outcome: Outcome, rejections, original_sent: bool = False):
+        """Counted one by one; written bounded by the message's size (rejection_budget.py)."""
         for rejection in rejections:
             counter = self.reason_counters.get(rejection.reason)
             if counter is None:
                 counter = self.metrics.add_group("reason", rejection.reason.value).counter("rejected")
                 self.reason_counters[rejection.reason] = counter
             counter.inc()
-            yield encode_rejection(
-                self.codec,
-                rejection,
-                source=outcome.source,
-                tenant=outcome.tenant,
-                message_id=outcome.message_id,
-                arrival_ms=outcome.arrival_ms,
-                original=outcome.raw,
-            )
+        yield from encode_rejections(self.codec, outcome, rejections, original_sent)
 
 
 class UnifyMessages(ProcessFunction, _Rejecting):
@@ -234,11 +227,14 @@ class SchemaGate(KeyedBroadcastProcessFunction, _Rejecting):
                 f"waited {self.options.schema_wait_ms} ms for tenant {tenant!r}'s schema to decide a new "
                 "event name, attribute or type; send the message again",
             )
-            yield frames.pack((REJECTED_OUTPUT, refused, r) for r in self._encoded_rejections(outcome, [refusal]))
+            # the rules' refusals of this message (if any) already carried its original bytes
+            rejections = self._encoded_rejections(outcome, [refusal], original_sent=bool(outcome.rejections))
+            yield frames.pack((REJECTED_OUTPUT, refused, r) for r in rejections)
             return
         action = outcome.action
         rejections, _ = self._view(tenant, ctx).admit(action, self.registry.get(tenant))
-        records = [(REJECTED_OUTPUT, refused, r) for r in self._encoded_rejections(outcome, rejections)]
+        encoded = self._encoded_rejections(outcome, rejections, original_sent=bool(outcome.rejections))
+        records = [(REJECTED_OUTPUT, refused, r) for r in encoded]
         self.events_accepted.inc(len(action.events))
         self.properties_dropped.inc(len(action.dropped))
         records.append((ACTIONS_OUTPUT, *encode_action(self.codec, action, outcome.arrival_ms)))

@@ -18,3 +18,28 @@ def encode_action(codec: AvroCodec, action: Action, arrival_ms: int) -> tuple[by
 
 def encode_rejection(codec: AvroCodec, rejection: Rejection, **context) -> bytes:
     return codec.encode("rejected", rejected_record(rejection, job=JOB, **context))
+
+
+def encode_rejections(
+    codec: AvroCodec, outcome, rejections: list[Rejection], original_sent: bool = False
+) -> list[bytes]:
+    """One message's rejections at one stage, bounded by its size (rejection_budget.py): the original bytes
+    in the first record only, unless `original_sent` (an earlier stage's record carries them)."""
+    from jobs.api_unification.rejection_budget import shape
+
+    repeated = len((outcome.tenant or "").encode()) + len(outcome.message_id.encode()) + len(outcome.source)
+    return [
+        encode_rejection(
+            codec,
+            shaped.rejection,
+            source=outcome.source,
+            tenant=outcome.tenant,
+            message_id=outcome.message_id,
+            arrival_ms=outcome.arrival_ms,
+            original=outcome.raw,
+            part=shaped.part,
+            parts=shaped.parts,
+            original_omitted=not shaped.carries_original,
+        )
+        for shaped in shape(rejections, outcome.raw, repeated=repeated, original_sent=original_sent)
+    ]

@@ -18,6 +18,7 @@ from common.serde.avro import AvroCodec
 from common.topics import topic
 from harness.jobs import RunningJob
 from harness.kafka import Collector
+from jobs.api_unification.rejection_budget import shape
 from jobs.api_unification.tenant_schema import TenantSchema
 from jobs.api_unification.unify import unify
 
@@ -40,18 +41,19 @@ def _produce_with_timestamps(bootstrap, records):
 
 
 def _reference(inputs, registry):
-    """Expected actions (by message id) and rejections, from the pure rules."""
+    """Expected actions (by message id) and rejection records (by source, reason, path: how many, and how
+    many parts they stand for), from the pure rules and the rejection budget."""
     schemas, actions, rejections = {}, {}, Counter()
     for source, raw, arrival in inputs:
         outcome = unify(source, raw, arrival, registry)
-        for r in outcome.rejections:
-            rejections[(source, r.reason.value, r.path)] += 1
+        for shaped in shape(outcome.rejections, raw):
+            rejections[(source, shaped.rejection.reason.value, shaped.rejection.path, shaped.parts)] += 1
         if outcome.action is not None:
             more, _ = schemas.setdefault(outcome.tenant, TenantSchema()).admit(
                 outcome.action, registry.get(outcome.tenant)
             )
-            for r in more:
-                rejections[(source, r.reason.value, r.path)] += 1
+            for shaped in shape(more, raw, original_sent=bool(outcome.rejections)):
+                rejections[(source, shaped.rejection.reason.value, shaped.rejection.path, shaped.parts)] += 1
             actions[outcome.message_id] = (action_key(outcome.action), action_record(outcome.action, arrival))
     return actions, rejections
 
@@ -61,6 +63,7 @@ def test_ten_thousand_mixed_records_are_all_accounted_for(isolated_env, tmp_path
     arrival = 1_795_000_000_000  # a fixed Kafka timestamp for every input record
     gen = Generator(seed=42, arrival_ms=arrival)
     inputs = [(source, gen.mixed(source), arrival) for source, n in COUNTS.items() for _ in range(n)]
+    inputs.append(("sdk", _oversized_batch(arrival), arrival))  # 5,900 events over the limit: a few records
     gen.rng.shuffle(inputs)
     registry = load_registry()
     expected_actions, expected_rejections = _reference(inputs, registry)
@@ -100,11 +103,13 @@ def test_ten_thousand_mixed_records_are_all_accounted_for(isolated_env, tmp_path
     got_rejections = Counter()
     for value in rejected_out.values:
         r = codec.decode(value)
-        got_rejections[(r["source"], r["reason"], r["path"])] += 1
+        got_rejections[(r["source"], r["reason"], r["path"], r["parts"])] += 1
     assert got_rejections == expected_rejections
+    rejected_bytes = sum(len(v) for v in rejected_out.values)
+    assert rejected_bytes <= 2 * sum(len(raw) for _, raw, _ in inputs) + 8192 * len(inputs)
 
     # Accounting: every input is one action or one whole-message rejection; every event is kept or refused.
-    whole = sum(n for (_, _, path), n in got_rejections.items() if path == "")
+    whole = sum(n for (_, _, path, _), n in got_rejections.items() if path == "")
     assert len(got) + whole == len(inputs)
     events_in = sum(
         len(json.loads(raw).get("events", []))
@@ -113,11 +118,13 @@ def test_ten_thousand_mixed_records_are_all_accounted_for(isolated_env, tmp_path
     )
     sdk_events_out = sum(len(r["events"]) for r in got.values() if r["source"] == "sdk")
     event_rejections = sum(
-        n for (source, _, path), n in got_rejections.items() if source == "sdk" and path.startswith("events[")
+        n * parts
+        for (source, _, path, parts), n in got_rejections.items()
+        if source == "sdk" and path.startswith("events[")
     )
     assert sdk_events_out + event_rejections == events_in
     assert event_rejections > 0, "the mix should hold batches with one bad event"
-    reasons = {reason for (_, reason, _) in got_rejections}
+    reasons = {reason for (_, reason, _, _) in got_rejections}
     assert {
         "INVALID_JSON",
         "UNKNOWN_TENANT",
@@ -131,5 +138,11 @@ def test_ten_thousand_mixed_records_are_all_accounted_for(isolated_env, tmp_path
     log.info(
         f"inputs {len(inputs)}: actions {len(got)}, rejections {sum(got_rejections.values())} "
         f"({whole} whole messages, {event_rejections} single events of partly accepted batches), "
-        f"reasons {sorted(reasons)}"
+        f"reasons {sorted(reasons)}; {rejected_bytes:,} bytes on hw.rejected"
     )
+
+
+def _oversized_batch(arrival: int) -> bytes:
+    events = [{"name": f"e{i % 10}", "time": arrival} for i in range(6_000)]
+    doc = {"tenant": "acme", "message_id": "oversized-batch", "user": {"customer_id": "c-big"}, "events": events}
+    return json.dumps(doc, separators=(",", ":")).encode()
