@@ -192,7 +192,35 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("topic", help="topic suffix (e.g. skeleton.envelopes) or full name")
     tail.add_argument("--max", type=int, default=10, help="stop after this many records (default 10)")
     tail.add_argument("--timeout", type=float, default=5.0, help="stop after this many idle seconds (default 5)")
+    _add_rejected(sub, JOBS)
     return p
+
+
+def _add_rejected(sub, jobs) -> None:
+    rejected = sub.add_parser("rejected", help="list, show and redrive the records on hw.rejected (docs/operations.md)")
+    actions = rejected.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="the rejections that match, one line each, with their position P:O")
+    shown = actions.add_parser("show", help="one rejection whole: detail, path, parts, the refused part, the original")
+    shown.add_argument("position", metavar="P:O", help="partition:offset, as `headwater rejected list` prints it")
+    again = actions.add_parser(
+        "redrive",
+        help="send the originals of the matching rejections again, exactly once, to the topic the refusing "
+        "job reads (after a fix), and report what happened to each",
+    )
+    for parser in (listing, again):
+        parser.add_argument("--job", choices=sorted(jobs), help="refused by this job")
+        parser.add_argument("--reason", help="this reason code (e.g. UNKNOWN_TENANT)")
+        parser.add_argument("--tenant", help="filed under this tenant")
+        parser.add_argument("--since", metavar="TIME", type=_instant, help="refused at or after TIME (ISO 8601 or ms)")
+        parser.add_argument("--until", metavar="TIME", type=_instant, help="refused before TIME")
+    listing.add_argument("--max", type=_positive, default=50, help="print at most this many (default 50)")
+    again.add_argument("--dry-run", action="store_true", help="say what would be sent, send nothing")
+    again.add_argument(
+        "--wait",
+        type=float,
+        default=30.0,
+        help="seconds to wait for each api-unification redrive's outcome (default 30; 0: do not wait)",
+    )
 
 
 def _add_start_options(parser: argparse.ArgumentParser) -> None:
@@ -365,6 +393,8 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
             current = dedupe_config.current_rollout(settings)
         log.info(dedupe_config.describe_rollout(current))
         return 0
+    if args.command == "rejected":
+        return _rejected(args, settings)
     if args.command == "tail":
         from cli.tail import read_committed, render
         from common.serde.avro import AvroCodec
@@ -375,6 +405,22 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
             log.info(render(value, codec))
         return 0
     raise AssertionError(args.command)
+
+
+def _rejected(args: argparse.Namespace, settings: config.Settings) -> int:
+    from cli import rejected
+
+    if args.action == "show":
+        rejected.show(settings, args.position)
+        return 0
+    filters = rejected.Filters(args.job, args.reason, args.tenant, args.since, args.until)
+    if args.action == "list":
+        rejected.list_rejected(settings, filters, args.max)
+        return 0
+    if filters == rejected.Filters():
+        raise rejected.RejectedError("name what to redrive: --job, --reason, --tenant or --since/--until")
+    rejected.redrive(settings, filters, dry_run=args.dry_run, wait_s=args.wait)
+    return 0
 
 
 def _operate(args: argparse.Namespace, settings: config.Settings) -> int:

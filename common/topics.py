@@ -22,6 +22,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("ingest.partner", doc="JSON Segment-spec partner messages"),
     TopicSpec("ingest.csv", doc="JSON rows from `headwater import-csv`"),
     TopicSpec("rejected", doc="refused records with a reason code"),
+    TopicSpec("rejected.redrives", compacted=True, doc="JSON: rejections `headwater rejected redrive` sent again"),
     TopicSpec("unified.actions", doc="Avro: one record per (tenant, user) per incoming message"),
     TopicSpec("events.enriched", doc="Avro: events with resolved user and attribute snapshot"),
     TopicSpec("state.deltas", doc="Avro: idempotent set/unset/add_to_set/pull per entity"),

@@ -24,6 +24,13 @@ def read_to_end(
     settings: Settings, topics: list[str], timeout_s: float = 30.0
 ) -> Iterator[tuple[str, bytes | None, bytes | None]]:
     """Yield (topic, key, value) of every committed record present when called, oldest first per partition."""
+    for msg in messages_to_end(settings, topics, timeout_s):
+        yield msg.topic(), msg.key(), msg.value()
+
+
+def messages_to_end(settings: Settings, topics: list[str], timeout_s: float = 30.0) -> Iterator:
+    """Every committed record present when called, as confluent-kafka Messages (topic, partition, offset,
+    timestamp, key, value), oldest first per partition."""
     consumer = Consumer(
         {
             "bootstrap.servers": settings.kafka_bootstrap,
@@ -65,7 +72,7 @@ def read_to_end(
                     remaining.discard((msg.topic(), msg.partition()))
                     continue
                 raise SnapshotError(f"reading {msg.topic()}: {msg.error()}")
-            yield msg.topic(), msg.key(), msg.value()
+            yield msg
     finally:
         consumer.close()
 
