@@ -3,9 +3,11 @@
 A shard's deltas wait in Flink state until it holds `max_deltas` of them, or `max_delay_ms` after the
 first of a batch (a processing-time timer): big enough batches to coalesce and to fill bulk commands,
 and a bound on how late a delta reaches MongoDB. When MongoDB does not answer (a ping first; then
-the writer's retry window), the flush is deferred: the deltas stay in Flink state, the shard tries
-again `retry_ms` later and not before (no flush per arriving delta meanwhile), and between tries the
-task thread is free, so checkpoints go on through an outage of any length.
+the writer's retry window), or refuses every write for a reason of the deployment (credentials,
+permissions, database name, write concern: StoreMisconfigured), the flush is deferred: the deltas
+stay in Flink state, the shard tries again `retry_ms` later and not before (no flush per arriving
+delta meanwhile), and between tries the task thread is free, so checkpoints go on through an outage
+of any length.
 A flush decodes and coalesces the batch (batch.py), writes it (writer.py), and turns what could not be
 written into rejections with reason codes.
 Pure but for the writer it is handed, so the policy is tested without Flink or MongoDB.
@@ -19,7 +21,7 @@ from common.contracts.rejections import Reason, Rejection
 from common.serde.avro import AvroCodec
 from jobs.reaction_streaming.batch import plan
 from jobs.reaction_streaming.records import encode_rejection
-from jobs.reaction_streaming.writer import StoreUnavailable
+from jobs.reaction_streaming.writer import StoreMisconfigured, StoreUnavailable
 
 COUNTS = ("deltas", "writes", "applied", "stale", "refused", "retries", "flushes", "deferred")
 
@@ -45,6 +47,7 @@ class Flushed:
     latencies_ms: list[float] = field(default_factory=list)
     coalescing_ratio: float = 0.0
     deferred: bool = False  # MongoDB did not answer: the caller keeps the records and tries again later
+    misconfigured: str = ""  # deferred because MongoDB refuses every write of ours: why (to fix)
 
 
 def flush(records: list[bytes], codec: AvroCodec, writer, now_ms: int) -> Flushed:
@@ -53,14 +56,17 @@ def flush(records: list[bytes], codec: AvroCodec, writer, now_ms: int) -> Flushe
     out = Flushed()
     if not records:
         return out
-    if not writer.available():  # checked before decoding: a long outage piles up deltas
-        out.deferred, out.counts["deferred"] = True, 1
-        return out
-    batch = plan(records, codec)
     try:
+        if not writer.available():  # checked before decoding: a long outage piles up deltas
+            out.deferred, out.counts["deferred"] = True, 1
+            return out
+        batch = plan(records, codec)
         outcome = writer.apply(batch.writes)
     except StoreUnavailable:
         out.deferred, out.counts["deferred"] = True, 1
+        return out
+    except StoreMisconfigured as exc:  # not the documents' fault: refuse none, keep them all
+        out.deferred, out.counts["deferred"], out.misconfigured = True, 1, str(exc)
         return out
     out.latencies_ms = outcome.latencies_ms
     out.coalescing_ratio = batch.deltas / batch.write_count if batch.write_count else 0.0

@@ -126,10 +126,17 @@ class ApplyDeltas(KeyedProcessFunction):
         if flushed.deferred:  # MongoDB did not answer: keep the batch in state, try again later
             self.pending.update(records)
             self.store_down_until = timers.current_processing_time() + self.policy.retry_ms
-            log.warning(
-                f"reaction-streaming: MongoDB does not answer; pending deltas stay in Flink state, "
-                f"next try in {self.policy.retry_ms} ms"
-            )
+            if flushed.misconfigured:  # no rejection flood: nothing is written until the deployment is fixed
+                log.error(
+                    f"reaction-streaming: MongoDB refuses Headwater's writes ({flushed.misconfigured}): fix "
+                    f"HEADWATER_MONGO_URI (credentials, permissions, database); pending deltas stay in Flink "
+                    f"state and are written once it is fixed; next try in {self.policy.retry_ms} ms"
+                )
+            else:
+                log.warning(
+                    f"reaction-streaming: MongoDB does not answer; pending deltas stay in Flink state, "
+                    f"next try in {self.policy.retry_ms} ms"
+                )
             self._defer(shard, len(records), timers)
             return
         self.retry_at.pop(shard, None)

@@ -44,8 +44,24 @@ STATEMENTS_PER_WRITE = 2
 TRANSIENT_CODES = {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
 
 
+# Errors about the deployment, not about one document: credentials, permissions, the database name, the
+# write concern. Every write would be refused the same way, so none is: the job keeps the deltas.
+DEPLOYMENT_CODES = {11, 13, 18, 73, 79, 100, 8000}
+
+
 class StoreUnavailable(Exception):
     """MongoDB did not take the writes within the retry window; nothing can be said of which landed."""
+
+
+class StoreMisconfigured(Exception):
+    """MongoDB refuses Headwater's writes for a reason of the deployment (the message says which)."""
+
+
+def refuses_deployment(code: int | None, message: str) -> bool:
+    """Whether an error is about the deployment. FerretDB reports a PostgreSQL login that fails as an
+    internal error (code 1) naming the authentication or its SQLSTATE 28xxx."""
+    lowered = message.lower()
+    return code in DEPLOYMENT_CODES or (code == 1 and ("authentication" in lowered or "sqlstate 28" in lowered))
 
 
 @dataclass
@@ -132,13 +148,18 @@ class MongoWriter:
         ]
 
     def available(self) -> bool:
-        """Whether the server answers a ping (within the client's server selection timeout)."""
+        """Whether the server answers a ping (within the client's server selection timeout). Raises
+        StoreMisconfigured when it answers that it will not take our writes (e.g. a failed login)."""
         from pymongo.errors import ConnectionFailure, OperationFailure
 
         try:
             self.database.command("ping")
             return True
-        except (ConnectionFailure, OperationFailure):
+        except OperationFailure as exc:
+            if refuses_deployment(exc.code, str(exc)):
+                raise StoreMisconfigured(f"MongoDB error {exc.code}: {_short(str(exc))}") from None
+            return False
+        except ConnectionFailure:
             return False
 
     def apply(self, writes_per_document: list[list[Write]]) -> Outcome:
@@ -179,6 +200,8 @@ class MongoWriter:
                 self._wait(next(delays), f"MongoDB unavailable ({type(exc).__name__}: {str(exc)[:160]})", outcome)
                 continue
             except OperationFailure as exc:
+                if refuses_deployment(exc.code, str(exc)):
+                    raise StoreMisconfigured(f"MongoDB error {exc.code}: {_short(str(exc))}") from None
                 if exc.code in TRANSIENT_CODES or exc.has_error_label("RetryableWriteError"):
                     self._wait(next(delays), f"MongoDB error {exc.code}: {str(exc)[:160]}", outcome)
                     continue
@@ -188,7 +211,10 @@ class MongoWriter:
                     return
                 outcome.refused.append(Refused(writes[0], exc.code or 0, str(exc)[:500]))
                 return
-            if reply.get("writeConcernError"):
+            concern = reply.get("writeConcernError") or {}
+            if refuses_deployment(concern.get("code"), concern.get("errmsg", "")):
+                raise StoreMisconfigured(f"write concern error {concern.get('code')}: {concern.get('errmsg')}")
+            if concern:
                 self._wait(next(delays), f"write concern error: {reply['writeConcernError'].get('errmsg')}", outcome)
                 continue
             outcome.latencies_ms.append((time.monotonic() - started) * 1000)
@@ -213,3 +239,10 @@ class MongoWriter:
         outcome.retries += 1
         log.info(f"reaction-streaming: {why}; retrying in {delay:.1f} s")  # stdout: see job.py
         self.sleep(delay)
+
+
+def _short(message: str) -> str:
+    """A server message without FerretDB's Go stack frames (`[file.go:12 pkg.Func] ...`)."""
+    import re
+
+    return re.sub(r"\[[\w./]+\.go:\d+ [^\]]*\]\s*", "", message)[:300]

@@ -149,3 +149,45 @@ def test_a_refused_write_and_an_undecodable_record_go_to_rejected_and_hold_up_no
     docs = _documents(settings)
     assert docs[("users", "acme:good")] == {"version": 1, "name": "ok"}
     assert docs[("users", "acme:bad")] == {"version": 1, "name": "x"}
+
+
+def test_wrong_credentials_stop_the_writes_not_the_job_and_nothing_is_lost_once_fixed(isolated_env, tmp_path):
+    """A deployment-level refusal (issue 18, item 4): with a MongoDB login that fails, reaction-streaming
+    refuses no delta (no flood on hw.rejected), says what to fix, keeps checkpointing with the deltas in
+    Flink state, and once started again with the right URI (it resumes its newest checkpoint) writes
+    every document."""
+    env, settings = isolated_env
+    streams, sent = _stream(seed=8, entities=300, per_entity=3)
+    expected = fold([d for s in streams for d in s], tombstones=True)
+    host = settings.mongo_uri.split("://", 1)[1].split("/", 1)[0]
+    wrong = {**env, "HEADWATER_MONGO_URI": f"mongodb://nobody:wrong@{host}/?authMechanism=PLAIN"}
+    deltas = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "state.deltas"))
+    rejected = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "rejected"))
+    produce_deltas(settings, sent)
+    deltas.catch_up()
+    job = RunningJob("reaction-streaming", wrong, tmp_path / "wrong.log")
+    try:
+        from common.flink.kafka import client_name
+
+        deadline = time.monotonic() + 180
+        while not deltas.consumed_by(client_name(settings, "reaction-streaming")):  # checkpointed in state
+            assert job.alive() and time.monotonic() < deadline, f"see {job.log}"
+            time.sleep(1)
+        assert job.alive()
+        said = job.log.read_text(errors="replace")
+        assert "MongoDB refuses Headwater's writes" in said and "fix HEADWATER_MONGO_URI" in said, job.log
+    finally:
+        job.kill()
+    rejected.poll_for(3)
+    assert rejected.values == [], "a deployment error must not turn the deltas into rejections"
+    assert _documents(settings) == {}
+    job = RunningJob("reaction-streaming", env, tmp_path / "fixed.log")
+    try:
+        deadline = time.monotonic() + 180
+        while (docs := _documents(settings)) != expected:
+            assert job.alive() and time.monotonic() < deadline, f"{len(docs)}/{len(expected)}; see {job.log}"
+            time.sleep(2)
+    finally:
+        job.kill()
+        deltas.close()
+        rejected.close()

@@ -161,3 +161,18 @@ def test_once_mongodb_is_found_down_the_other_shards_do_not_knock_until_the_retr
     writer.up = True
     driver.advance(10_000)
     assert sorted(doc for batch in writer.batches for doc in batch) == [f"acme:d{k}" for k in range(4)]
+
+
+def test_a_misconfigured_store_keeps_every_delta_and_rejects_none():
+    from jobs.reaction_streaming.writer import StoreMisconfigured
+
+    class Refusing(ScriptedWriter):
+        def apply(self, writes_per_document):
+            raise StoreMisconfigured("MongoDB error 13: not authorized")
+
+    writer = Refusing()
+    driver = _driver(writer, max_deltas=2, max_delay_ms=1000, retry_window_ms=10_000)
+    outputs = list(driver.element(delta("a", 1), key=5)) + list(driver.element(delta("b", 1), key=5))
+    assert outputs == [] and len(driver.state("pending", 5).get()) == 2
+    assert driver.runtime.metrics.counters["deferred"].count == 1
+    assert driver.runtime.metrics.counters["refused"].count == 0

@@ -108,3 +108,23 @@ def test_commands_of_a_round_go_in_parallel_but_a_document_never_has_two_writes_
     for doc in docs:
         first, second = [(s, e) for d, s, e in db.spans if d == doc]
         assert first[1] <= second[0], f"{doc}: its second write started before its first one ended"
+
+
+def test_an_error_about_the_deployment_refuses_no_document_and_stops_the_flush():
+    import pytest
+    from pymongo.errors import OperationFailure
+
+    from jobs.reaction_streaming.writer import StoreMisconfigured
+
+    for error in (
+        OperationFailure("not authorized on headwater to execute command", 13),
+        OperationFailure("[msg_ping.go:55 handler.MsgPing] password authentication failed for user", 1),
+    ):
+        db = ScriptedDatabase([error])
+        with pytest.raises(StoreMisconfigured, match="MongoDB error") as raised:
+            MongoWriter(db, 32).apply(writes("a", "b", "c"))
+        assert db.commands == [["a", "b", "c"]]  # not split into one refused write per document
+        assert ".go:" not in str(raised.value)
+    concern = ScriptedDatabase([{"ok": 1, "n": 1, "writeConcernError": {"code": 79, "errmsg": "no such mode"}}])
+    with pytest.raises(StoreMisconfigured, match="write concern error 79"):
+        MongoWriter(concern, 32).apply(writes("a"))
