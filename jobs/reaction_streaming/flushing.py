@@ -48,6 +48,8 @@ class Flushed:
     coalescing_ratio: float = 0.0
     deferred: bool = False  # MongoDB did not answer: the caller keeps the records and tries again later
     misconfigured: str = ""  # deferred because MongoDB refuses every write of ours: why (to fix)
+    refused_versions: dict[str, set[int]] = field(default_factory=dict)  # doc -> versions sent to hw.rejected
+    held: dict[str, list[bytes]] = field(default_factory=dict)  # doc -> raw deltas not sent behind a refusal
 
 
 def flush(records: list[bytes], codec: AvroCodec, writer, now_ms: int) -> Flushed:
@@ -82,7 +84,13 @@ def flush(records: list[bytes], codec: AvroCodec, writer, now_ms: int) -> Flushe
     for raw, why in batch.undecodable:
         out.rejected.append(encode_rejection(codec, Rejection(Reason.INVALID_DELTA, why), raw, None, now_ms))
     for refused in outcome.refused:
-        detail = f"MongoDB error {refused.code}: {refused.detail}"
+        detail = (
+            f"MongoDB error {refused.code}: {refused.detail}; the document waits for this delta: fix it, then "
+            f"`headwater rejected redrive --reason WRITE_REFUSED`"
+        )
         for raw, delta in batch.deltas_of(refused.write):
             out.rejected.append(encode_rejection(codec, Rejection(Reason.WRITE_REFUSED, detail), raw, delta, now_ms))
+            out.refused_versions.setdefault(refused.write.doc_id, set()).add(delta["version"])
+    for write in outcome.held:
+        out.held.setdefault(write.doc_id, []).extend(raw for raw, _ in batch.deltas_of(write))
     return out

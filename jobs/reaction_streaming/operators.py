@@ -7,15 +7,18 @@ import time
 
 from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction
-from pyflink.datastream.state import ListStateDescriptor
+from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor
 
 from common.config import Settings
+from common.contracts.rejections import Reason, Rejection
 from common.flink.progress import ProgressThrottle
 from common.log import configure_job as configure_logging
 from common.log import get_logger
 from common.metrics import LatencyWindow
 from common.serde.avro import AvroCodec
 from jobs.reaction_streaming.flushing import COUNTS, FlushPolicy, flush
+from jobs.reaction_streaming.parking import Parked, park, sort_out
+from jobs.reaction_streaming.records import encode_rejection
 from jobs.reaction_streaming.report import format_report
 from jobs.reaction_streaming.settings import ReactionSettings
 from jobs.reaction_streaming.writer import MongoWriter
@@ -23,8 +26,11 @@ from jobs.reaction_streaming.writer import MongoWriter
 log = get_logger(__name__)
 
 REPORT_EVERY_S = 2.0
+PARKING_COUNTS = ("parked_deltas", "parked_overflow", "documents_parked", "documents_released")
 # State names are part of every savepoint: renaming one loses what it held (tests/unit/test_state_layouts.py).
 PENDING = ListStateDescriptor("pending", Types.PICKLED_BYTE_ARRAY())
+# Per shard: doc id -> Parked.pack() of a document a refused write parked (parking.py).
+PARKED = MapStateDescriptor("parked", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
 
 
 def mongo_writer(settings: Settings, options: ReactionSettings) -> tuple[object, MongoWriter]:
@@ -63,12 +69,14 @@ class ApplyDeltas(KeyedProcessFunction):
         self.codec = AvroCodec()
         # Pickled: PyFlink's thread mode cannot put Python bytes into a ListState of byte arrays.
         self.pending = runtime_context.get_list_state(PENDING)
+        self.parked_state = runtime_context.get_map_state(PARKED)
+        self.parked: dict[int, dict[str, Parked]] = {}  # shard -> its parked documents (read once per run)
         self.counts: dict[int, int] = {}  # pending deltas per shard since its last flush (this run)
         self.retry_at: dict[int, int] = {}  # shard -> when its deferred batch is tried again (ms)
         self.store_down_until = 0  # MongoDB did not answer: no shard tries again before this (ms)
         self.client, self.writer = self.connect(self.settings, self.options)
         metrics = runtime_context.get_metrics_group()
-        self.counters = {name: metrics.counter(name) for name in COUNTS}
+        self.counters = {name: metrics.counter(name) for name in (*COUNTS, *PARKING_COUNTS)}
         self.latencies = LatencyWindow()
         self.totals = dict.fromkeys(COUNTS, 0)
         self.progress = ProgressThrottle(self.totals, REPORT_EVERY_S)
@@ -122,9 +130,13 @@ class ApplyDeltas(KeyedProcessFunction):
             return
         self.pending.clear()
         self.counts[shard] = 0
-        flushed = flush(records, self.codec, self.writer, int(time.time() * 1000))
+        parked = self._parked(shard)
+        now_ms = int(time.time() * 1000)
+        waiting = sort_out(records, parked, self.codec, self.options.parked_max)
+        flushed = flush(waiting.to_write, self.codec, self.writer, now_ms)
         if flushed.deferred:  # MongoDB did not answer: keep the batch in state, try again later
-            self.pending.update(records)
+            self.pending.update(waiting.to_write)
+            yield from self._settle_parking(parked, waiting, flushed, now_ms)
             self.store_down_until = timers.current_processing_time() + self.policy.retry_ms
             if flushed.misconfigured:  # no rejection flood: nothing is written until the deployment is fixed
                 log.error(
@@ -137,9 +149,10 @@ class ApplyDeltas(KeyedProcessFunction):
                     f"reaction-streaming: MongoDB does not answer; pending deltas stay in Flink state, "
                     f"next try in {self.policy.retry_ms} ms"
                 )
-            self._defer(shard, len(records), timers)
+            self._defer(shard, len(waiting.to_write), timers)
             return
         self.retry_at.pop(shard, None)
+        yield from self._settle_parking(parked, waiting, flushed, now_ms)
         if flushed.counts["flushes"]:
             self.latencies.extend(flushed.latencies_ms)
             self.last.update(batch_size=flushed.counts["deltas"], coalescing_ratio=flushed.coalescing_ratio)
@@ -149,3 +162,29 @@ class ApplyDeltas(KeyedProcessFunction):
         yield from flushed.rejected
         if self.progress.due(self.totals, ctx):
             log.info(format_report(self.totals, self._percentile(50), self._percentile(99)))
+
+    def _parked(self, shard: int) -> dict[str, Parked]:
+        parked = self.parked.get(shard)
+        if parked is None:
+            parked = self.parked[shard] = {doc: Parked.unpack(v) for doc, v in self.parked_state.items()}
+        return parked
+
+    def _settle_parking(self, parked: dict[str, Parked], waiting, flushed, now_ms: int):
+        """Park the documents the flush refused, store what changed, refuse what did not fit."""
+        changed = waiting.changed | park(parked, flushed.refused_versions, flushed.held)
+        for doc in changed:
+            if doc in parked:
+                self.parked_state.put(doc, parked[doc].pack())
+            else:
+                self.parked_state.remove(doc)
+        self.counters["parked_deltas"].inc(waiting.held + sum(len(r) for r in flushed.held.values()))
+        self.counters["documents_parked"].inc(len(flushed.refused_versions))
+        self.counters["documents_released"].inc(len(waiting.released))
+        self.counters["parked_overflow"].inc(len(waiting.overflow))
+        for raw in waiting.overflow:
+            delta = self.codec.decode(raw, "state_delta")
+            why = (
+                f"document {delta['doc_id']} is parked (a write of it was refused) and already holds "
+                f"{self.options.parked_max} waiting deltas: redrive its refused deltas first"
+            )
+            yield encode_rejection(self.codec, Rejection(Reason.WRITE_REFUSED, why), raw, delta, now_ms)

@@ -55,6 +55,14 @@ RETRY_WINDOW_MS = declare(
     kind=PositiveInt,
     section=SECTION,
 )
+PARKED_MAX = declare(
+    "HEADWATER_REACTION_PARKED_MAX",
+    10_000,
+    "later deltas one parked document holds (after a write of it was refused) until the refused ones are "
+    "redriven; past this they are refused too, and the document waits for them as well",
+    kind=PositiveInt,
+    section=SECTION,
+)
 POOL_SIZE = declare(
     "HEADWATER_MONGO_POOL_SIZE",
     4,
@@ -86,6 +94,7 @@ class ReactionSettings:
     statements_per_command: int = setting(STATEMENTS_PER_COMMAND)
     commands_in_flight: int = setting(COMMANDS_IN_FLIGHT)
     retry_window_ms: int = setting(RETRY_WINDOW_MS)
+    parked_max: int = setting(PARKED_MAX)
     pool_size: int = setting(POOL_SIZE)
     connect_timeout_ms: int = setting(CONNECT_TIMEOUT_MS)
     socket_timeout_ms: int = setting(SOCKET_TIMEOUT_MS)

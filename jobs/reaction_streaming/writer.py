@@ -78,6 +78,7 @@ class Outcome:
     refused: list[Refused] = field(default_factory=list)
     retries: int = 0
     latencies_ms: list[float] = field(default_factory=list)  # one per bulk command that succeeded
+    held: list[Write] = field(default_factory=list)  # not sent: a write of their document was refused
 
     def add(self, other: Outcome) -> None:
         self.applied += other.applied
@@ -168,6 +169,13 @@ class MongoWriter:
         self.deadline = None if self.retry_window_s is None else self.clock() + self.retry_window_s
         outcome = Outcome()
         for batch in rounds(writes_per_document):
+            # A document with a refused write gets none of its later writes: they would give it a version
+            # with the refused change missing (parking.py).
+            refused = {r.write.doc_id for r in outcome.refused}
+            outcome.held += [w for w in batch if w.doc_id in refused]
+            batch = [w for w in batch if w.doc_id not in refused]
+            if not batch:
+                continue
             chunks = self.chunks(batch)
             if self.pool is None or len(chunks) == 1:
                 for collection, writes in chunks:

@@ -7,12 +7,16 @@ second pass is stale. Another test stops FerretDB for 20 s in the middle of a ru
 write MongoDB refuses and a record that is no delta, and finds both on hw.rejected.
 """
 
+import os
 import random
+import subprocess
+import sys
 import time
 
 import pytest
 from pymongo import MongoClient
 
+from common.flink.kafka import client_name
 from common.kafka.produce import send
 from common.log import get_logger
 from common.serde.avro import AvroCodec
@@ -139,16 +143,45 @@ def test_a_refused_write_and_an_undecodable_record_go_to_rejected_and_hold_up_no
     try:
         assert rejected.wait_for(2, timeout=180, alive=job.alive), f"see {job.log}"
         report = _wait_for_deltas(job, 3, timeout=60)
+        codec = AvroCodec()
+        reasons = sorted((r["reason"], r["message_id"]) for r in map(codec.decode, rejected.values))
+        assert reasons == [("INVALID_DELTA", None), ("WRITE_REFUSED", "m2")]
+        assert report["refused"] == 1
+        docs = _documents(settings)
+        assert docs[("users", "acme:good")] == {"version": 1, "name": "ok"}
+        assert docs[("users", "acme:bad")] == {"version": 1, "name": "x"}
+
+        # The document is parked (issue 18, item 4): its next delta waits for the refused one.
+        later = {**base, "doc_id": "acme:bad", "version": 3, "message_id": "m4", "set": {"version": 3, "plan": "pro"}}
+        produce_deltas(settings, [later])
+        inputs = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "state.deltas"))
+        inputs.catch_up()
+        deadline = time.monotonic() + 60
+        while not inputs.consumed_by(client_name(settings, "reaction-streaming")):  # read, and checkpointed
+            assert time.monotonic() < deadline and job.alive(), f"see {job.log}"
+            time.sleep(1)
+        inputs.close()
+        time.sleep(2)  # past a flush
+        assert _documents(settings)[("users", "acme:bad")] == {"version": 1, "name": "x"}, "written out of order"
+        # The fix: the document made able to take the refused change; then the redrive.
+        with MongoClient(settings.mongo_uri) as client:
+            client[settings.mongo_database]["users"].update_one({"_id": "acme:bad"}, {"$set": {"name": ["x"]}})
+        done = subprocess.run(
+            [sys.executable, "-m", "cli.main", "rejected", "redrive", "--reason", "WRITE_REFUSED"],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0 and "sent to" in done.stdout + done.stderr, done.stdout + done.stderr
+        want = {"version": 3, "name": ["x", "y"], "plan": "pro"}
+        deadline = time.monotonic() + 60
+        while _documents(settings)[("users", "acme:bad")] != want:
+            assert time.monotonic() < deadline and job.alive(), _documents(settings)[("users", "acme:bad")]
+            time.sleep(1)
     finally:
         job.kill()
         rejected.close()
-    codec = AvroCodec()
-    reasons = sorted((r["reason"], r["message_id"]) for r in map(codec.decode, rejected.values))
-    assert reasons == [("INVALID_DELTA", None), ("WRITE_REFUSED", "m2")]
-    assert report["refused"] == 1
-    docs = _documents(settings)
-    assert docs[("users", "acme:good")] == {"version": 1, "name": "ok"}
-    assert docs[("users", "acme:bad")] == {"version": 1, "name": "x"}
 
 
 def test_wrong_credentials_stop_the_writes_not_the_job_and_nothing_is_lost_once_fixed(isolated_env, tmp_path):
@@ -167,8 +200,6 @@ def test_wrong_credentials_stop_the_writes_not_the_job_and_nothing_is_lost_once_
     deltas.catch_up()
     job = RunningJob("reaction-streaming", wrong, tmp_path / "wrong.log")
     try:
-        from common.flink.kafka import client_name
-
         deadline = time.monotonic() + 180
         while not deltas.consumed_by(client_name(settings, "reaction-streaming")):  # checkpointed in state
             assert job.alive() and time.monotonic() < deadline, f"see {job.log}"

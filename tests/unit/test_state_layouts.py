@@ -29,6 +29,7 @@ from jobs.api_unification.tenant_schema import TenantSchema, pack_schema, unpack
 from jobs.profile_dedupe import operators as dedupe_operators
 from jobs.profile_dedupe.profiles import Membership, ProfileState, pack, unpack
 from jobs.reaction_streaming import operators as reaction_operators
+from jobs.reaction_streaming.parking import Parked
 
 GOLDEN = REPO_ROOT / "tests" / "fixtures" / "state_layouts.json"
 
@@ -104,6 +105,12 @@ def layouts() -> dict[str, dict]:
             "state": reaction_operators.PENDING.name,
             "kind": "list: raw state_delta values",
             "packed": repr(b"\xc3\x01..."),
+        },
+        "reaction-streaming/parked": {
+            "uid": "reaction-streaming-apply-8-shards",
+            "state": reaction_operators.PARKED.name,
+            "kind": "map: doc id -> (refused versions, waiting raw state_delta values)",
+            "packed": repr(Parked({3}, [b"\xc3\x01..."]).pack()),
         },
         "profile-dedupe/profiles": {
             "uid": "profile-dedupe-decide",

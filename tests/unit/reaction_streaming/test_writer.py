@@ -128,3 +128,16 @@ def test_an_error_about_the_deployment_refuses_no_document_and_stops_the_flush()
     concern = ScriptedDatabase([{"ok": 1, "n": 1, "writeConcernError": {"code": 79, "errmsg": "no such mode"}}])
     with pytest.raises(StoreMisconfigured, match="write concern error 79"):
         MongoWriter(concern, 32).apply(writes("a"))
+
+
+def test_after_a_refused_write_the_documents_later_writes_are_held_not_sent():
+    db = ScriptedDatabase(
+        [
+            {"ok": 1, "writeErrors": [{"index": 1, "code": 2, "errmsg": "not an array"}]},
+            {"ok": 1, "n": 1, "nModified": 1},
+        ]
+    )
+    two = [Write("users", "a", 1), Write("users", "a", 3)]
+    out = MongoWriter(db, 32).apply([two, *writes("b")])
+    assert db.commands == [["a", "b"], ["b"]]  # round 2 (a's second write) is not sent
+    assert [r.write.doc_id for r in out.refused] == ["a"] and [w.version for w in out.held] == [3]
