@@ -21,7 +21,7 @@ help:
 	@echo "make bench-reaction    reaction-streaming deltas/s and documents/s beside a plain pymongo loop"
 	@echo "make bench-dedupe      profile-dedupe messages/s, outbound events/s, latency, memory; 3 destinations each"
 	@echo "make bench-e2e         freshness from produce to MongoDB under stepped load, on the local cluster (CSV + PNG)"
-	@echo "make chaos             kill TaskManagers, restart a job without savepoint, restart Kafka, stop FerretDB during 200k events; check nothing lost or twice"
+	@echo "make chaos             kill TaskManagers, restart a job without savepoint, restart Kafka, poison inter-job topics, stop FerretDB during 200k events; check nothing lost or twice"
 	@echo "make clean             stop the stack and delete .data/ (keeps installed tools)"
 
 setup:

@@ -3,7 +3,8 @@
 While SDK batches are produced at a fixed rate (5% of them malformed), faults are injected one after
 the other: the first TaskManager is killed with SIGKILL (and restarted, as a supervisor would), then
 the second, action-streaming is cancelled and submitted again without a savepoint (it must resume its
-newest checkpoint), the Kafka broker is restarted, and the MongoDB-wire server is stopped for 20 s. For each
+newest checkpoint), the Kafka broker is restarted, an unreadable record lands on every inter-job topic,
+and the MongoDB-wire server is stopped for 20 s. For each
 fault the time to recover is printed: from the fault (Kafka, FerretDB: from their return) until every job
 runs with all its tasks and has completed a checkpoint triggered after the fault, so its outputs are
 committed again.
@@ -112,6 +113,13 @@ class Chaos:
         back = time.time()
         return self._wait_recovered(fault), self.restarts() - others, back - fault
 
+    def poison_inter_job_topics(self) -> tuple[float, int, float]:
+        """An unreadable record on every topic one job writes for another: each reader refuses it and goes on."""
+        before = self.restarts()
+        fault = time.time()
+        self.pipeline.inject_poison()
+        return self._wait_recovered(fault), self.restarts() - before, 0.0
+
     def restart_kafka(self) -> tuple[float, int, float]:
         kafka = _service(self.settings, "kafka")
         before = self.restarts()
@@ -153,6 +161,7 @@ def run(
             "action-streaming again, no savepoint", 0.45, lambda: chaos.restart_without_savepoint("action-streaming")
         ),
         Fault("restart the Kafka broker", 0.55, chaos.restart_kafka),
+        Fault("a poison record per inter-job topic", 0.65, chaos.poison_inter_job_topics),
         Fault(f"stop FerretDB for {mongo_outage_s:.0f} s", 0.75, lambda: chaos.stop_mongo(mongo_outage_s)),
     ]
     try:
@@ -176,6 +185,7 @@ def run(
         scenario = pipeline.compute_scenario()
         pipeline.send_messages(scenario.messages)
         pipeline.check_outbound(scenario)
+        pipeline.check_poison()
     finally:
         pipeline.close()
     v = pipeline.verified

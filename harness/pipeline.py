@@ -6,7 +6,9 @@ wrote equals the reference models: used by the cluster operations test and by `m
 - the MongoDB documents equal the fold of exactly those deltas (harness/models/mongo.py);
 - profile-dedupe's outbound events equal the reference engine's for computation messages sent to
   every live profile once the profiles settled (harness/dedupe.py), none twice;
-- every produced ingest record is accounted for: an action, or a whole-message refusal.
+- every produced ingest record is accounted for: an action, or a whole-message refusal;
+- a poison record put on an inter-job topic (`inject_poison`) is refused by the job that reads it, once,
+  and changes nothing else.
 """
 
 from __future__ import annotations
@@ -35,6 +37,13 @@ from jobs.action_streaming.job import OUTPUTS as ACTION_OUTPUTS
 
 JOBS = ("api-unification", "action-streaming", "reaction-streaming", "profile-dedupe")
 TOPICS = ("unified.actions", *ACTION_OUTPUTS, "delivery.outbound", "rejected")
+# The topics a job reads that another job writes, and who reads each.
+INTER_JOB = {
+    "unified.actions": "action-streaming",
+    "state.deltas": "reaction-streaming",
+    "identity.profiles": "profile-dedupe",
+    "compute.output": "profile-dedupe",
+}
 
 
 @dataclass
@@ -58,6 +67,7 @@ class Pipeline:
         self.topics = {name: Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, name)) for name in TOPICS}
         self.jobs: dict[str, SubmittedJob] = {}
         self.verified = Verified()
+        self.poison: dict[bytes, str] = {}  # poison value -> the job that must refuse it
 
     # --- running ------------------------------------------------------------------------------------
     def submit(self, name: str, *args: str, label: str = "") -> SubmittedJob:
@@ -102,6 +112,34 @@ class Pipeline:
             collector.close()
 
     # --- checking -------------------------------------------------------------------------------------
+    def inject_poison(self) -> None:
+        """One unreadable record on each inter-job topic: Avro's marker, then a fingerprint nobody has."""
+        from confluent_kafka import Producer
+
+        producer = Producer({"bootstrap.servers": self.settings.kafka_bootstrap})
+        for suffix, job in INTER_JOB.items():
+            value = b"\xc3\x01" + f"poison for {suffix}".encode()
+            self.poison[value] = job
+            producer.produce(topic(self.settings.topic_prefix, suffix), value, key=b"poison")
+        assert producer.flush(30) == 0
+
+    def _valid(self, values: list[bytes]) -> list[bytes]:
+        return [v for v in values if v not in self.poison]
+
+    def check_poison(self, timeout: float = 120) -> None:
+        """Each poison record is on hw.rejected once, refused by the job that reads it (INVALID_RECORD or
+        INVALID_DELTA, with its bytes); no job refused anything else."""
+        rejected = self.topics["rejected"]
+        deadline = time.monotonic() + timeout
+        while True:
+            rejected.poll_for(1)
+            later = [r for r in map(self.codec.decode, rejected.values) if r["job"] != "api-unification"]
+            if len(later) >= len(self.poison) or time.monotonic() > deadline:
+                break
+        got = Counter((r["original"], r["job"]) for r in later)
+        assert got == Counter(self.poison.items()), f"refusals besides api-unification's: {got}"
+        assert {r["reason"] for r in later} <= {"INVALID_RECORD", "INVALID_DELTA"}, later
+
     def check_ingest(self, produced: int, timeout: float = 600) -> None:
         """Every produced SDK batch is an action or a whole-message refusal; then action-streaming's
         topics equal the pure rules over those actions."""
@@ -112,13 +150,12 @@ class Pipeline:
             actions.poll_for(1)
             rejected.poll_for(0.5)
             refused = sum(1 for v in rejected.values if self._whole_refusal_of_api_unification(v))
-            if len(actions.values) + refused >= produced:
+            if len(self._valid(actions.values)) + refused >= produced:
                 break
-        assert len(actions.values) + refused == produced, (
-            f"{len(actions.values)} actions + {refused} refusals for {produced} produced records"
-        )
-        self.verified.actions, self.verified.refused = len(actions.values), refused
-        want = expected_outputs([[action_from_record(self.codec.decode(v)) for v in actions.values]])[0]
+        valid = self._valid(actions.values)
+        assert len(valid) + refused == produced, f"{len(valid)} actions + {refused} refusals for {produced} produced"
+        self.verified.actions, self.verified.refused = len(valid), refused
+        want = expected_outputs([[action_from_record(self.codec.decode(v)) for v in valid]])[0]
         events = self.topics["events.enriched"]
         assert events.wait_for(count(want, "events.enriched"), timeout=timeout), (
             f"{len(events.values)}/{count(want, 'events.enriched')} enriched events"
@@ -128,7 +165,8 @@ class Pipeline:
         got = defaultdict(list)
         for name in ACTION_OUTPUTS:
             for key, value in zip(self.topics[name].keys, self.topics[name].values):
-                got[(name, key)].append(value)
+                if value not in self.poison:
+                    got[(name, key)].append(value)
         assert dict(got) == want, "action-streaming's outputs differ from one uninterrupted run of the rules"
         self.verified.events, self.verified.want = count(want, "events.enriched"), want
 
@@ -210,7 +248,8 @@ class Pipeline:
         assert not twice, f"{len(twice)} outbound events sent more than once"
         assert Counter(map(_canonical, sent)) == Counter(map(_canonical, expected)), "outbound differs from the rules"
         later = [self.codec.decode(v) for v in self.topics["rejected"].values]
-        assert [r for r in later if r["job"] != "api-unification"] == [], "a job other than api-unification refused"
+        others = [r for r in later if r["job"] != "api-unification" and r["original"] not in self.poison]
+        assert others == [], "a job other than api-unification refused a record that was no poison"
         self.verified.messages, self.verified.outbound = len(scenario.messages), len(sent)
 
 
