@@ -4,7 +4,8 @@ While SDK batches are produced at a fixed rate (5% of them malformed), faults ar
 the other: the first TaskManager is killed with SIGKILL (and restarted, as a supervisor would), then
 the second, action-streaming is cancelled and submitted again without a savepoint (it must resume its
 newest checkpoint), the Kafka broker is restarted, an unreadable record lands on every inter-job topic,
-and the MongoDB-wire server is stopped for 20 s. For each
+reaction-streaming runs 30 s with a MongoDB login that fails and is then fixed, and the MongoDB-wire
+server is stopped for 3 minutes. For each
 fault the time to recover is printed: from the fault (Kafka, FerretDB: from their return) until every job
 runs with all its tasks and has completed a checkpoint triggered after the fault, so its outputs are
 committed again.
@@ -113,6 +114,23 @@ class Chaos:
         back = time.time()
         return self._wait_recovered(fault), self.restarts() - others, back - fault
 
+    def wrong_mongodb_credentials(self, seconds: float) -> tuple[float, int, float]:
+        """reaction-streaming deployed with a MongoDB login that fails, for `seconds`, then fixed: it must
+        refuse no delta meanwhile (check_outbound finds no such refusal) and write them all once fixed."""
+        host = self.settings.mongo_uri.split("://", 1)[1].split("/", 1)[0]
+        wrong = {"HEADWATER_MONGO_URI": f"mongodb://nobody:wrong@{host}/?authMechanism=PLAIN"}
+        others = sum(
+            self.pipeline.flink.failures(j.job_id) for n, j in self.pipeline.jobs.items() if n != "reaction-streaming"
+        )
+        fault = time.time()
+        self.pipeline.flink.cancel(self.pipeline.jobs["reaction-streaming"].job_id)
+        self.pipeline.submit("reaction-streaming", label="-wrong-credentials", env=wrong)
+        time.sleep(seconds)
+        back = time.time()
+        self.pipeline.flink.cancel(self.pipeline.jobs["reaction-streaming"].job_id)
+        self.pipeline.submit("reaction-streaming", label="-credentials-fixed")  # resumes its newest checkpoint
+        return self._wait_recovered(back), self.restarts() - others, back - fault
+
     def poison_inter_job_topics(self) -> tuple[float, int, float]:
         """An unreadable record on every topic one job writes for another: each reader refuses it and goes on."""
         before = self.restarts()
@@ -148,6 +166,7 @@ def run(
     batches: int,
     rate: float,
     mongo_outage_s: float = 20,
+    credentials_s: float = 20,
     say=log.info,
 ) -> dict:
     """The whole chaos run; returns the figures (raises AssertionError on any loss or duplicate)."""
@@ -162,6 +181,11 @@ def run(
         ),
         Fault("restart the Kafka broker", 0.55, chaos.restart_kafka),
         Fault("a poison record per inter-job topic", 0.65, chaos.poison_inter_job_topics),
+        Fault(
+            f"wrong MongoDB credentials for {credentials_s:.0f} s",
+            0.70,
+            lambda: chaos.wrong_mongodb_credentials(credentials_s),
+        ),
         Fault(f"stop FerretDB for {mongo_outage_s:.0f} s", 0.75, lambda: chaos.stop_mongo(mongo_outage_s)),
     ]
     try:
@@ -208,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batches", type=int, default=20_000, help="SDK batches of 10 events (default 20,000)")
     ap.add_argument("--rate", type=float, default=200, help="batches per second (default 200: 2,000 events/s)")
+    ap.add_argument("--mongo-outage", type=float, default=180, help="seconds FerretDB is stopped (default 180)")
+    ap.add_argument(
+        "--wrong-credentials", type=float, default=30, help="seconds reaction-streaming runs with a failing login"
+    )
     args = ap.parse_args(argv)
     run_id = uuid.uuid4().hex[:8]
     env = {
@@ -226,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         settings.data_dir / "logs" / f"chaos-{run_id}",
         batches=args.batches,
         rate=args.rate,
+        mongo_outage_s=args.mongo_outage,
+        credentials_s=args.wrong_credentials,
     )
     return 0
 

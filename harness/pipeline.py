@@ -70,8 +70,9 @@ class Pipeline:
         self.poison: dict[bytes, str] = {}  # poison value -> the job that must refuse it
 
     # --- running ------------------------------------------------------------------------------------
-    def submit(self, name: str, *args: str, label: str = "") -> SubmittedJob:
-        self.jobs[name] = SubmittedJob(name, self.env, self.log_dir / f"{name}{label}.log", *args)
+    def submit(self, name: str, *args: str, label: str = "", env: dict[str, str] | None = None) -> SubmittedJob:
+        """`headwater submit NAME ARGS` with the pipeline's environment (plus `env`)."""
+        self.jobs[name] = SubmittedJob(name, {**self.env, **(env or {})}, self.log_dir / f"{name}{label}.log", *args)
         return self.jobs[name]
 
     def submit_all(self) -> dict[str, float]:

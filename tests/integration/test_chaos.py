@@ -16,7 +16,9 @@ def test_the_pipeline_survives_killed_taskmanagers_a_kafka_restart_and_a_mongodb
     isolated_env, local_cluster, tmp_path
 ):
     env, settings = isolated_env
-    result = chaos.run(env, settings, local_cluster, tmp_path, batches=2_000, rate=100, mongo_outage_s=10)
+    result = chaos.run(
+        env, settings, local_cluster, tmp_path, batches=2_000, rate=100, mongo_outage_s=10, credentials_s=10
+    )
     faults = result["faults"]
     assert all(f.recovery_s is not None for f in faults)
     assert sum(f.restarts for f in faults[:2]) >= 1, "killing the TaskManagers restarted no job"
