@@ -218,9 +218,9 @@ def run(
         f"(none dropped); {v.events:,} enriched events equal the rules; {v.documents:,} MongoDB documents equal the "
         f"reference; {v.outbound:,} outbound events for {v.messages:,} messages, none missing, none twice"
     )
-    say(f"{'fault':<32} {'away':>7} {'recovery':>9}  job failures")
+    say(f"{'fault':<38} {'away':>7} {'recovery':>9}  job failures")
     for fault in faults:
-        say(f"{fault.name:<32} {fault.outage_s:5.1f} s {fault.recovery_s:7.1f} s  {fault.restarts}")
+        say(f"{fault.name:<38} {fault.outage_s:5.1f} s {fault.recovery_s:7.1f} s  {fault.restarts}")
     say(
         "recovery: from the fault (the TaskManagers) or the service's return (Kafka, FerretDB) until every job runs "
         "all its tasks and has completed a checkpoint triggered after it"
