@@ -69,7 +69,8 @@ clean: down
 	@if [ -L .data/postgres ]; then rm -rf "$$(readlink -f .data/postgres)"; fi
 	rm -rf .data
 
-# Crashes survived: TaskManagers killed, Kafka restarted, FerretDB stopped during 200k events (harness/chaos.py).
+# Crashes survived during 200k events: TaskManagers killed, a job restarted without a savepoint, Kafka
+# restarted, poison records, a failing MongoDB login, FerretDB stopped for 3 minutes (harness/chaos.py).
 .PHONY: chaos
 chaos: up
 	@$(PY) -m harness.chaos $(CHAOS_ARGS)

@@ -28,7 +28,8 @@ def test_topics_exist_and_the_state_and_config_topics_are_compacted(stack):
     configs = topic_configs(stack, names)
     compacted = {n for n, c in configs.items() if c["cleanup.policy"] == "compact"}
     assert compacted == {
-        f"{stack.topic_prefix}{suffix}" for suffix in ("identity.profiles", "destinations.config", "dedupe.rollout")
+        f"{stack.topic_prefix}{suffix}"
+        for suffix in ("identity.profiles", "destinations.config", "dedupe.rollout", "rejected.redrives")
     }
 
 
