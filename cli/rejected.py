@@ -29,8 +29,6 @@ from common.topics import TOPICS, topic
 
 log = get_logger(__name__)
 
-INGEST_SOURCES = ("sdk", "api", "partner", "csv")
-
 
 class RejectedError(HeadwaterError):
     """A `headwater rejected` request that cannot be answered as asked."""
@@ -114,12 +112,12 @@ def show(settings: Settings, position: str) -> dict:
 
 
 def target_topic(settings: Settings, record: dict) -> str | None:
-    """The topic the refusing job reads the record's original from."""
-    source = record["source"]
-    if source in INGEST_SOURCES:
-        return topic(settings.topic_prefix, f"ingest.{source}")
-    if source in {t.suffix for t in TOPICS}:
-        return topic(settings.topic_prefix, source)
+    """The topic the refusing job reads the record's original from: `ingest.<source>` for api-unification's
+    sources, else the topic the source names."""
+    suffixes = {t.suffix for t in TOPICS}
+    for suffix in (f"ingest.{record['source']}", record["source"]):
+        if suffix in suffixes:
+            return topic(settings.topic_prefix, suffix)
     return None
 
 

@@ -68,9 +68,11 @@ class Chaos:
         self.pipeline, self.say = pipeline, say
         self.settings = pipeline.settings
 
-    def restarts(self) -> int:
-        """Failures that restarted tasks, over all jobs (Flink's exception history)."""
-        return sum(self.pipeline.flink.failures(job.job_id) for job in self.pipeline.jobs.values())
+    def restarts(self, except_job: str | None = None) -> int:
+        """Failures that restarted tasks, over all jobs but `except_job` (Flink's exception history)."""
+        return sum(
+            self.pipeline.flink.failures(job.job_id) for name, job in self.pipeline.jobs.items() if name != except_job
+        )
 
     def _wait_recovered(self, fault_s: float, timeout: float = 300) -> float:
         """Seconds from the fault (wall clock) until every job runs with all its tasks and has completed
@@ -105,7 +107,7 @@ class Chaos:
     def restart_without_savepoint(self, job: str) -> tuple[float, int, float]:
         """Cancel `job` (no savepoint, as after a crash or `headwater stop JOB`) and submit it again with the
         plain command: it must resume its newest retained checkpoint, not start empty over its offsets."""
-        others = sum(self.pipeline.flink.failures(j.job_id) for name, j in self.pipeline.jobs.items() if name != job)
+        others = self.restarts(except_job=job)  # the resubmitted job starts a new history
         fault = time.time()
         self.pipeline.flink.cancel(self.pipeline.jobs[job].job_id)
         restarted = self.pipeline.submit(job, label="-restarted")
@@ -119,9 +121,7 @@ class Chaos:
         refuse no delta meanwhile (check_outbound finds no such refusal) and write them all once fixed."""
         host = self.settings.mongo_uri.split("://", 1)[1].split("/", 1)[0]
         wrong = {"HEADWATER_MONGO_URI": f"mongodb://nobody:wrong@{host}/?authMechanism=PLAIN"}
-        others = sum(
-            self.pipeline.flink.failures(j.job_id) for n, j in self.pipeline.jobs.items() if n != "reaction-streaming"
-        )
+        others = self.restarts(except_job="reaction-streaming")
         fault = time.time()
         self.pipeline.flink.cancel(self.pipeline.jobs["reaction-streaming"].job_id)
         self.pipeline.submit("reaction-streaming", label="-wrong-credentials", env=wrong)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from common.contracts.actions import Action, action_key, action_record
 from common.contracts.rejections import Rejection, rejected_record
 from common.serde.avro import AvroCodec
+from jobs.api_unification.rejection_budget import shape
 
 JOB = "api-unification"
 
@@ -25,8 +26,6 @@ def encode_rejections(
 ) -> list[bytes]:
     """One message's rejections at one stage, bounded by its size (rejection_budget.py): the original bytes
     in the first record only, unless `original_sent` (an earlier stage's record carries them)."""
-    from jobs.api_unification.rejection_budget import shape
-
     repeated = len((outcome.tenant or "").encode()) + len(outcome.message_id.encode()) + len(outcome.source)
     return [
         encode_rejection(

@@ -64,6 +64,13 @@ def refuses_deployment(code: int | None, message: str) -> bool:
     return code in DEPLOYMENT_CODES or (code == 1 and ("authentication" in lowered or "sqlstate 28" in lowered))
 
 
+def misconfigured(exc) -> StoreMisconfigured | None:
+    """The StoreMisconfigured an OperationFailure stands for, if it is about the deployment."""
+    if refuses_deployment(exc.code, str(exc)):
+        return StoreMisconfigured(f"MongoDB error {exc.code}: {_short(str(exc))}")
+    return None
+
+
 @dataclass
 class Refused:
     write: Write
@@ -157,8 +164,8 @@ class MongoWriter:
             self.database.command("ping")
             return True
         except OperationFailure as exc:
-            if refuses_deployment(exc.code, str(exc)):
-                raise StoreMisconfigured(f"MongoDB error {exc.code}: {_short(str(exc))}") from None
+            if error := misconfigured(exc):
+                raise error from None
             return False
         except ConnectionFailure:
             return False
@@ -208,8 +215,8 @@ class MongoWriter:
                 self._wait(next(delays), f"MongoDB unavailable ({type(exc).__name__}: {str(exc)[:160]})", outcome)
                 continue
             except OperationFailure as exc:
-                if refuses_deployment(exc.code, str(exc)):
-                    raise StoreMisconfigured(f"MongoDB error {exc.code}: {_short(str(exc))}") from None
+                if error := misconfigured(exc):
+                    raise error from None
                 if exc.code in TRANSIENT_CODES or exc.has_error_label("RetryableWriteError"):
                     self._wait(next(delays), f"MongoDB error {exc.code}: {str(exc)[:160]}", outcome)
                     continue
