@@ -42,7 +42,7 @@ from pathlib import Path
 
 from bench.measure import PeakMemory, mib, percentile
 from cli.produce import producer
-from cli.synthetic import Generator
+from cli.synthetic import WRITE_KEYS, Generator
 from common import config
 from common.contracts.deltas import doc_id
 from common.flink.kafka import client_name
@@ -231,6 +231,7 @@ def _step(rate: int, seconds: int, generator: Generator, tenants, freshness: Fre
         while sent < due:
             batch = generator.sdk(10)
             batch["tenant"] = tenants[sent % len(tenants)]
+            batch["write_key"] = WRITE_KEYS[batch["tenant"]]
             stamp_ms = int(time.time() * 1000)
             # Attributes are ordered by event time (an older batch does not overwrite a newer value), so
             # the events happen now: a user's later batch is also its newer one.

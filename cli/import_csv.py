@@ -12,6 +12,7 @@ import yaml
 
 from cli.produce import ProduceError, producer
 from common.config import Settings
+from common.contracts.tenants import WRITE_KEY, load_registry
 from common.csv_import.mapping import Converter, MappingError, RowError, parse_mapping
 from common.kafka.produce import send
 from common.log import get_logger, progress
@@ -20,8 +21,21 @@ from common.topics import topic
 log = get_logger(__name__)
 
 
-def import_csv(settings: Settings, tenant: str, path: Path, mapping_path: Path) -> tuple[int, list[tuple[int, str]]]:
+def _checked_key(tenant: str, write_key: str | None) -> str:
+    """Refuse here, with one line, what api-unification would refuse row by row (WRITE_KEY_REFUSED)."""
+    if not write_key:
+        raise ProduceError(f"no write key: set HEADWATER_WRITE_KEY (or --write-key) to a key of tenant {tenant}")
+    owner = load_registry().for_write_key(write_key)
+    if owner is None or owner.name != tenant:
+        raise ProduceError(f"the write key is not one of tenant {tenant}'s in the tenants file (HEADWATER_TENANTS)")
+    return write_key
+
+
+def import_csv(
+    settings: Settings, tenant: str, path: Path, mapping_path: Path, write_key: str | None = None
+) -> tuple[int, list[tuple[int, str]]]:
     """Returns (rows sent, [(line, why)] refused). Line numbers count the header as line 1."""
+    write_key = _checked_key(tenant, write_key or WRITE_KEY.read())
     for p in (path, mapping_path):
         if not p.is_file():
             raise ProduceError(f"no such file: {p}")
@@ -31,7 +45,7 @@ def import_csv(settings: Settings, tenant: str, path: Path, mapping_path: Path) 
         raise MappingError(f"{mapping_path}: not YAML: {str(exc).splitlines()[0]}") from None
     except MappingError as exc:
         raise MappingError(f"{mapping_path}: {exc}") from None
-    converter = Converter(mapping, tenant, path.name)
+    converter = Converter(mapping, tenant, path.name, write_key)
     target = topic(settings.topic_prefix, "ingest.csv")
     p = producer(settings)
     errors: list[str] = []

@@ -136,6 +136,11 @@ def _parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import-csv", help="send CSV rows as attribute updates or events to hw.ingest.csv")
     imp.add_argument("--tenant", required=True, help="the tenant the rows belong to")
+    imp.add_argument(
+        "--write-key",
+        metavar="KEY",
+        help="the tenant's write key (default: HEADWATER_WRITE_KEY; the variable keeps it out of `ps`)",
+    )
     imp.add_argument("--file", required=True, type=Path, help="CSV file with a header row")
     imp.add_argument(
         "--mapping",
@@ -143,6 +148,11 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="YAML mapping of columns to identifiers, attributes or event (docs/ingest-formats.md)",
     )
+
+    keys = sub.add_parser("write-key", help="make a tenant write key, or hash one for the tenants file")
+    keys_sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    keys_sub.add_parser("new", help="print a new random write key and the line to add to the tenant's write_keys")
+    keys_sub.add_parser("hash", help="read write keys from standard input, one per line; print each one's hash")
 
     dest = sub.add_parser(
         "destinations",
@@ -344,8 +354,17 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
     if args.command == "import-csv":
         from cli.import_csv import import_csv
 
-        _sent, refused = import_csv(settings, args.tenant, args.file, args.mapping)
+        _sent, refused = import_csv(settings, args.tenant, args.file, args.mapping, args.write_key)
         return 2 if refused else 0
+    if args.command == "write-key":
+        from common.contracts.tenants import hash_write_key, new_write_key
+
+        keys = [new_write_key()] if args.action == "new" else [line.strip() for line in sys.stdin if line.strip()]
+        for key in keys:
+            if args.action == "new":
+                log.info(f"write key: {key}  (give it to the tenant's producers; it is not stored anywhere)")
+            log.info(f'write_keys entry: "{hash_write_key(key)}"')
+        return 0
     if args.command == "destinations":
         from cli import dedupe_config
 

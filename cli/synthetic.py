@@ -17,7 +17,8 @@ EVENTS = {
     "purchased": {"total": "num", "coupon": "bool"},
 }
 TENANTS = ("acme", "globex")
-WRITE_KEYS = {"acme": "wk_acme_live", "globex": "wk_globex_live"}
+# The local demo keys: config/tenants.yaml holds their hashes (`headwater write-key hash`).
+WRITE_KEYS = {"acme": "wk_acme_live", "globex": "wk_globex_live", "bench": "wk_bench"}
 
 
 def _iso(ms: int) -> str:
@@ -52,8 +53,10 @@ class Generator:
     def sdk(self, events: int = 10) -> dict:
         user = self._user()
         names = list(EVENTS)
+        tenant = self.rng.choice(self.tenants)
         return {
-            "tenant": self.rng.choice(self.tenants),
+            "tenant": tenant,
+            "write_key": WRITE_KEYS[tenant],
             "message_id": f"sdk-{self.rng.getrandbits(64):x}",
             "sent_at": _iso(self.arrival_ms - self.rng.randint(0, 2000)),
             "device": {"id": f"d-{user}", "platform": self.rng.choice(["ios", "android"]), "app_version": "3.1.0"},
@@ -66,8 +69,10 @@ class Generator:
         }
 
     def api(self) -> dict:
+        tenant = self.rng.choice(self.tenants)
         base = {
-            "tenant": self.rng.choice(self.tenants),
+            "tenant": tenant,
+            "write_key": WRITE_KEYS[tenant],
             "customer_id": self._user(),
             "timestamp": self._time(),
             "message_id": f"api-{self.rng.getrandbits(64):x}",
@@ -120,9 +125,9 @@ class Generator:
             return b"{not json"
         if choice == 1:
             return b"\xff\xfe" + json.dumps(good).encode()
-        if choice == 2:
+        if choice == 2:  # a write key no tenant holds (WRITE_KEY_REFUSED)
             good["tenant"] = "nobody"
-            good.pop("writeKey", None)
+            good["writeKey" if "writeKey" in good else "write_key"] = "wk_nobody"
         elif choice == 3:
             for k in ("customer_id", "userId", "anonymousId", "user", "device", "email", "previous"):
                 good.pop(k, None)

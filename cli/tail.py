@@ -47,7 +47,9 @@ def _jsonable(value):
     return str(value)
 
 
-def render(value: bytes, codec: AvroCodec) -> str:
+def render(value: bytes | None, codec: AvroCodec) -> str:
+    if value is None:
+        return "(tombstone: the key is deleted)"
     try:
         writer = codec.writer_of(value)
         return f"[{writer.name} v{writer.version}] " + json.dumps(

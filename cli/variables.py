@@ -20,6 +20,7 @@ SECTIONS = (
     "reaction-streaming",
     "profile-dedupe",
     "local stack",
+    "command line",
 )
 
 

@@ -73,6 +73,13 @@ KAFKA_TRANSACTION_TIMEOUT_MS = declare(
     "`transaction.max.timeout.ms` (15 min by default)",
     kind=PositiveInt,
 )
+RETENTION_HOURS = declare(
+    "HEADWATER_RETENTION_HOURS",
+    168,
+    "how long `hw.rejected` and `hw.events.enriched` keep records (they hold identifiers and original "
+    "bytes that a user delete cannot reach); `headwater up` applies it to new and existing topics",
+    kind=PositiveInt,
+)
 DATA_DIR = declare(
     "HEADWATER_DATA_DIR",
     None,
@@ -106,6 +113,7 @@ class Settings:
     # freshness lever (None: flink-conf/config.yaml's 2 s).
     checkpoint_interval_ms: int | None = None
     kafka_transaction_timeout_ms: int = KAFKA_TRANSACTION_TIMEOUT_MS.default
+    retention_hours: int = RETENTION_HOURS.default
     # `--reset-to TIME`: where a job started with empty state reads its topics from (epoch ms).
     start_from_ms: int | None = None
 
@@ -156,6 +164,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         flink_rest=FLINK.read(env).rstrip("/"),
         checkpoint_interval_ms=CHECKPOINT_INTERVAL_MS.read(env),
         kafka_transaction_timeout_ms=KAFKA_TRANSACTION_TIMEOUT_MS.read(env),
+        retention_hours=RETENTION_HOURS.read(env),
     )
 
 

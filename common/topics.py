@@ -14,6 +14,9 @@ class TopicSpec:
     suffix: str
     compacted: bool = False
     doc: str = ""
+    # Holds identifiers or whole ingested records past the point where a user can be deleted: kept
+    # only HEADWATER_RETENTION_HOURS (docs/operations.md, "Deleting a user").
+    expires: bool = False
 
 
 TOPICS: tuple[TopicSpec, ...] = (
@@ -21,10 +24,10 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("ingest.api", doc="JSON server-side data API calls"),
     TopicSpec("ingest.partner", doc="JSON Segment-spec partner messages"),
     TopicSpec("ingest.csv", doc="JSON rows from `headwater import-csv`"),
-    TopicSpec("rejected", doc="refused records with a reason code"),
+    TopicSpec("rejected", expires=True, doc="refused records with a reason code"),
     TopicSpec("rejected.redrives", compacted=True, doc="JSON: rejections `headwater rejected redrive` sent again"),
     TopicSpec("unified.actions", doc="Avro: one record per (tenant, user) per incoming message"),
-    TopicSpec("events.enriched", doc="Avro: events with resolved user and attribute snapshot"),
+    TopicSpec("events.enriched", expires=True, doc="Avro: events with resolved user and attribute snapshot"),
     TopicSpec("state.deltas", doc="Avro: idempotent set/unset/add_to_set/pull per entity"),
     TopicSpec("identity.profiles", compacted=True, doc="Avro: profile -> external ids"),
     TopicSpec("compute.output", doc="Avro: profile computation messages with trigger reasons"),

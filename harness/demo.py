@@ -18,6 +18,7 @@ from collections import Counter
 
 from cli.import_csv import import_csv
 from cli.produce import produce_file
+from cli.synthetic import WRITE_KEYS
 from common import config
 from common.log import configure as configure_logging
 from common.log import get_logger
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         produce_file(settings, "api", EXAMPLES / "api.jsonl")
         produce_file(settings, "api", EXAMPLES / "bad.jsonl")
         csv_rows, _refused = import_csv(
-            settings, "acme", EXAMPLES / "customers.csv", EXAMPLES / "customers.mapping.yaml"
+            settings, "acme", EXAMPLES / "customers.csv", EXAMPLES / "customers.mapping.yaml", WRITE_KEYS["acme"]
         )
         expected_actions = sample_lines + csv_rows  # every valid sample line and sent row becomes one action
         log.info("3/5 waiting for the outputs (they become visible when a checkpoint commits, every 2 s)")
@@ -147,6 +148,8 @@ def _send_compute_messages(settings, destinations, profile_values, audience: str
     codec = AvroCodec()
     profiles = {}
     for value in profile_values:
+        if value is None:  # the tombstone after a deleted profile's record
+            continue
         record = codec.decode(value)
         if record["tenant"] != DEMO_TENANT:
             continue

@@ -3,7 +3,8 @@
 Each payload starts from a valid record of its source for one tenant (cli/synthetic.py), carries
 a marker `mk-<tenant>-<n>` in its identifiers and values, and then maybe goes through one mutation:
 cut short, invalid UTF-8, a value of the wrong type, deep nesting, huge strings, NaN/Infinity,
-duplicate keys, fields removed or added, control characters, or no JSON at all. A marker only ever
+duplicate keys, fields removed or added, control characters, no JSON at all, or spoofed: naming
+another tenant without its write key. A marker only ever
 appears in payloads of its own tenant, so finding `mk-globex-` in a document of acme means one
 tenant's data leaked into another's (the tenant-isolation check). Used by the pure property test of
 api-unification and by the end-to-end fuzz test on the local cluster.
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from cli.synthetic import TENANTS, Generator
+from cli.synthetic import TENANTS, WRITE_KEYS, Generator
 
 SOURCES = ("sdk", "api", "partner", "csv")
 MARKER = re.compile(r"mk-(acme|globex)-\d+")
@@ -38,6 +39,7 @@ MUTATIONS = {
     "extra_fields": 8,
     "control_chars": 6,
     "not_json": 6,
+    "spoofed": 8,
 }
 
 
@@ -181,6 +183,18 @@ def payloads(draw, source: str, arrival_ms: int) -> Payload:
         )
         _set(doc, path, f"{marker}{junk}")
         raw = json.dumps(doc, ensure_ascii=draw(st.booleans())).encode("utf-8", "surrogatepass")
+    elif mutation == "spoofed":  # aimed at another tenant without its key: refused, whatever it claims
+        other = next(t for t in TENANTS if t != tenant)
+        key_field = "writeKey" if source == "partner" else "write_key"
+        variant = draw(st.sampled_from(["claims_other", "stolen_key", "forged_key", "no_key"]))
+        doc["tenant"] = tenant if variant == "stolen_key" else other
+        if variant == "stolen_key":  # another tenant's key, claiming to be its own tenant
+            doc[key_field] = WRITE_KEYS[other]
+        elif variant == "forged_key":
+            doc[key_field] = "wk_forged_" + draw(st.text(max_size=20))
+        elif variant == "no_key":
+            doc.pop(key_field, None)
+        raw = json.dumps(doc).encode()
     else:  # not JSON at all (still carries no marker of another tenant)
         raw = draw(
             st.one_of(st.binary(max_size=300), st.text(max_size=300).map(lambda s: s.encode("utf-8", "surrogatepass")))

@@ -194,10 +194,10 @@ class Pipeline:
 
     def profiles(self) -> list:
         """The live profiles action-streaming's final identity records describe, sorted."""
-        latest = {
+        latest = {  # a tombstone (None) last: the profile was deleted
             key: self.codec.decode(values[-1])
             for (name, key), values in self.verified.want.items()
-            if name == "identity.profiles"
+            if name == "identity.profiles" and values[-1] is not None
         }
         found = [
             (r["tenant"], *profile_from_record(r)) for r in latest.values() if not r["merged_into"] and not r["deleted"]

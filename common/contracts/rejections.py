@@ -13,7 +13,10 @@ from enum import Enum
 
 class Reason(str, Enum):
     INVALID_JSON = "INVALID_JSON"  # not UTF-8 JSON, NaN/Infinity, duplicate keys, not an object
-    UNKNOWN_TENANT = "UNKNOWN_TENANT"  # no tenant / write key, or one not registered in tenants.yaml
+    # no write key, one no tenant holds, or one of another tenant than the record names; says nothing of
+    # which tenants exist
+    WRITE_KEY_REFUSED = "WRITE_KEY_REFUSED"
+    UNKNOWN_TENANT = "UNKNOWN_TENANT"  # before write keys (0.3): kept so older hw.rejected records still read
     MISSING_FIELD = "MISSING_FIELD"  # a field the message type requires is absent or empty
     MISSING_IDENTIFIER = "MISSING_IDENTIFIER"  # none of customer_id, email, phone, anonymous_id, device_id
     INVALID_EMAIL = "INVALID_EMAIL"

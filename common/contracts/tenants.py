@@ -6,11 +6,14 @@ when the job starts and shipped with it, so a replay runs with the same registry
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
 from enum import Enum
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from common.config import REPO_ROOT, ConfigError
 from common.variables import declare
@@ -22,6 +25,12 @@ TENANTS = declare(
     "registered tenants, limits and type-conflict policy (api-unification), identifier cap (action-streaming)",
     section="jobs",
     default_text="`config/tenants.yaml`",
+)
+WRITE_KEY = declare(
+    "HEADWATER_WRITE_KEY",
+    None,
+    "the tenant's write key for `headwater import-csv` (instead of `--write-key`, which `ps` shows)",
+    section="command line",
 )
 
 
@@ -57,19 +66,51 @@ class TimeWindow(_Strict):
         return int(self.max_future_minutes * 60_000)
 
 
+WRITE_KEY_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def hash_write_key(key: str) -> str:
+    """How a write key is stored in the tenants file: keys are random tokens (`headwater write-key
+    new`), so a plain SHA-256 is enough to keep a leaked tenants file from leaking the keys."""
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_write_key() -> str:
+    """A random write key: 192 bits, URL-safe, recognisable by its prefix."""
+    return "wk_" + secrets.token_urlsafe(24)
+
+
 class TenantPolicy(_Strict):
     name: str
+    # SHA-256 hashes of the keys that authenticate this tenant's records; two while a key is rotated.
     write_keys: tuple[str, ...] = ()
     type_conflict_policy: ConflictPolicy = ConflictPolicy.DROP
     default_phone_region: str | None = None
     time_window: TimeWindow = TimeWindow()
     limits: Limits = Limits()
 
+    @field_validator("write_keys")
+    @classmethod
+    def _hashed(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        for key in keys:
+            if not WRITE_KEY_HASH.fullmatch(key):
+                raise ValueError(
+                    f"write_keys holds {key[:12]!r}..., not a hash: store the line `headwater write-key hash` prints"
+                )
+        return keys
+
 
 class TenantRegistry:
     def __init__(self, tenants: dict[str, TenantPolicy]):
         self.tenants = tenants
-        self.by_write_key = {key: t for t in tenants.values() for key in t.write_keys}
+        self.by_write_key: dict[str, TenantPolicy] = {}
+        for tenant in tenants.values():
+            for hashed in tenant.write_keys:
+                other = self.by_write_key.setdefault(hashed, tenant)
+                if other is not tenant:
+                    raise ConfigError(
+                        f"tenants {other.name} and {tenant.name} hold the same write key: give each its own"
+                    )
         # Checked before parsing, so a huge payload is refused without being parsed.
         self.max_payload_bytes = max((t.limits.max_payload_bytes for t in tenants.values()), default=262_144)
 
@@ -77,7 +118,10 @@ class TenantRegistry:
         return self.tenants.get(name) if isinstance(name, str) else None
 
     def for_write_key(self, key: object) -> TenantPolicy | None:
-        return self.by_write_key.get(key) if isinstance(key, str) else None
+        """The tenant a write key authenticates (None for a missing or unknown key)."""
+        if not isinstance(key, str) or not key:
+            return None
+        return self.by_write_key.get(hash_write_key(key))
 
 
 def _merge(base: dict, override: dict) -> dict:

@@ -131,6 +131,7 @@ class Converter:
     mapping: Mapping
     tenant: str
     file_name: str
+    write_key: str
 
     def check_header(self, header: list[str]) -> None:
         missing = sorted(self.mapping.columns() - set(header))
@@ -140,6 +141,7 @@ class Converter:
     def row(self, row: dict[str, str], line: int) -> dict:
         record: dict = {
             "tenant": self.tenant,
+            "write_key": self.write_key,
             "import": {"file": self.file_name, "line": line},
             "message_id": f"csv:{self.file_name}:{line}",
         }

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from common.config import Settings
-from common.topics import TOPICS
+from common.topics import TOPICS, TopicSpec
+
+SET = AlterConfigOpType.SET
 
 
 def admin_client(settings: Settings, quiet: bool = False) -> AdminClient:
@@ -22,21 +24,35 @@ def broker_count(settings: Settings, timeout: float = 5.0) -> int:
     return len(admin_client(settings, quiet=True).list_topics(timeout=timeout).brokers)
 
 
+def _config(spec: TopicSpec, settings: Settings) -> dict[str, str]:
+    config = {"cleanup.policy": "compact"} if spec.compacted else {}
+    if spec.expires:
+        config["retention.ms"] = str(settings.retention_hours * 3_600_000)
+    return config
+
+
 def ensure_topics(settings: Settings, partitions: int, replication: int = 1) -> list[str]:
-    """Create the missing topics of the pipeline; returns the names created. Existing ones are kept."""
+    """Create the missing topics of the pipeline; returns the names created. Existing ones are kept,
+    with the retention of HEADWATER_RETENTION_HOURS set again on those that expire (so a changed
+    setting takes effect at the next `headwater up`)."""
     admin = admin_client(settings)
     existing = set(admin.list_topics(timeout=10).topics)
-    wanted = []
+    wanted, expiring = [], []
     for spec in TOPICS:
         name = f"{settings.topic_prefix}{spec.suffix}"
-        if name in existing:
-            continue
-        config = {"cleanup.policy": "compact"} if spec.compacted else {}
-        wanted.append(NewTopic(name, num_partitions=partitions, replication_factor=replication, config=config))
+        if name not in existing:
+            config = _config(spec, settings)
+            wanted.append(NewTopic(name, num_partitions=partitions, replication_factor=replication, config=config))
+        elif spec.expires:
+            retention = ConfigEntry("retention.ms", _config(spec, settings)["retention.ms"], incremental_operation=SET)
+            expiring.append(ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=[retention]))
     if wanted:
         for future in admin.create_topics(wanted, request_timeout=30).values():
             future.result()
         _wait_until_served(admin, [t.topic for t in wanted], partitions)
+    if expiring:
+        for future in admin.incremental_alter_configs(expiring, request_timeout=30).values():
+            future.result()
     return [t.topic for t in wanted]
 
 

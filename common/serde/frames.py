@@ -7,7 +7,8 @@ splits the frame in a chained Java operator (common/flink/java/.../RecordFrames.
 to its topic in one exactly-once sink.
 
 Frame: repeated [u8 output][u32 key length][key][u32 value length][value], big-endian. `output` is an
-index into the sink's list of topics.
+index into the sink's list of topics. A value of None (length 0xFFFFFFFF, no bytes) is a Kafka
+tombstone: on a compacted topic it removes the key.
 """
 
 from __future__ import annotations
@@ -17,23 +18,27 @@ from collections.abc import Iterable, Iterator
 
 _HEADER = struct.Struct(">BI")
 _LENGTH = struct.Struct(">I")
+_TOMBSTONE = 0xFFFFFFFF
 
 
 class FrameError(ValueError):
     pass
 
 
-def pack(records: Iterable[tuple[int, bytes, bytes]]) -> bytes:
-    """(output, key, value) records -> one frame."""
+def pack(records: Iterable[tuple[int, bytes, bytes | None]]) -> bytes:
+    """(output, key, value) records -> one frame; value None: a tombstone."""
     parts = []
     for output, key, value in records:
         if not 0 <= output <= 255:
             raise FrameError(f"output index {output} is outside 0..255")
-        parts += (_HEADER.pack(output, len(key)), key, _LENGTH.pack(len(value)), value)
+        if value is None:
+            parts += (_HEADER.pack(output, len(key)), key, _LENGTH.pack(_TOMBSTONE))
+        else:
+            parts += (_HEADER.pack(output, len(key)), key, _LENGTH.pack(len(value)), value)
     return b"".join(parts)
 
 
-def unpack(frame: bytes) -> Iterator[tuple[int, bytes, bytes]]:
+def unpack(frame: bytes) -> Iterator[tuple[int, bytes, bytes | None]]:
     """The inverse of `pack` (the JVM side does the same in RecordFrames.java)."""
     pos, end = 0, len(frame)
     while pos < end:
@@ -46,6 +51,9 @@ def unpack(frame: bytes) -> Iterator[tuple[int, bytes, bytes]]:
             raise FrameError(f"truncated frame at byte {pos}")
         (value_len,) = _LENGTH.unpack_from(frame, pos)
         pos += _LENGTH.size
+        if value_len == _TOMBSTONE:
+            yield output, key, None
+            continue
         value, pos = frame[pos : pos + value_len], pos + value_len
         if pos > end:
             raise FrameError(f"truncated frame at byte {end}")

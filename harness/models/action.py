@@ -31,8 +31,8 @@ def expected_outputs(parts: list[list[Action]]) -> list[dict[tuple[str, bytes], 
                 key, value = encode_event(codec, a.tenant, user_id, a.message_id, index, event, snapshot)
                 records[("events.enriched", key)].append(value)
             for identity, merged_into, deleted in got.profiles:
-                key, value = encode_profile(codec, a.tenant, identity, merged_into=merged_into, deleted=deleted)
-                records[("identity.profiles", key)].append(value)
+                for key, value in encode_profile(codec, a.tenant, identity, merged_into, deleted):
+                    records[("identity.profiles", key)].append(value)
         out.append(dict(records))
     return out
 

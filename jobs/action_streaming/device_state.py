@@ -4,9 +4,17 @@ it decides (identity.py moves it)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from common.contracts.deltas import Delta, doc_id
+
+
+def device_doc_id(tenant: str, device_id: str) -> str:
+    """A device document's `_id` (and its deltas' Kafka key): a hash of the device id, not the id. A
+    deleted document leaves a tombstone under its `_id` (reaction-streaming keeps it, so that a
+    replayed older delta cannot bring the document back): the tombstone must not hold the identifier."""
+    return doc_id(tenant, "dev-" + hashlib.sha256(f"{tenant}|{device_id}".encode()).hexdigest()[:32])
 
 
 @dataclass
@@ -39,8 +47,14 @@ def apply_device(
     if not changes:
         return new, None
     new.version = (state.version if state else 0) + 1
-    sets = {("last_seen" if k == "last_seen_ms" else k): v for k, v in changes.items() if k != "device_id"}
-    if state is None:
-        sets.update(tenant=tenant, device_id=device_id)
-    sets["version"] = new.version
-    return new, Delta("devices", doc_id(tenant, device_id), new.version, set=sets)
+    # Every field, not only the changed ones: a device document is small, and any one delta then
+    # rebuilds it whole (device documents written under their old, unhashed ids before 0.3 are
+    # rebuilt under the new ones by the device's next message).
+    sets = {("last_seen" if k == "last_seen_ms" else k): v for k, v in vars(new).items() if v is not None}
+    sets["tenant"] = tenant
+    return new, Delta("devices", device_doc_id(tenant, device_id), new.version, set=sets)
+
+
+def delete_device(tenant: str, state: DeviceState) -> Delta:
+    """The device's document goes with its owner (a user delete): owner, push token and all."""
+    return Delta("devices", device_doc_id(tenant, state.device_id), state.version + 1, delete=True)

@@ -82,6 +82,10 @@ class _MapStateTenant:
         self._devices[state.device_id] = state
         self.devices.put(state.device_id, pack_device(state))
 
+    def device_remove(self, device_id):
+        self._devices[device_id] = None
+        self.devices.remove(device_id)
+
 
 class ResolveAndFold(KeyedProcessFunction):
     def __init__(self, registry: TenantRegistry, snapshot: tuple[str, ...] | None):
@@ -128,9 +132,7 @@ class ResolveAndFold(KeyedProcessFunction):
             (EVENTS, *encode_event(codec, tenant, user_id, message_id, index, event, snapshot))
             for user_id, index, event, snapshot in out.events
         ]
-        records += [
-            (PROFILES, *encode_profile(codec, tenant, identity, merged_into=merged_into, deleted=deleted))
-            for identity, merged_into, deleted in out.profiles
-        ]
+        for identity, merged_into, deleted in out.profiles:
+            records += [(PROFILES, *r) for r in encode_profile(codec, tenant, identity, merged_into, deleted)]
         if records:
             yield frames.pack(records)

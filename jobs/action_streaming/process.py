@@ -12,7 +12,7 @@ from typing import Protocol
 
 from common.contracts.actions import Action, Event
 from common.contracts.deltas import Delta
-from jobs.action_streaming.device_state import DeviceState, apply_device
+from jobs.action_streaming.device_state import DeviceState, apply_device, delete_device
 from jobs.action_streaming.identity import Resolution, UserIdentity, message_keys, resolve
 from jobs.action_streaming.user_state import UserState, apply_user, delete_user, pull_device
 
@@ -26,6 +26,7 @@ class TenantState(Protocol):
     def user_remove(self, user_id: str) -> None: ...
     def device_get(self, device_id: str) -> DeviceState | None: ...
     def device_put(self, state: DeviceState) -> None: ...
+    def device_remove(self, device_id: str) -> None: ...
 
 
 class MemoryTenantState:
@@ -57,6 +58,9 @@ class MemoryTenantState:
 
     def device_put(self, state):
         self.devices[state.device_id] = state
+
+    def device_remove(self, device_id):
+        self.devices.pop(device_id, None)
 
 
 @dataclass
@@ -143,9 +147,16 @@ def process_action(
 
 
 def _delete(state: TenantState, tenant: str, user_id: str, out: Emitted) -> None:
+    """The user goes whole: its identifiers from the index, its state, its devices (state and
+    documents) and its document; its identity profile becomes a tombstone (records.py)."""
     user = state.user_get(user_id)
     for key in user.identity.keys():
         state.index_remove(key)
+    for device_id in user.identity.devices:
+        device = state.device_get(device_id)
+        if device is not None and device.owner == user_id:
+            state.device_remove(device_id)
+            out.deltas.append(delete_device(tenant, device))
     state.user_remove(user_id)
     out.deltas.append(delete_user(tenant, user))
     out.profiles.append((user.identity, None, True))

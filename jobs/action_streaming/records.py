@@ -56,7 +56,13 @@ def encode_event(
 
 def encode_profile(
     codec: AvroCodec, tenant: str, identity: UserIdentity, merged_into: str | None = None, deleted: bool = False
-) -> tuple[bytes, bytes]:
-    return profile_key(tenant, identity.user_id), codec.encode(
-        "identity_profile", profile_record(tenant, identity.user_id, identity.first_seen_ids, merged_into, deleted)
-    )
+) -> list[tuple[bytes, bytes | None]]:
+    """The (key, value) records of a profile change on the compacted `hw.identity.profiles`.
+
+    A merged or deleted profile lists no identifiers: after a merge the survivor's record lists them
+    all, and after a delete none may stay. A delete also writes a null tombstone after the record, so
+    compaction removes the key (readers see `deleted` first, then nothing)."""
+    key = profile_key(tenant, identity.user_id)
+    ids = {} if merged_into or deleted else identity.first_seen_ids
+    value = codec.encode("identity_profile", profile_record(tenant, identity.user_id, ids, merged_into, deleted))
+    return [(key, value), (key, None)] if deleted else [(key, value)]

@@ -51,19 +51,30 @@ def _envelope(outcome: Outcome, registry: TenantRegistry):
         raise Refusal(Reason.PAYLOAD_TOO_LARGE, f"{len(raw)} bytes (largest allowed {registry.max_payload_bytes})")
     doc = parse_object(raw)
     outcome.message_id = message_id(doc, raw)
-    tenant = registry.get(doc.get("tenant"))
-    if tenant is None and outcome.source == "partner":
-        tenant = registry.for_write_key(doc.get("writeKey"))
-    if tenant is None:
-        named = doc.get("tenant", doc.get("writeKey") if outcome.source == "partner" else None)
-        raise Refusal(
-            Reason.UNKNOWN_TENANT,
-            "no tenant" if named is None else f"tenant {str(named)[:60]!r} is not registered (config/tenants.yaml)",
-        )
+    tenant = authenticate(doc, outcome.source, registry)
     outcome.tenant = tenant.name
     if len(raw) > tenant.limits.max_payload_bytes:
         raise Refusal(Reason.PAYLOAD_TOO_LARGE, f"{len(raw)} bytes (tenant limit {tenant.limits.max_payload_bytes})")
     return doc, tenant
+
+
+# The field that carries the write key: partner records follow Segment's spelling.
+WRITE_KEY_FIELD = {"partner": "writeKey"}
+WRONG_KEY = "write key not accepted"
+
+
+def authenticate(doc: dict, source: str, registry: TenantRegistry):
+    """The tenant whose write key the record carries. Refused alike for an unknown key and for a key of
+    another tenant than the record's `tenant` field, so a refusal never tells which tenants exist."""
+    field = WRITE_KEY_FIELD.get(source, "write_key")
+    key = doc.get(field)
+    if key is None or key == "":
+        raise Refusal(Reason.WRITE_KEY_REFUSED, f"no write key: records of source {source} carry it in {field}")
+    tenant = registry.for_write_key(key)
+    named = doc.get("tenant")
+    if tenant is None or (named is not None and named != tenant.name):
+        raise Refusal(Reason.WRITE_KEY_REFUSED, WRONG_KEY)
+    return tenant
 
 
 def _unify(outcome: Outcome, registry: TenantRegistry) -> None:

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from cli.synthetic import Generator
+from cli.synthetic import WRITE_KEYS, Generator
 from common.contracts.actions import action_key, action_record
 from common.contracts.tenants import load_registry
 from common.kafka.produce import send
@@ -127,7 +127,7 @@ def test_ten_thousand_mixed_records_are_all_accounted_for(isolated_env, tmp_path
     reasons = {reason for (_, reason, _, _) in got_rejections}
     assert {
         "INVALID_JSON",
-        "UNKNOWN_TENANT",
+        "WRITE_KEY_REFUSED",
         "MISSING_IDENTIFIER",
         "UNSUPPORTED_TYPE",
         "PAYLOAD_TOO_LARGE",
@@ -144,5 +144,11 @@ def test_ten_thousand_mixed_records_are_all_accounted_for(isolated_env, tmp_path
 
 def _oversized_batch(arrival: int) -> bytes:
     events = [{"name": f"e{i % 10}", "time": arrival} for i in range(6_000)]
-    doc = {"tenant": "acme", "message_id": "oversized-batch", "user": {"customer_id": "c-big"}, "events": events}
+    doc = {
+        "tenant": "acme",
+        "write_key": WRITE_KEYS["acme"],
+        "message_id": "oversized-batch",
+        "user": {"customer_id": "c-big"},
+        "events": events,
+    }
     return json.dumps(doc, separators=(",", ":")).encode()

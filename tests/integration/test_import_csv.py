@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from cli.synthetic import WRITE_KEYS
 from common.config import REPO_ROOT
 from common.contracts.tenants import load_registry
 from common.topics import topic
@@ -16,26 +17,27 @@ from jobs.api_unification.unify import unify
 pytestmark = pytest.mark.integration
 
 
-def test_import_csv_sends_convertible_rows_and_reports_the_rest(isolated_env):
-    env, settings = isolated_env
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli.main",
-            "import-csv",
-            "--tenant",
-            "acme",
-            "--file",
-            str(REPO_ROOT / "examples" / "customers.csv"),
-            "--mapping",
-            str(REPO_ROOT / "examples" / "customers.mapping.yaml"),
-        ],
+def _import(env: dict, *options: str) -> subprocess.CompletedProcess:
+    examples = REPO_ROOT / "examples"
+    command = ["import-csv", "--tenant", "acme", "--file", str(examples / "customers.csv")]
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *command, "--mapping", str(examples / "customers.mapping.yaml"), *options],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_import_csv_sends_convertible_rows_and_reports_the_rest(isolated_env):
+    env, settings = isolated_env
+    for bad_key, why in (
+        ({}, "no write key: set HEADWATER_WRITE_KEY (or --write-key) to a key of tenant acme"),
+        ({"HEADWATER_WRITE_KEY": WRITE_KEYS["globex"]}, "the write key is not one of tenant acme's"),
+    ):
+        refused = _import({**env, "HEADWATER_WRITE_KEY": "", **bad_key})
+        assert refused.returncode == 1 and why in refused.stderr and len(refused.stderr.splitlines()) == 1, refused
+    r = _import({**env, "HEADWATER_WRITE_KEY": WRITE_KEYS["acme"]})
     assert r.returncode == 2, r.stderr  # some rows refused
     assert r.stdout.splitlines() == [
         f"rows sent 2 to {settings.topic_prefix}ingest.csv, rows refused 3",

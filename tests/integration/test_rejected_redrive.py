@@ -1,5 +1,5 @@
-"""`headwater rejected list|redrive` on the real stack (issue 18, item 5): records refused for a tenant
-nobody had registered are listed; after the tenant is registered and api-unification restarted, a
+"""`headwater rejected list|redrive` on the real stack (issue 18, item 5): records refused for a write key
+nobody had registered are listed; after the tenant and its key are registered and api-unification restarted, a
 redrive sends each original once, reports the action that came out of each, and a second redrive sends
 nothing again."""
 
@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from common.config import REPO_ROOT
+from common.contracts.tenants import hash_write_key
 from common.kafka.produce import send
 from common.serde.avro import AvroCodec
 from common.topics import topic
@@ -39,7 +40,7 @@ def _headwater(env: dict, *args: str) -> str:
 def _tenants(tmp_path, with_newco: bool):
     registry = yaml.safe_load((REPO_ROOT / "config" / "tenants.yaml").read_text())
     if with_newco:
-        registry["tenants"]["newco"] = {"write_keys": ["wk_newco"]}
+        registry["tenants"]["newco"] = {"write_keys": [hash_write_key("wk_newco")]}
     path = tmp_path / ("tenants-newco.yaml" if with_newco else "tenants.yaml")
     path.write_text(yaml.safe_dump(registry))
     return str(path)
@@ -55,6 +56,7 @@ def test_refused_for_an_unknown_tenant_then_registered_and_redriven_once(isolate
         doc = {
             "type": "identify",
             "tenant": "newco",
+            "write_key": "wk_newco",
             "message_id": f"newco-{n}",
             "customer_id": f"c{n}",
             "attributes": {"plan": "pro"},
@@ -71,15 +73,15 @@ def test_refused_for_an_unknown_tenant_then_registered_and_redriven_once(isolate
         time.sleep(3)  # a checkpoint past them
     finally:
         job.kill()
-    listed = _headwater(env, "rejected", "list", "--reason", "UNKNOWN_TENANT")
-    assert "3 rejections match" in listed and listed.count("UNKNOWN_TENANT") == 3, listed
+    listed = _headwater(env, "rejected", "list", "--reason", "WRITE_KEY_REFUSED")
+    assert "3 rejections match" in listed and listed.count("WRITE_KEY_REFUSED") == 3, listed
 
     second_env = {**env, "HEADWATER_TENANTS": _tenants(tmp_path, with_newco=True)}
     job = RunningJob("api-unification", second_env, tmp_path / "second.log")  # resumes its checkpoint
     try:
-        report = _headwater(env, "rejected", "redrive", "--reason", "UNKNOWN_TENANT", "--wait", "180")
+        report = _headwater(env, "rejected", "redrive", "--reason", "WRITE_KEY_REFUSED", "--wait", "180")
         assert report.count("accepted: an action on") == 3, report
-        again = _headwater(env, "rejected", "redrive", "--reason", "UNKNOWN_TENANT", "--wait", "0")
+        again = _headwater(env, "rejected", "redrive", "--reason", "WRITE_KEY_REFUSED", "--wait", "0")
         assert again.count("skipped: already redriven") == 3 and "sent to" not in again, again
         actions.poll_for(6)  # a few more checkpoints: nothing more may come
     finally:

@@ -38,9 +38,10 @@ def _row(**cells):
 
 
 def test_attribute_row_becomes_identify():
-    record = Converter(parse_mapping(ATTRS), "acme", "f.csv").row(_row(), 2)
+    record = Converter(parse_mapping(ATTRS), "acme", "f.csv", "wk_test").row(_row(), 2)
     assert record == {
         "tenant": "acme",
+        "write_key": "wk_test",
         "import": {"file": "f.csv", "line": 2},
         "message_id": "csv:f.csv:2",
         "customer_id": "c1",
@@ -51,7 +52,7 @@ def test_attribute_row_becomes_identify():
 
 
 def test_event_row_becomes_track_with_epoch_timestamp():
-    record = Converter(parse_mapping(EVENT), "acme", "f.csv").row(_row(ts="1793527200000"), 3)
+    record = Converter(parse_mapping(EVENT), "acme", "f.csv", "wk_test").row(_row(ts="1793527200000"), 3)
     assert (record["type"], record["event"], record["properties"], record["timestamp"]) == (
         "track",
         "purchased",
@@ -61,9 +62,9 @@ def test_event_row_becomes_track_with_epoch_timestamp():
 
 
 def test_empty_cells_are_skipped_or_unset():
-    conv = Converter(parse_mapping(ATTRS), "acme", "f.csv")
+    conv = Converter(parse_mapping(ATTRS), "acme", "f.csv", "wk_test")
     assert "age" not in conv.row(_row(age=""), 2)["attributes"]
-    conv = Converter(parse_mapping({**ATTRS, "empty": "unset"}), "acme", "f.csv")
+    conv = Converter(parse_mapping({**ATTRS, "empty": "unset"}), "acme", "f.csv", "wk_test")
     assert conv.row(_row(age=""), 2)["attributes"]["age"] is None
 
 
@@ -78,7 +79,7 @@ def test_empty_cells_are_skipped_or_unset():
 )
 def test_rows_the_mapping_cannot_convert(cells, message):
     with pytest.raises(RowError, match=message):
-        Converter(parse_mapping(ATTRS), "acme", "f.csv").row(_row(**cells), 2)
+        Converter(parse_mapping(ATTRS), "acme", "f.csv", "wk_test").row(_row(**cells), 2)
 
 
 @pytest.mark.parametrize(
@@ -98,4 +99,4 @@ def test_mapping_errors_are_one_readable_line(doc, message):
 
 def test_header_must_hold_every_mapped_column():
     with pytest.raises(MappingError, match="columns age, tags are in the mapping but not in the CSV header"):
-        Converter(parse_mapping(ATTRS), "acme", "f.csv").check_header(["id", "email", "plan", "vip", "ts"])
+        Converter(parse_mapping(ATTRS), "acme", "f.csv", "wk_test").check_header(["id", "email", "plan", "vip", "ts"])

@@ -22,3 +22,8 @@ def test_truncated_frame_is_an_error_not_a_short_read(cut):
     frame = pack([(0, b"key", b"value")])
     with pytest.raises(FrameError, match="truncated"):
         list(unpack(frame[:-cut]))
+
+
+def test_a_null_value_is_a_tombstone_not_an_empty_value():
+    records = [(0, b"k", None), (0, b"k", b""), (1, b"j", b"v")]
+    assert list(unpack(pack(records))) == records

@@ -32,13 +32,19 @@ def test_event_and_profile_roundtrip_and_tenant_peek():
     assert key == b"acme:u-1" and CODEC.decode(value)["user_attributes"] == {"plan": "pro"}
     assert first_string(value) == "acme"
     identity = UserIdentity("u-1", 5, "c1", first_seen_ids={"email:a@x.io": 7, "customer_id:c1": 5})
-    key, value = encode_profile(CODEC, "acme", identity, merged_into="u-0")
+    [(key, value)] = encode_profile(CODEC, "acme", identity)
     decoded = CODEC.decode(value)
     assert decoded["external_ids"] == [
         {"type": "customer_id", "value": "c1", "first_seen_ms": 5},
         {"type": "email", "value": "a@x.io", "first_seen_ms": 7},
     ]
-    assert decoded["merged_into"] == "u-0" and first_string(value) == "acme"
+    assert key == b"acme:u-1" and first_string(value) == "acme"
+    [(_, merged)] = encode_profile(CODEC, "acme", identity, merged_into="u-0")
+    assert CODEC.decode(merged)["merged_into"] == "u-0" and CODEC.decode(merged)["external_ids"] == []
+    # a delete: the record says so and lists nothing, then a tombstone removes the key from the compacted topic
+    (_, deleted), tombstone = encode_profile(CODEC, "acme", identity, deleted=True)
+    assert CODEC.decode(deleted)["deleted"] and CODEC.decode(deleted)["external_ids"] == []
+    assert tombstone == (key, None)
 
 
 def test_peek_reads_the_tenant_of_a_unified_action():

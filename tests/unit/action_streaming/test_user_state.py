@@ -2,8 +2,9 @@
 
 from common.contracts.actions import Action, AttributeOp, Event, Identifiers
 from harness.models.mongo import apply_delta
-from jobs.action_streaming.device_state import apply_device
+from jobs.action_streaming.device_state import apply_device, device_doc_id
 from jobs.action_streaming.identity import MemoryIdentityStore, resolve
+from jobs.action_streaming.process import MemoryTenantState, process_action
 from jobs.action_streaming.user_state import apply_user, pull_device
 
 
@@ -145,7 +146,23 @@ def test_device_document():
     same, none = apply_device("acme", dev, "d1", "u1", 900, {"platform": "ios"})
     assert none is None and same.last_seen_ms == 1000
     _, moved = apply_device("acme", dev, "d1", "u2", 2000, {})
-    assert moved.set == {"owner": "u2", "last_seen": 2000, "version": 2}
+    # every delta carries the whole document (small), so any one of them rebuilds it
+    assert moved.set == {**delta.set, "owner": "u2", "last_seen": 2000, "version": 2}
+    # the document's id hides the device id: the tombstone a delete leaves must not hold it
+    assert delta.doc_id == moved.doc_id == device_doc_id("acme", "d1") and "d1" not in delta.doc_id
+
+
+def test_a_deleted_user_takes_its_devices_and_leaves_no_identifier_in_state():
+    state = MemoryTenantState()
+    ids = Identifiers(customer_id="c1", emails=["a@x.io"], anonymous_ids=["an1"], device_id="d1")
+    process_action(state, Action("acme", "api", "m1", "identify", 1000, ids), 50)
+    other = Identifiers(customer_id="c2", device_id="d2")
+    process_action(state, Action("acme", "api", "m2", "identify", 1000, other), 50)
+    out = process_action(state, Action("acme", "api", "m3", "delete_user", 2000, Identifiers(customer_id="c1")), 50)
+    assert sorted((d.collection, d.delete) for d in out.deltas) == [("devices", True), ("users", True)]
+    assert repr((state.index, state.users, state.devices)).count("c1") == 0
+    assert not any(x in repr((state.index, state.users, state.devices)) for x in ("a@x.io", "an1", "d1"))
+    assert set(state.devices) == {"d2"}
 
 
 def test_attribute_writes_converge_whatever_the_arrival_order():

@@ -2,10 +2,11 @@ import json
 
 import pytest
 
-from common.contracts.tenants import parse_registry
+from common.contracts.tenants import hash_write_key, parse_registry
 
 ARRIVAL = 1_793_534_410_000  # 2026-11-01T10:00:10Z
 NOW_ISO = "2026-11-01T10:00:00Z"
+TEST_KEYS = {"acme": "wk_acme", "strict": "wk_strict"}
 
 
 @pytest.fixture
@@ -23,12 +24,16 @@ def registry():
                 }
             },
             "tenants": {
-                "acme": {"write_keys": ["wk_acme"], "default_phone_region": "US"},
-                "strict": {"type_conflict_policy": "reject"},
+                "acme": {"write_keys": [hash_write_key("wk_acme")], "default_phone_region": "US"},
+                "strict": {"write_keys": [hash_write_key("wk_strict")], "type_conflict_policy": "reject"},
             },
         }
     )
 
 
-def raw(doc) -> bytes:
+def raw(doc, *, signed: bool = True) -> bytes:
+    """JSON bytes of `doc`. A record naming a test tenant and no write key gets the tenant's key, so
+    the rules' tests need not repeat it; `signed=False` sends the record exactly as given."""
+    if signed and isinstance(doc, dict) and doc.get("tenant") in TEST_KEYS and not {"write_key", "writeKey"} & set(doc):
+        doc = {**doc, "write_key": TEST_KEYS[doc["tenant"]]}
     return json.dumps(doc).encode()

@@ -15,7 +15,7 @@ from common.contracts.tenants import load_registry
 from common.serde.avro import AvroCodec
 from harness.hostile import SOURCES, foreign_markers, payloads
 from jobs.api_unification.records import encode_action, encode_rejection
-from jobs.api_unification.unify import UNFORESEEN, unify
+from jobs.api_unification.unify import UNFORESEEN, WRONG_KEY, unify
 
 ARRIVAL_MS = 1_795_000_000_000
 REGISTRY = load_registry()
@@ -26,6 +26,7 @@ WHOLE_MESSAGE_REASON = {
     "duplicate_key": Reason.INVALID_JSON,
     "invalid_utf8": Reason.INVALID_JSON,
     "truncated": Reason.INVALID_JSON,
+    "spoofed": Reason.WRITE_KEY_REFUSED,
 }
 
 
@@ -55,6 +56,10 @@ def test_every_payload_is_refused_with_a_reason_or_accepted_for_its_own_tenant(s
             original=payload.raw,
         )
         outcome.message_id.encode("utf-8")
+        if rejection.reason is Reason.WRITE_KEY_REFUSED:  # says nothing of which tenants exist
+            assert outcome.tenant is None and (
+                rejection.detail == WRONG_KEY or rejection.detail.startswith("no write key")
+            )
     whole = [r for r in outcome.rejections if r.path == ""]
     if outcome.action is None:
         assert whole, "refused without a whole-message reason"

@@ -8,9 +8,9 @@ CODEC = AvroCodec()
 
 
 def test_action_roundtrips_with_every_value_type_and_is_keyed_by_tenant():
-    from common.contracts.tenants import parse_registry
+    from common.contracts.tenants import hash_write_key, parse_registry
 
-    registry = parse_registry({"tenants": {"acme": {}}})
+    registry = parse_registry({"tenants": {"acme": {"write_keys": [hash_write_key("wk_acme")]}}})
     doc = {
         "type": "track",
         "tenant": "acme",

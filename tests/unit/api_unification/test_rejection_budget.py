@@ -8,6 +8,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli.synthetic import WRITE_KEYS
 from common.contracts.rejections import Reason, Rejection
 from common.contracts.tenants import load_registry
 from common.serde.avro import AvroCodec
@@ -25,6 +26,7 @@ def _batch(events: int) -> bytes:
     return json.dumps(
         {
             "tenant": "acme",
+            "write_key": WRITE_KEYS["acme"],
             "message_id": "big-batch",
             "user": {"customer_id": "c1"},
             "events": [{"name": f"e{i % 10}", "time": ARRIVAL_MS} for i in range(events)],

@@ -7,7 +7,7 @@ import pytest
 from common.contracts.rejections import Reason, Refusal
 from jobs.api_unification.identifiers import normalize_email, normalize_phone
 from jobs.api_unification.timestamps import check_window, parse_time_ms, skew_corrected
-from jobs.api_unification.unify import unify
+from jobs.api_unification.unify import WRONG_KEY, unify
 from tests.unit.api_unification.conftest import ARRIVAL, NOW_ISO, raw
 
 
@@ -104,9 +104,11 @@ def test_invalid_json(registry, payload):
 
 
 def test_deep_nesting_is_invalid_json_not_a_crash():
-    from common.contracts.tenants import parse_registry
+    from common.contracts.tenants import hash_write_key, parse_registry
 
-    defaults = parse_registry({"tenants": {"acme": {}}})  # 256 KiB payload limit
+    defaults = parse_registry(
+        {"tenants": {"acme": {"write_keys": [hash_write_key("wk_acme")]}}}
+    )  # 256 KiB payload limit
     nested = b'{"a":' * 20_000 + b"1" + b"}" * 20_000  # 120 kB, 20,000 levels
     assert _whole(unify("api", nested, ARRIVAL, defaults)) is Reason.INVALID_JSON
 
@@ -131,11 +133,39 @@ def test_nesting_is_refused_at_one_depth_whatever_the_recursion_limit(registry):
         sys.setrecursionlimit(limit)
 
 
-def test_unknown_and_missing_tenant(registry):
-    assert _whole(unify("api", raw(_track(tenant="other")), ARRIVAL, registry)) is Reason.UNKNOWN_TENANT
-    doc = _track()
-    del doc["tenant"]
-    assert _whole(unify("api", raw(doc), ARRIVAL, registry)) is Reason.UNKNOWN_TENANT
+def _refusal(outcome) -> tuple[Reason, str, str | None]:
+    return outcome.rejections[0].reason, outcome.rejections[0].detail, outcome.tenant
+
+
+def test_the_write_key_names_the_tenant_and_a_bad_one_never_says_which_tenants_exist(registry):
+    keyless = _refusal(unify("api", raw(_track(), signed=False), ARRIVAL, registry))
+    assert keyless == (Reason.WRITE_KEY_REFUSED, "no write key: records of source api carry it in write_key", None)
+    assert _refusal(unify("api", raw(_track(write_key="")), ARRIVAL, registry)) == keyless
+    wrong = [
+        _track(tenant="other", write_key="wk_other"),  # a tenant that does not exist
+        _track(write_key="wk_other"),  # a tenant that exists, a key nobody holds
+        _track(write_key="wk_strict"),  # another tenant's key: a leaked SDK build writing into acme
+        _track(tenant="other", write_key="wk_acme"),  # a valid key with a tenant it is not for
+    ]
+    for doc in wrong:  # one detail, whether the named tenant exists or not
+        assert _refusal(unify("api", raw(doc), ARRIVAL, registry)) == (Reason.WRITE_KEY_REFUSED, WRONG_KEY, None), doc
+    without_tenant = _track(write_key="wk_acme")
+    del without_tenant["tenant"]
+    assert unify("api", raw(without_tenant), ARRIVAL, registry).action.tenant == "acme"
+    partner = {"type": "track", "writeKey": "wk_strict", "userId": "u", "event": "e", "timestamp": NOW_ISO}
+    assert unify("partner", raw(partner), ARRIVAL, registry).action.tenant == "strict"
+    assert _refusal(unify("partner", raw({**partner, "write_key": "wk_strict", "writeKey": None}), ARRIVAL, registry))[
+        :2
+    ] == (Reason.WRITE_KEY_REFUSED, "no write key: records of source partner carry it in writeKey")
+
+
+def test_two_keys_are_valid_at_once_while_a_key_rotates():
+    from common.contracts.tenants import hash_write_key, parse_registry
+
+    rotating = parse_registry({"tenants": {"acme": {"write_keys": [hash_write_key(k) for k in ("wk_old", "wk_new")]}}})
+    for key in ("wk_old", "wk_new"):
+        assert unify("api", raw(_track(write_key=key)), ARRIVAL, rotating).action.tenant == "acme"
+    assert _whole(unify("api", raw(_track(write_key="wk_acme")), ARRIVAL, rotating)) is Reason.WRITE_KEY_REFUSED
 
 
 def test_payload_too_large(registry):

@@ -23,6 +23,7 @@ from jobs.api_unification.operators import ACTIONS_OUTPUT, PROPOSALS, REJECTED_O
 from jobs.api_unification.settings import UnificationSettings
 from jobs.api_unification.tenant_schema import Check, TenantSchema, facts, new_groups
 from jobs.api_unification.values import type_of
+from tests.unit.api_unification.conftest import TEST_KEYS
 
 NAMES = ["viewed", "bought", "opened", "closed", "shared"]
 PROPS = ["price", "sku", "qty"]
@@ -159,6 +160,7 @@ def _unified(registry, n: int, user: str, event: str, price) -> tuple:
         {
             "type": "track",
             "tenant": "acme",
+            "write_key": TEST_KEYS["acme"],
             "message_id": f"m{n}",
             "customer_id": user,
             "event": event,

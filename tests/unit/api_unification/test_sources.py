@@ -38,9 +38,9 @@ def test_sdk_batch_becomes_one_action_with_device_identifiers_events_and_attribu
 
 
 def test_one_bad_event_in_a_batch_of_50_keeps_the_49():
-    from common.contracts.tenants import parse_registry
+    from common.contracts.tenants import hash_write_key, parse_registry
 
-    registry = parse_registry({"tenants": {"acme": {}}})
+    registry = parse_registry({"tenants": {"acme": {"write_keys": [hash_write_key("wk_acme")]}}})
     events = [_ev(n=i) for i in range(50)]
     events[17] = _ev(time="last tuesday")
     o = unify("sdk", raw(_sdk(events)), ARRIVAL, registry)
@@ -171,7 +171,7 @@ def test_partner_unknown_write_key(registry):
         ARRIVAL,
         registry,
     )
-    assert o.rejections[0].reason is Reason.UNKNOWN_TENANT
+    assert o.rejections[0].reason is Reason.WRITE_KEY_REFUSED
 
 
 def test_csv_rows_use_the_api_format_with_source_csv(registry):

@@ -16,7 +16,8 @@ import org.apache.flink.util.Collector;
  * whatever its size. A Python operator that emits all records of one input as a single frame pays
  * that once; this Java operator, chained behind it, splits the frame at JVM speed.
  *
- * <p>Frame: repeated [u8 output][i32 key length][key][i32 value length][value], big-endian.
+ * <p>Frame: repeated [u8 output][i32 key length][key][i32 value length][value], big-endian. A value
+ * length of -1 (0xFFFFFFFF) has no bytes: the value is null, a tombstone on a compacted topic.
  */
 public final class RecordFrames implements FlatMapFunction<byte[], Row>, ResultTypeQueryable<Row> {
     private static final long serialVersionUID = 1L;
@@ -28,8 +29,12 @@ public final class RecordFrames implements FlatMapFunction<byte[], Row>, ResultT
             int output = buffer.get() & 0xff;
             byte[] key = new byte[buffer.getInt()];
             buffer.get(key);
-            byte[] value = new byte[buffer.getInt()];
-            buffer.get(value);
+            int length = buffer.getInt();
+            byte[] value = null;
+            if (length >= 0) {
+                value = new byte[length];
+                buffer.get(value);
+            }
             out.collect(Row.of(output, key, value));
         }
     }
