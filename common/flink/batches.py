@@ -10,13 +10,20 @@ key selector runs at all.
 
 Elements of the returned stream: a frame (common/serde/frames.py) of one tenant's raw records, in
 arrival order. `ctx.get_current_key()` is the tenant ("" for a record that is not Avro: the operator
-refuses it).
+refuses it). With `timestamps`, each record's frame key is its Kafka timestamp (`record_time`).
 """
 
 from __future__ import annotations
 
+import struct
 
-def tenant_batches(stream, max_records: int, max_delay_ms: int, uid: str):
+
+def record_time(key: bytes, default: int) -> int:
+    """The Kafka timestamp a batch frame carries for one record (`timestamps=True`), else `default`."""
+    return struct.unpack(">q", key)[0] if len(key) == 8 else default
+
+
+def tenant_batches(stream, max_records: int, max_delay_ms: int, uid: str, timestamps: bool = False):
     from pyflink.common import Types
     from pyflink.datastream.data_stream import DataStream, KeyedStream
     from pyflink.java_gateway import get_gateway
@@ -25,7 +32,7 @@ def tenant_batches(stream, max_records: int, max_delay_ms: int, uid: str):
     jvm = gateway.jvm
     leading_tenant = getattr(jvm.headwater.flink, "TenantBatches$LeadingTenant")()
     j_batches = stream._j_data_stream.keyBy(leading_tenant, Types.STRING().get_java_type_info()).process(
-        jvm.headwater.flink.TenantBatches(max_records, max_delay_ms)
+        jvm.headwater.flink.TenantBatches(max_records, max_delay_ms, timestamps)
     )
     batches = DataStream(j_batches)
     batches.uid(uid).name(f"per-tenant batches (≤{max_records} records, ≤{max_delay_ms} ms)")

@@ -1,13 +1,18 @@
-"""A hand-written Avro encoder for the one record a job writes most: profile-dedupe's outbound_event.
+"""Hand-written Avro encoders for the records jobs write most: profile-dedupe's outbound_event and
+action-streaming's enriched_event.
 
 fastavro's generic writer costs about 8 µs per outbound event here; this one about 4.5 µs, and
 profile-dedupe writes close to two events per input message on a single Python core (one GIL per
-TaskManager in thread mode), so the difference is about a tenth of the job's throughput. It writes
-exactly fastavro's bytes: tests/unit/test_fast_avro.py checks it against fastavro on generated
-records and fails if the schema's fields change without this file.
+TaskManager in thread mode), so the difference is about a tenth of the job's throughput.
+action-streaming writes ten enriched events per SDK message that share their tenant, user, message
+and attribute snapshot: those bytes are encoded once per message. Both write exactly fastavro's
+bytes: tests/unit/test_fast_avro.py checks them against fastavro on generated records and fails if a
+schema's fields change without this file.
 """
 
 from __future__ import annotations
+
+import struct
 
 from common.serde.avro import MAGIC, AvroCodec
 
@@ -85,3 +90,88 @@ class OutboundEncoder:
         parts.append(b"\0")
         parts += [s(r["path"]), _long(r["part"]), _long(r["event_time_ms"])]
         return b"".join(parts)
+
+
+ENRICHED_FIELDS = ("tenant", "user_id", "message_id", "index", "name", "time_ms", "properties", "user_attributes")
+_INT64 = (-(2**63), 2**63 - 1)
+_DOUBLE = struct.Struct("<d")
+
+
+class _Unencodable(ValueError):
+    """A value this encoder does not write the way fastavro would: let fastavro write (or refuse) it."""
+
+
+def _scalar(value) -> bytes:
+    """One value of the union [null, boolean, long, double, string]: the branch index, then the value."""
+    if value is None:
+        return b"\x00"
+    if value is True:
+        return b"\x02\x01"
+    if value is False:
+        return b"\x02\x00"
+    kind = type(value)
+    if kind is int:
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise _Unencodable(value)
+        return b"\x04" + _long(value)
+    if kind is float:
+        return b"\x06" + _DOUBLE.pack(value)
+    if kind is str:
+        return b"\x08" + _string(value)
+    raise _Unencodable(value)
+
+
+def _value(value) -> bytes:
+    """A property or attribute value: a scalar, or (branch 5) an array of scalars."""
+    if type(value) is list:
+        if not value:
+            return b"\x0a\x00"
+        return b"\x0a" + _long(len(value)) + b"".join(map(_scalar, value)) + b"\x00"
+    return _scalar(value)
+
+
+def _map(values: dict) -> bytes:
+    if not values:
+        return b"\x00"
+    parts = [_long(len(values))]
+    for name, value in values.items():
+        parts.append(_string(name))
+        parts.append(_value(value))
+    parts.append(b"\x00")
+    return b"".join(parts)
+
+
+class EnrichedEncoder:
+    """The enriched_event values of one message's events: `encode(tenant, user_id, message_id, events,
+    snapshot)` yields what `AvroCodec().encode("enriched_event", record)` gives for each, faster."""
+
+    def __init__(self, codec: AvroCodec):
+        self.codec = codec
+        self.header = MAGIC + codec.registry.current("enriched_event").fingerprint
+
+    def encode(self, tenant: str, user_id: str, message_id: str, events: list[tuple[int, object]], snapshot: dict):
+        """`events`: (index, Event) pairs. Yields one value per event, in order."""
+        try:
+            prefix = self.header + _string(tenant) + _string(user_id) + _string(message_id)
+            suffix = _map(snapshot)
+        except _Unencodable:
+            prefix = suffix = None
+        for index, event in events:
+            if prefix is not None:
+                try:
+                    body = _long(index) + _string(event.name) + _long(event.time_ms) + _map(event.properties)
+                    yield prefix + body + suffix
+                    continue
+                except _Unencodable:
+                    pass
+            record = {
+                "tenant": tenant,
+                "user_id": user_id,
+                "message_id": message_id,
+                "index": index,
+                "name": event.name,
+                "time_ms": event.time_ms,
+                "properties": event.properties,
+                "user_attributes": snapshot,
+            }
+            yield self.codec.encode("enriched_event", record)

@@ -58,3 +58,16 @@ def unpack(frame: bytes) -> Iterator[tuple[int, bytes, bytes | None]]:
         if pos > end:
             raise FrameError(f"truncated frame at byte {end}")
         yield output, key, value
+
+
+def framed(records: Iterable[tuple[int, bytes, bytes | None]], frame_records: int) -> Iterator[bytes]:
+    """Records -> frames of at most `frame_records` records: one JVM crossing per frame, and a message
+    with a huge fan-out never becomes one giant value."""
+    chunk = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= frame_records:
+            yield pack(chunk)
+            chunk = []
+    if chunk:
+        yield pack(chunk)

@@ -7,9 +7,10 @@ rescales; the MongoDB documents follow by folding the expected deltas (mongo_mod
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 
-from common.contracts.actions import Action
+from common.contracts.actions import Action, AttributeOp, Device, Event, Identifiers
 from common.contracts.tenants import load_registry
 from common.serde.avro import AvroCodec
 from jobs.action_streaming.process import MemoryTenantState, process_action
@@ -39,3 +40,32 @@ def expected_outputs(parts: list[list[Action]]) -> list[dict[tuple[str, bytes], 
 
 def count(records: dict[tuple[str, bytes], list[bytes]], suffix: str) -> int:
     return sum(len(values) for (s, _), values in records.items() if s == suffix)
+
+
+BASE_MS = 1_795_000_000_000
+NAMES = ("app_opened", "product_viewed", "added_to_cart", "purchased")
+
+
+def mixed_action(rng: random.Random, seq: int, tenants: tuple[str, ...], users: int) -> Action:
+    """One action of a merge-heavy mix: anonymous visitors, logins that merge users, devices moving
+    between users, emails alone, deletes; events a little late, a plan attribute half the time."""
+    tenant, u, t = rng.choice(tenants), rng.randrange(users), BASE_MS + seq * 1_000
+    roll = rng.random()
+    if roll < 0.02:
+        return Action(tenant, "api", f"m{seq}", "delete_user", t, Identifiers(customer_id=f"c{u}"))
+    if roll < 0.40:  # an anonymous visitor on its device
+        ids = Identifiers(anonymous_ids=[f"anon-{u}"], device_id=f"d{u}")
+    elif roll < 0.70:  # logs in: links the anonymous id to the customer (a merge when both exist)
+        ids = Identifiers(customer_id=f"c{u}", anonymous_ids=[f"anon-{u}"])
+    elif roll < 0.85:  # on somebody's device: the device moves
+        ids = Identifiers(customer_id=f"c{u}", emails=[f"u{u}@example.com"], device_id=f"d{rng.randrange(users)}")
+    else:
+        ids = Identifiers(emails=[f"u{u}@example.com"])
+    events = [
+        Event(rng.choice(NAMES), t - rng.randint(0, 90_000), {"n": rng.randint(1, 9)}) for _ in range(rng.randint(0, 4))
+    ]
+    device = Device(ids.device_id, rng.choice(["ios", "android"]), f"1.{rng.randint(0, 3)}") if ids.device_id else None
+    attributes = [AttributeOp("set", "plan", rng.choice(["free", "pro"]))] if rng.random() < 0.5 else []
+    return Action(
+        tenant, "sdk", f"m{seq}", "batch", max([e.time_ms for e in events], default=t), ids, device, events, attributes
+    )

@@ -1,5 +1,6 @@
-"""action-streaming's operator: keyed state for identities, users and devices (RocksDB MapStates), and
-one call of the rules (process.py) per unified action; its outputs leave as one frame."""
+"""action-streaming's operator: keyed state for identities, users and devices (RocksDB MapStates, read
+through a bounded cache), and one call of the rules (process.py) per unified action; actions arrive in
+per-tenant batches and their outputs leave in frames, so the Python -> JVM crossing is paid per batch."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from pyflink.datastream import KeyedProcessFunction
 from pyflink.datastream.state import MapStateDescriptor
 
 from common.contracts.tenants import TenantRegistry
+from common.flink.batches import record_time
+from common.flink.map_state_cache import CachedMapState
 from common.serde import frames
 from common.serde.avro import AvroCodec
+from common.serde.fast_avro import EnrichedEncoder
 from jobs.action_streaming.process import process_action
 from jobs.action_streaming.records import (
     DELTAS,
@@ -19,10 +23,11 @@ from jobs.action_streaming.records import (
     UNREADABLE,
     decode_action,
     encode_delta,
-    encode_event,
+    encode_events,
     encode_profile,
     encode_unreadable,
 )
+from jobs.action_streaming.settings import ActionSettings
 from jobs.action_streaming.state_codec import pack_device, pack_user, unpack_device, unpack_user
 
 # State names are part of every savepoint: renaming one loses what it held (tests/unit/test_state_layouts.py).
@@ -33,20 +38,32 @@ DEFAULT_IDENTIFIER_CAP = 50  # for a tenant missing from the registry (api-unifi
 
 
 class _MapStateTenant:
-    """TenantState over the operator's keyed MapStates (the current key is the tenant). Users and
-    devices are stored as tuples (state_codec.py).
+    """TenantState over the operator's keyed MapStates (the current key is the tenant).
 
-    Users and devices read during one message are remembered until the next (`begin`): each state
-    read is a JVM round trip plus an unpickle, and one message reads its user more than once.
-    Writes go straight to state, so nothing is held across messages or checkpoints."""
+    Each MapState sits behind a bounded read cache whose writes reach the state in one `put_all` per
+    batch (common/flink/map_state_cache.py): a MapState call crosses into the JVM and RocksDB, and one
+    message used to make a dozen. Users and devices are cached as stored (tuples, state_codec.py); the
+    objects unpacked from them during one message are remembered until the next (`begin_message`), as
+    the rules read a user more than once. The rules never change a state object in place (they copy:
+    identity._copy, apply_user, apply_device), so the cached tuples stay what was written."""
 
-    def __init__(self, index, users, devices):
-        self.index, self.users, self.devices = index, users, devices
+    def __init__(self, index, users, devices, capacity: int):
+        self.index = CachedMapState(index, capacity)
+        self.users = CachedMapState(users, capacity)
+        self.devices = CachedMapState(devices, capacity)
         self._users, self._devices = {}, {}
 
-    def begin(self):
+    def begin_batch(self, tenant: str) -> None:
+        for state in (self.index, self.users, self.devices):
+            state.begin(tenant)
+
+    def begin_message(self) -> None:
         self._users.clear()
         self._devices.clear()
+
+    def flush(self) -> None:
+        for state in (self.index, self.users, self.devices):
+            state.flush()
 
     def index_get(self, key):
         return self.index.get(key)
@@ -87,52 +104,69 @@ class _MapStateTenant:
         self.devices.remove(device_id)
 
 
+COUNTERS = ("messages", "events", "deltas", "merges", "conflicts", "capped", "unreadable")
+
+
 class ResolveAndFold(KeyedProcessFunction):
-    def __init__(self, registry: TenantRegistry, snapshot: tuple[str, ...] | None):
+    """Elements: batches of one tenant's raw actions, in arrival order, each with its Kafka timestamp
+    (common/flink/batches.py); the outputs of a batch leave in frames of `frame_records` records."""
+
+    def __init__(self, registry: TenantRegistry, snapshot: tuple[str, ...] | None, options: ActionSettings):
         self.registry = registry
         self.snapshot = snapshot
+        self.options = options
 
     def open(self, runtime_context):
         self.codec = AvroCodec()
+        self.enriched = EnrichedEncoder(self.codec)
         self.state = _MapStateTenant(
             runtime_context.get_map_state(IDENTITY_INDEX),
             runtime_context.get_map_state(USERS),
             runtime_context.get_map_state(DEVICES),
+            self.options.state_cache,
         )
         metrics = runtime_context.get_metrics_group()
-        self.counters = {
-            name: metrics.counter(name)
-            for name in ("messages", "events", "deltas", "merges", "conflicts", "capped", "unreadable")
-        }
+        self.counters = {name: metrics.counter(name) for name in COUNTERS}
+        self.counts = dict.fromkeys(COUNTERS, 0)
 
     def process_element(self, value, ctx):
-        raw = bytes(value)
+        self.state.begin_batch(ctx.get_current_key())
+        batch_time = ctx.timestamp() or 0
+        records = (
+            record
+            for _output, key, raw in frames.unpack(bytes(value))
+            for record in self._one(raw, record_time(key, batch_time))
+        )
+        yield from frames.framed(records, self.options.frame_records)
+        self.state.flush()
+        for name, n in self.counts.items():
+            if n:
+                self.counters[name].inc(n)
+                self.counts[name] = 0
+
+    def _one(self, raw: bytes, arrival_ms: int):
+        counts = self.counts
         try:
             action = decode_action(self.codec, raw)
         except UNREADABLE as exc:  # refused with its bytes, never a crash loop (job.py keys it apart)
-            self.counters["unreadable"].inc()
-            yield frames.pack([(REJECTED, *encode_unreadable(self.codec, raw, str(exc), ctx.timestamp() or 0))])
+            counts["unreadable"] += 1
+            yield (REJECTED, *encode_unreadable(self.codec, raw, str(exc), arrival_ms))
             return
-        self.state.begin()
+        self.state.begin_message()
         policy = self.registry.get(action.tenant)
         cap = policy.limits.max_identifiers_per_user if policy else DEFAULT_IDENTIFIER_CAP
         out = process_action(self.state, action, cap, self.snapshot)
-        for name, n in (
-            ("messages", 1),
-            ("events", len(out.events)),
-            ("deltas", len(out.deltas)),
-            ("merges", out.merges),
-            ("conflicts", out.conflicts),
-            ("capped", out.capped),
-        ):
-            self.counters[name].inc(n)
+        counts["messages"] += 1
+        counts["events"] += len(out.events)
+        counts["deltas"] += len(out.deltas)
+        counts["merges"] += out.merges
+        counts["conflicts"] += out.conflicts
+        counts["capped"] += out.capped
         tenant, codec, message_id = action.tenant, self.codec, action.message_id
-        records = [(DELTAS, *encode_delta(codec, tenant, message_id, d)) for d in out.deltas]
-        records += [
-            (EVENTS, *encode_event(codec, tenant, user_id, message_id, index, event, snapshot))
-            for user_id, index, event, snapshot in out.events
-        ]
+        for d in out.deltas:
+            yield (DELTAS, *encode_delta(codec, tenant, message_id, d))
+        for key, value in encode_events(self.enriched, tenant, message_id, out.events):
+            yield (EVENTS, key, value)
         for identity, merged_into, deleted in out.profiles:
-            records += [(PROFILES, *r) for r in encode_profile(codec, tenant, identity, merged_into, deleted)]
-        if records:
-            yield frames.pack(records)
+            for key, value in encode_profile(codec, tenant, identity, merged_into, deleted):
+                yield (PROFILES, key, value)

@@ -4,12 +4,15 @@ a record it cannot read to `hw.rejected`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from common.contracts.actions import Action, Event, Value, action_from_record
 from common.contracts.deltas import Delta, delta_key, delta_record
 from common.contracts.enriched import enriched_key, enriched_record
 from common.contracts.profiles import profile_key, profile_record
 from common.contracts.rejections import Reason, Rejection, rejected_record
 from common.serde.avro import AvroCodec, SerdeError
+from common.serde.fast_avro import EnrichedEncoder
 from jobs.action_streaming.identity import UserIdentity
 
 OUTPUTS = ("state.deltas", "events.enriched", "identity.profiles")  # what the job makes of an action
@@ -52,6 +55,23 @@ def encode_event(
     return enriched_key(tenant, user_id), codec.encode(
         "enriched_event", enriched_record(tenant, user_id, message_id, index, event, snapshot)
     )
+
+
+def encode_events(
+    encoder: EnrichedEncoder, tenant: str, message_id: str, events: list[tuple[str, int, Event, dict[str, Value]]]
+) -> Iterator[tuple[bytes, bytes]]:
+    """What encode_event gives for each of one message's events (process.py's Emitted.events), faster:
+    they share their user and attribute snapshot, which are encoded once (common/serde/fast_avro.py)."""
+    if not events:
+        return
+    user_id, _, _, snapshot = events[0]
+    if any(other[0] != user_id or other[3] is not snapshot for other in events):
+        raise ValueError("the events of one message belong to one user with one snapshot")
+    key = enriched_key(tenant, user_id)
+    for value in encoder.encode(
+        tenant, user_id, message_id, [(index, event) for _, index, event, _ in events], snapshot
+    ):
+        yield key, value
 
 
 def encode_profile(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.variables import declare, read_settings, setting
+from common.variables import PositiveInt, declare, read_settings, setting
 
 ENRICH_ATTRIBUTES = declare(
     "HEADWATER_ENRICH_ATTRIBUTES",
@@ -16,9 +16,27 @@ ENRICH_ATTRIBUTES = declare(
 )
 
 
+def _knob(name: str, default: int, meaning: str):
+    return declare(f"HEADWATER_ACTION_{name}", default, meaning, kind=PositiveInt, section="action-streaming")
+
+
+BATCH_RECORDS = _knob("BATCH_RECORDS", 256, "per-tenant batch of actions handed to Python at once (records)")
+BATCH_DELAY_MS = _knob("BATCH_DELAY_MS", 20, "how long a per-tenant batch of actions may wait to fill")
+STATE_CACHE = _knob(
+    "STATE_CACHE",
+    50_000,
+    "entries of each state (identity index, users, devices) a subtask keeps in a read cache; a user is about 1 KB",
+)
+FRAME_RECORDS = _knob("FRAME_RECORDS", 500, "output records per frame handed to the JVM")
+
+
 @dataclass(frozen=True)
 class ActionSettings:
     enrich_attributes: str | None = setting(ENRICH_ATTRIBUTES)
+    batch_records: int = setting(BATCH_RECORDS)
+    batch_delay_ms: int = setting(BATCH_DELAY_MS)
+    state_cache: int = setting(STATE_CACHE)
+    frame_records: int = setting(FRAME_RECORDS)
 
     @property
     def snapshot_attributes(self) -> tuple[str, ...] | None:

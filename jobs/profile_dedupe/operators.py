@@ -26,13 +26,14 @@ from common.log import get_logger
 from common.metrics import LatencyWindow
 from common.serde import frames
 from common.serde.avro import AvroCodec, SerdeError
+from common.serde.frames import framed
 from jobs.profile_dedupe.comparator import ShadowComparator
 from jobs.profile_dedupe.config import ConfigReadiness, apply_config, config_key, digest
 from jobs.profile_dedupe.decide import BRANCHES
 from jobs.profile_dedupe.engine import DedupeEngine, DestinationIndex
 from jobs.profile_dedupe.parking import ConfigWait, Verdict, verdict
 from jobs.profile_dedupe.process import OUTBOUND, MessageOutcome
-from jobs.profile_dedupe.records import Encoders, framed
+from jobs.profile_dedupe.records import Encoders
 from jobs.profile_dedupe.report import FIELDS, format_report
 from jobs.profile_dedupe.settings import DedupeSettings
 

@@ -5,12 +5,10 @@ exactly-once sink (common/serde/frames.py). Record shapes: common/contracts/."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
 
 from common.contracts.compute import ComputeMessage
 from common.contracts.outbound import outbound_key
 from common.contracts.rejections import Rejection, rejected_record
-from common.serde import frames
 from common.serde.avro import AvroCodec
 from common.serde.fast_avro import OutboundEncoder
 
@@ -54,16 +52,3 @@ class Encoders:
                 ),
             ),
         )
-
-
-def framed(records: Iterable[tuple[int, bytes, bytes]], frame_records: int) -> Iterator[bytes]:
-    """Records -> frames of at most `frame_records` records: one JVM crossing per frame, and a message
-    with a huge fan-out never becomes one giant value."""
-    chunk = []
-    for record in records:
-        chunk.append(record)
-        if len(chunk) >= frame_records:
-            yield frames.pack(chunk)
-            chunk = []
-    if chunk:
-        yield frames.pack(chunk)

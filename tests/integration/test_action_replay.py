@@ -12,14 +12,13 @@ from collections import defaultdict
 
 import pytest
 
-from common.contracts.actions import Action, AttributeOp, Device, Event, Identifiers
 from common.kafka.produce import send
 from common.log import get_logger
 from common.serde.avro import AvroCodec
 from common.topics import topic
 from harness.jobs import RunningJob
 from harness.kafka import Collector
-from harness.models.action import count, expected_outputs
+from harness.models.action import count, expected_outputs, mixed_action
 from jobs.action_streaming.job import OUTPUTS
 from jobs.api_unification.records import encode_action
 
@@ -28,31 +27,6 @@ log = get_logger(__name__)
 pytestmark = pytest.mark.integration
 
 TENANTS, USERS, PER_PART = ("acme", "globex"), 400, 3_000
-BASE_MS = 1_795_000_000_000
-NAMES = ("app_opened", "product_viewed", "added_to_cart", "purchased")
-
-
-def _action(rng: random.Random, seq: int) -> Action:
-    tenant, u, t = rng.choice(TENANTS), rng.randrange(USERS), BASE_MS + seq * 1_000
-    roll = rng.random()
-    if roll < 0.02:
-        return Action(tenant, "api", f"m{seq}", "delete_user", t, Identifiers(customer_id=f"c{u}"))
-    if roll < 0.40:  # an anonymous visitor on its device
-        ids = Identifiers(anonymous_ids=[f"anon-{u}"], device_id=f"d{u}")
-    elif roll < 0.70:  # logs in: links the anonymous id to the customer (a merge when both exist)
-        ids = Identifiers(customer_id=f"c{u}", anonymous_ids=[f"anon-{u}"])
-    elif roll < 0.85:  # on somebody's device: the device moves
-        ids = Identifiers(customer_id=f"c{u}", emails=[f"u{u}@example.com"], device_id=f"d{rng.randrange(USERS)}")
-    else:
-        ids = Identifiers(emails=[f"u{u}@example.com"])
-    events = [
-        Event(rng.choice(NAMES), t - rng.randint(0, 90_000), {"n": rng.randint(1, 9)}) for _ in range(rng.randint(0, 4))
-    ]
-    device = Device(ids.device_id, rng.choice(["ios", "android"]), f"1.{rng.randint(0, 3)}") if ids.device_id else None
-    attributes = [AttributeOp("set", "plan", rng.choice(["free", "pro"]))] if rng.random() < 0.5 else []
-    return Action(
-        tenant, "sdk", f"m{seq}", "batch", max([e.time_ms for e in events], default=t), ids, device, events, attributes
-    )
 
 
 class _Outputs:
@@ -89,8 +63,8 @@ class _Outputs:
 def test_replay_from_a_savepoint_writes_byte_identical_records(isolated_env, tmp_path):
     env, settings = isolated_env
     rng = random.Random(4)
-    part_a = [_action(rng, seq) for seq in range(PER_PART)]
-    part_b = [_action(rng, seq) for seq in range(PER_PART, 2 * PER_PART)]
+    part_a = [mixed_action(rng, seq, TENANTS, USERS) for seq in range(PER_PART)]
+    part_b = [mixed_action(rng, seq, TENANTS, USERS) for seq in range(PER_PART, 2 * PER_PART)]
     want_a, want_b = expected_outputs([part_a, part_b])
 
     from confluent_kafka import Producer

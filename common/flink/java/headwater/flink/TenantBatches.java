@@ -32,7 +32,9 @@ import org.apache.flink.util.Collector;
  * pending; their timer was restored with them, so they are still flushed in time, and the count
  * only decides when a batch is full (a restored batch may grow past {@code maxRecords} once).
  *
- * <p>The frame is the format of common/serde/frames.py with output 0 and an empty key per record.
+ * <p>The frame is the format of common/serde/frames.py with output 0 and, per record, an empty key,
+ * or with {@code withTimestamps} its Kafka timestamp as 8 big-endian bytes (kept in the pending
+ * state in front of the value; empty when the record has none).
  * The Row(String, byte[]) output is what PyFlink's own key_by produces, so the Python side can key
  * it again by field 0 without a Python key selector.
  */
@@ -41,12 +43,18 @@ public final class TenantBatches extends KeyedProcessFunction<String, byte[], Ro
 
     private final int maxRecords;
     private final long maxDelayMs;
+    private final boolean withTimestamps;
     private transient ListState<byte[]> pending;
     private transient Map<String, Integer> counts;
 
     public TenantBatches(int maxRecords, long maxDelayMs) {
+        this(maxRecords, maxDelayMs, false);
+    }
+
+    public TenantBatches(int maxRecords, long maxDelayMs, boolean withTimestamps) {
         this.maxRecords = maxRecords;
         this.maxDelayMs = maxDelayMs;
+        this.withTimestamps = withTimestamps;
     }
 
     /** The tenant: the first Avro string after the 10-byte single-object header; "" if unreadable. */
@@ -90,7 +98,14 @@ public final class TenantBatches extends KeyedProcessFunction<String, byte[], Ro
 
     @Override
     public void processElement(byte[] value, Context ctx, Collector<Row> out) throws Exception {
-        pending.add(value);
+        if (withTimestamps) {
+            Long timestamp = ctx.timestamp();
+            ByteBuffer stamped = ByteBuffer.allocate(9 + value.length);
+            stamped.put((byte) (timestamp == null ? 0 : 1)).putLong(timestamp == null ? 0L : timestamp).put(value);
+            pending.add(stamped.array());
+        } else {
+            pending.add(value);
+        }
         String tenant = ctx.getCurrentKey();
         int now = counts.merge(tenant, 1, Integer::sum);
         if (now >= maxRecords) {
@@ -112,10 +127,21 @@ public final class TenantBatches extends KeyedProcessFunction<String, byte[], Ro
         ByteBuffer header = ByteBuffer.allocate(9);
         boolean any = false;
         for (byte[] value : pending.get()) {
-            header.clear();
-            header.put((byte) 0).putInt(0).putInt(value.length);
-            frame.write(header.array(), 0, 9);
-            frame.write(value);
+            if (withTimestamps) {  // [u8 has timestamp][i64 timestamp][value] -> key: the timestamp or nothing
+                boolean stamped = value[0] != 0;
+                frame.write(0);
+                frame.write(ByteBuffer.allocate(4).putInt(stamped ? 8 : 0).array(), 0, 4);
+                if (stamped) {
+                    frame.write(value, 1, 8);
+                }
+                frame.write(ByteBuffer.allocate(4).putInt(value.length - 9).array(), 0, 4);
+                frame.write(value, 9, value.length - 9);
+            } else {
+                header.clear();
+                header.put((byte) 0).putInt(0).putInt(value.length);
+                frame.write(header.array(), 0, 9);
+                frame.write(value);
+            }
             any = true;
         }
         pending.clear();
