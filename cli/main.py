@@ -198,6 +198,21 @@ def _parser() -> argparse.ArgumentParser:
     rset.add_argument("--default-tier", help="tier of tenants not listed with --tier")
     rset.add_argument("--default-path", choices=["new", "legacy"], help="path for tiers without a gate")
 
+    profile = sub.add_parser("profile", help="a user's MongoDB document, found by any of its identifiers")
+    profile_sub = profile.add_subparsers(dest="action", required=True, metavar="ACTION")
+    get = profile_sub.add_parser(
+        "get",
+        help="print the user's document and its devices' documents, times in ISO 8601 (exit 1: no such user)",
+    )
+    get.add_argument("--tenant", required=True, help="the user's tenant")
+    get.add_argument(
+        "--id",
+        required=True,
+        dest="identifier",
+        metavar="ID",
+        help="any of the user's identifiers: user id, customer id, email, phone, anonymous id or device id",
+    )
+
     tail = sub.add_parser("tail", help="print committed records of a topic (decodes Avro values)")
     tail.add_argument("topic", help="topic suffix (e.g. skeleton.envelopes) or full name")
     tail.add_argument("--max", type=int, default=10, help="stop after this many records (default 10)")
@@ -219,7 +234,7 @@ def _add_rejected(sub, jobs) -> None:
     )
     for parser in (listing, again):
         parser.add_argument("--job", choices=sorted(jobs), help="refused by this job")
-        parser.add_argument("--reason", help="this reason code (e.g. UNKNOWN_TENANT)")
+        parser.add_argument("--reason", help="this reason code (e.g. WRITE_KEY_REFUSED)")
         parser.add_argument("--tenant", help="filed under this tenant")
         parser.add_argument("--since", metavar="TIME", type=_instant, help="refused at or after TIME (ISO 8601 or ms)")
         parser.add_argument("--until", metavar="TIME", type=_instant, help="refused before TIME")
@@ -414,6 +429,14 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
         return 0
     if args.command == "rejected":
         return _rejected(args, settings)
+    if args.command == "profile":
+        import json
+
+        from cli.profile import get
+
+        for user in get(settings, args.tenant, args.identifier):
+            log.info(json.dumps(user, indent=2, ensure_ascii=False, default=str))
+        return 0
     if args.command == "tail":
         from cli.tail import read_committed, render
         from common.serde.avro import AvroCodec

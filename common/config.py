@@ -37,7 +37,9 @@ MONGO_DB = declare("HEADWATER_MONGO_DB", "headwater", "database of the `users` a
 S3_ENDPOINT = declare(
     "HEADWATER_S3_ENDPOINT",
     "http://127.0.0.1:19000",
-    "S3 / MinIO; empty = no object store (checkpoints fall back to `file://.data/checkpoints`)",
+    "S3 / MinIO endpoint; empty = AWS S3 itself for `s3://` checkpoints (credentials from "
+    "HEADWATER_S3_ACCESS_KEY/SECRET_KEY if set, else AWS's own chain), and checkpoints default to "
+    "`file://.data/checkpoints`",
 )
 S3_ACCESS_KEY = declare("HEADWATER_S3_ACCESS_KEY", "headwater", "S3 access key (also MinIO's root user)")
 S3_SECRET_KEY = declare("HEADWATER_S3_SECRET_KEY", "headwater-secret", "S3 secret key (also MinIO's root password)")
@@ -102,8 +104,8 @@ class Settings:
     mongo_uri: str
     mongo_database: str
     s3_endpoint: str | None
-    s3_access_key: str
-    s3_secret_key: str
+    s3_access_key: str | None
+    s3_secret_key: str | None
     checkpoints: str
     topic_prefix: str
     data_dir: Path
@@ -145,18 +147,16 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"HEADWATER_CHECKPOINTS={checkpoints!r}: use s3://BUCKET/PATH (with HEADWATER_S3_ENDPOINT) or file:///PATH"
         )
-    if scheme == "s3" and not s3_endpoint:
-        raise ConfigError(
-            f"HEADWATER_CHECKPOINTS={checkpoints!r} is on S3 but HEADWATER_S3_ENDPOINT is empty: "
-            "set the endpoint, or use a file:/// location"
-        )
+    # Against an endpoint (MinIO locally), the access keys default to the local stack's; against AWS S3
+    # itself (no endpoint), only keys given explicitly are used, else AWS's own credential chain.
+    explicit = s3_endpoint is not None or S3_ACCESS_KEY.name in env
     return Settings(
         kafka_bootstrap=KAFKA.read(env),
         mongo_uri=MONGO_URI.read(env),
         mongo_database=MONGO_DB.read(env),
         s3_endpoint=s3_endpoint,
-        s3_access_key=S3_ACCESS_KEY.read(env),
-        s3_secret_key=S3_SECRET_KEY.read(env),
+        s3_access_key=S3_ACCESS_KEY.read(env) if explicit else None,
+        s3_secret_key=S3_SECRET_KEY.read(env) if explicit else None,
         checkpoints=checkpoints.rstrip("/"),
         topic_prefix=TOPIC_PREFIX.read(env),
         data_dir=data_dir,

@@ -59,7 +59,7 @@ def connector_jars(settings: Settings) -> list[Path]:
 
 def plugins_dir(settings: Settings) -> Path:
     plugins = flink_jars_dir(settings) / "plugins"
-    if settings.s3_endpoint and not any(plugins.glob("s3-fs-presto/*.jar")):
+    if settings.checkpoint_bucket and not any(plugins.glob("s3-fs-presto/*.jar")):
         raise FlinkSetupError(f"S3 file system plugin missing under {plugins}: run `make setup`")
     return plugins
 
@@ -83,6 +83,7 @@ def flink_settings(settings: Settings, job: str | None = None) -> dict[str, str]
     conf["pipeline.jars"] = ";".join(p.as_uri() for p in connector_jars(settings))
     if settings.s3_endpoint:
         conf["s3.endpoint"] = settings.s3_endpoint
+    if settings.s3_access_key is not None:  # else the S3 plugin uses AWS's own credential chain
         conf["s3.access-key"] = settings.s3_access_key
         conf["s3.secret-key"] = settings.s3_secret_key
     if settings.checkpoint_interval_ms:
