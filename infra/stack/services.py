@@ -389,5 +389,9 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 transaction.max.timeout.ms=3600000
 group.initial.rebalance.delay.ms=0
-log.retention.hours=168
+# No time-based retention on the local broker: tests produce records with fixed event times (so that
+# a run is reproducible), and the broker deletes a segment whose newest timestamp is older than the
+# retention, first 30 s after it starts: records a job had not read yet vanished mid-test. The topics
+# that must expire (hw.rejected, hw.events.enriched) get HEADWATER_RETENTION_HOURS from `headwater up`.
+log.retention.ms=-1
 """

@@ -18,6 +18,13 @@ from infra.stack import control
 
 log = get_logger(__name__)
 
+# Tests produce records with fixed event times, days or weeks old, so that runs are reproducible. The
+# local broker keeps records forever (infra/stack/services.py), but `ensure_topics` gives hw.rejected and
+# hw.events.enriched a retention in hours, and the broker would delete such records before a job or a
+# test read them. Every topic the tests (and the jobs they start) create keeps them instead; a test of
+# the retention itself sets its own.
+os.environ.setdefault("HEADWATER_RETENTION_HOURS", str(100 * 365 * 24))
+
 
 @pytest.fixture(scope="session")
 def stack():

@@ -26,9 +26,9 @@ from common.serde.avro import AvroCodec
 from common.topics import topic
 from harness.jobs import RunningJob
 from harness.kafka import Collector
-from harness.models.action import count, expected_outputs
+from harness.models.action import count, expected_outputs, mixed_action
 from jobs.api_unification.records import encode_action
-from tests.integration.test_action_replay import _action, _Outputs
+from tests.integration.test_action_replay import TENANTS, USERS, _Outputs
 
 pytestmark = pytest.mark.integration
 
@@ -47,8 +47,8 @@ def _produce(settings, part) -> None:
 def test_killed_without_a_savepoint_the_plain_command_resumes_the_newest_checkpoint(isolated_env, tmp_path):
     env, settings = isolated_env
     rng = random.Random(18)
-    part_a = [_action(rng, seq) for seq in range(800)]
-    part_b = [_action(rng, seq) for seq in range(800, 1_600)]
+    part_a = [mixed_action(rng, seq, TENANTS, USERS) for seq in range(800)]
+    part_b = [mixed_action(rng, seq, TENANTS, USERS) for seq in range(800, 1_600)]
     want_a, want_b = expected_outputs([part_a, part_b])
     inputs = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "unified.actions"))
     outputs = _Outputs(settings)
