@@ -60,7 +60,7 @@ test-integration: up
 # The failed tests are named again last, so CI's tail of the output says what broke.
 test: setup lint
 	@$(HW) up; rc=$$?; \
-	if [ $$rc -eq 0 ]; then $(PYTEST) -q -rfEs --cache-clear tests; rc=$$?; fi; \
+	if [ $$rc -eq 0 ]; then $(PYTEST) -q -rfEs --durations=15 --cache-clear tests; rc=$$?; fi; \
 	$(HW) down; \
 	if [ $$rc -ne 0 ]; then $(PY) -m harness.failed_tests; fi; exit $$rc
 
