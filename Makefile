@@ -17,7 +17,7 @@ help:
 	@echo "make lint              ruff check and ruff format --check (make test runs it first)"
 	@echo "make bench-skeleton    throughput, latency and peak memory of the skeleton job (exactly-once path)"
 	@echo "make bench-unification api-unification events/s, latency, memory; batches of 1/10/50, parallelism 1/2"
-	@echo "make bench-action      action-streaming messages/s, latency, state size, memory; 100k and 1M users"
+	@echo "make bench-action      action-streaming messages/s, CPU, latency, state, memory: 100k and 1M users; one tenant at p1/p2 on the local cluster"
 	@echo "make bench-reaction    reaction-streaming deltas/s and documents/s beside a plain pymongo loop"
 	@echo "make bench-dedupe      profile-dedupe messages/s, outbound events/s, latency, memory; 3 destinations each"
 	@echo "make bench-e2e         freshness from produce to MongoDB under stepped load, on the local cluster (CSV + PNG)"

@@ -1,9 +1,17 @@
 """Benchmark of action-streaming (`make bench-action`), fed unified actions directly.
 
-For each --users count: one 10-event message per user builds the state (messages/s and events/s while
-draining it), then --rate messages/s to existing users for --seconds (latency from the Kafka timestamp
-of the unified action to its first delta being visible, read_committed). State size is what the job's
-checkpoints hold in S3; peak memory is the job's process tree (bench/drive.py).
+All messages are one tenant's (`bench`). Runs:
+1. In the MiniCluster, parallelism 1, for each --users count.
+2. On the local cluster (`headwater cluster up`: 2 TaskManagers), --cluster-users users at parallelism 1
+   and 2: how one tenant spreads over the subtasks (the share of records each subtask of the
+   per-tenant batcher read, from Flink's REST API). Keyed by tenant, one subtask gets them all: the
+   scale-out below the tenant is not built (docs/identity.md).
+
+Each: one 10-event message per user builds the state (messages/s and events/s while draining it, CPU
+seconds per message of all of the job's processes), then --rate messages/s to existing users for
+--seconds (latency from the Kafka timestamp of the unified action to its first delta being visible,
+read_committed). State size is what the job's checkpoints hold in S3; peak memory is the job's process
+tree (bench/drive.py).
 """
 
 from __future__ import annotations
@@ -64,7 +72,7 @@ def _state_bytes(settings, job: str) -> int:
     )
 
 
-def run(users: int, rate: int, seconds: int) -> dict:
+def run(users: int, rate: int, seconds: int, parallelism: int = 1, cluster: bool = False) -> dict:
     run_id = uuid.uuid4().hex[:8]
     env = {"HEADWATER_TOPIC_PREFIX": f"bench{run_id}.", "HEADWATER_CHECKPOINTS": f"s3://headwater/bench-{run_id}"}
     settings = config.load({**os.environ, **env})
@@ -87,7 +95,8 @@ def run(users: int, rate: int, seconds: int) -> dict:
         sent_at[f"m-{seq}"] = now
         send(producer, source, value, key=key)
 
-    log.info(f"\n[{users:,} users] producing one 10-event message per user to {source}")
+    where = "cluster" if cluster else "minicluster"
+    log.info(f"\n[{where} p={parallelism} {users:,} users] producing one 10-event message per user to {source}")
     for user in range(users):
         send_message(user, user)
     producer.flush(120)
@@ -97,6 +106,9 @@ def run(users: int, rate: int, seconds: int) -> dict:
         settings.kafka_bootstrap,
         out,
         settings.data_dir / "logs" / f"bench-action-{run_id}.log",
+        "--parallelism",
+        str(parallelism),
+        cluster=cluster,
     )
     try:
         # each first message of a user yields a user delta and a device delta
@@ -125,6 +137,7 @@ def run(users: int, rate: int, seconds: int) -> dict:
         drive.collector.values.clear()
         drive.collector.arrivals.clear()
         drive.at_rate(rate, seconds, send=send_next, produced_at=produced_at, flush=lambda: producer.flush(60))
+        share = _share(drive, users) if cluster else "-"
     finally:
         result = drive.stop()
     state = _state_bytes(settings, "action-streaming")
@@ -135,6 +148,9 @@ def run(users: int, rate: int, seconds: int) -> dict:
         f"checkpointed state {mib(state)}; peak memory {mib(result.peak_memory)}"
     )
     return {
+        "where": where,
+        "p": parallelism,
+        "share": share,
         "users": users,
         "msgs_s": msgs_s,
         "cpu_us": cpu_us,
@@ -145,19 +161,41 @@ def run(users: int, rate: int, seconds: int) -> dict:
     }
 
 
+def _share(drive: Drive, at_least: int) -> str:
+    """The share of records each subtask of the per-tenant batcher read (Flink's metrics trail the
+    records by a few seconds: wait until they count `at_least`)."""
+    deadline = time.monotonic() + 30
+    while True:
+        counts = drive.job.flink.records_in_per_subtask(drive.job.job_id, "per-tenant batches")
+        if sum(counts) >= at_least or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    total = sum(counts) or 1
+    return " / ".join(f"{n / total:.0%}" for n in counts)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--users", default="100000,1000000", help="user counts, comma-separated")
+    ap.add_argument("--users", default="100000,1000000", help="user counts of the MiniCluster runs, comma-separated")
+    ap.add_argument("--cluster-users", type=int, default=20_000, help="users of the local cluster runs")
+    ap.add_argument("--runs", default="minicluster,cluster", help="which runs: minicluster, cluster or both")
     ap.add_argument("--rate", type=int, default=500, help="messages/s (10 events each) in the latency phase")
     ap.add_argument("--seconds", type=int, default=20)
     args = ap.parse_args()
-    rows = [run(int(u), args.rate, args.seconds) for u in args.users.split(",")]
-    log.info("\nusers      messages/s  events/s  CPU µs/msg  latency p50 / p99 (ms)  state     peak memory")
+    rows = []
+    if "minicluster" in args.runs:
+        rows += [run(int(u), args.rate, args.seconds) for u in args.users.split(",")]
+    if "cluster" in args.runs.replace("minicluster", ""):
+        rows += [run(args.cluster_users, args.rate, args.seconds, p, cluster=True) for p in (1, 2)]
+    log.info(
+        "\nwhere        p  users      messages/s  events/s  CPU µs/msg  latency p50 / p99 (ms)  state     "
+        "peak memory  share per subtask"
+    )
     for r in rows:
         log.info(
-            f"{r['users']:>9,}  {r['msgs_s']:>10,.0f}  {10 * r['msgs_s']:>8,.0f}  {r['cpu_us']:>10,.0f}  "
-            f"{r['p50']:>10.0f} / {r['p99']:<10.0f}  "
-            f"{mib(r['state']):<8}  {mib(r['mem'])}"
+            f"{r['where']:<11}  {r['p']}  {r['users']:>9,}  {r['msgs_s']:>10,.0f}  {10 * r['msgs_s']:>8,.0f}  "
+            f"{r['cpu_us']:>10,.0f}  {r['p50']:>10.0f} / {r['p99']:<10.0f}  {mib(r['state']):<8}  "
+            f"{mib(r['mem']):>11}  {r['share']}"
         )
 
 
