@@ -213,7 +213,8 @@ def _mongo_users(settings, delta_values, timeout_s: float = 30) -> list[dict]:
 
 def _report(settings, collectors, before, documents, savepoints, on_cluster) -> None:
     codec = AvroCodec()
-    new = {n: [codec.decode(v) for v in c.values[before[n] :]] for n, c in collectors.items()}
+    # (a None value is a tombstone: the key of a deleted profile)
+    new = {n: [codec.decode(v) for v in c.values[before[n] :] if v is not None] for n, c in collectors.items()}
     log.info("5/5 done.")
     for name in OUTPUTS:
         log.info(f"    {settings.topic_prefix}{name:<18} {len(new[name]):>5} new records")
