@@ -95,3 +95,21 @@ def headwater(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "cli.main", *args], env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
     )
+
+
+def run_headwater(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`headwater ARGS` with `env` added, to its end; output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def headwater_ok(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """`run_headwater`, failing the test with the command's output unless it exits 0."""
+    done = run_headwater(env, *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done

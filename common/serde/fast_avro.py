@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import struct
 
+from common.contracts.enriched import enriched_record
 from common.serde.avro import MAGIC, AvroCodec
 
 OUTBOUND_FIELDS = (
@@ -164,14 +165,5 @@ class EnrichedEncoder:
                     continue
                 except _Unencodable:
                     pass
-            record = {
-                "tenant": tenant,
-                "user_id": user_id,
-                "message_id": message_id,
-                "index": index,
-                "name": event.name,
-                "time_ms": event.time_ms,
-                "properties": event.properties,
-                "user_attributes": snapshot,
-            }
+            record = enriched_record(tenant, user_id, message_id, index, event, snapshot)
             yield self.codec.encode("enriched_event", record)

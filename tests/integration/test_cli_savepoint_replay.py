@@ -9,10 +9,7 @@ docs/operations.md), and nothing else.
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
 from collections import Counter
 
 import pytest
@@ -21,7 +18,7 @@ from confluent_kafka import Producer
 from common.flink.cluster import FlinkCluster
 from common.serde.avro import AvroCodec
 from common.topics import topic
-from harness.jobs import SubmittedJob
+from harness.jobs import SubmittedJob, headwater_ok
 from harness.kafka import Collector
 from harness.models.action import count, expected_outputs, mixed_action
 from jobs.api_unification.records import encode_action
@@ -32,14 +29,7 @@ CODEC = AvroCodec()
 
 
 def _headwater(env: dict, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = headwater_ok(env, *args)
     return done.stdout
 
 

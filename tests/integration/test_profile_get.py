@@ -5,24 +5,16 @@ identifier exits 1 with one line."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from pymongo import MongoClient
 
+from harness.jobs import run_headwater
 from jobs.action_streaming.device_state import device_doc_id
 
 pytestmark = pytest.mark.integration
 
 SEEN = 1_793_527_200_000  # 2026-11-01T10:00:00Z
-
-
-def _headwater(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=60
-    )
 
 
 def test_any_identifier_finds_the_user_and_its_devices(isolated_env):
@@ -60,7 +52,7 @@ def test_any_identifier_finds_the_user_and_its_devices(isolated_env):
             }
         )
     for identifier in ("u-1", "c-1", "ANN@Example.com", "(415) 555-0132", "anon-1", "d-1"):
-        done = _headwater(env, "profile", "get", "--tenant", "acme", "--id", identifier)
+        done = run_headwater(env, "profile", "get", "--tenant", "acme", "--id", identifier)
         assert done.returncode == 0, done.stderr
         user = json.loads(done.stdout)
         assert user["_id"] == "acme:u-1" and user["attributes"] == {"plan": "pro"}, identifier
@@ -68,10 +60,10 @@ def test_any_identifier_finds_the_user_and_its_devices(isolated_env):
         assert [(d["device_id"], d["platform"], d["last_seen"]) for d in user["devices_documents"]] == [
             ("d-1", "ios", "2026-11-01T10:00:00.000Z")
         ]
-    other = json.loads(_headwater(env, "profile", "get", "--tenant", "globex", "--id", "c-1").stdout)
+    other = json.loads(run_headwater(env, "profile", "get", "--tenant", "globex", "--id", "c-1").stdout)
     assert other["_id"] == "globex:u-9"
     for tenant, identifier in (("acme", "u-2"), ("acme", "nobody@example.com"), ("initech", "c-1")):
-        missing = _headwater(env, "profile", "get", "--tenant", tenant, "--id", identifier)
+        missing = run_headwater(env, "profile", "get", "--tenant", tenant, "--id", identifier)
         assert missing.returncode == 1 and missing.stdout == "", missing
         assert missing.stderr.strip().splitlines() == [
             f"headwater: error: no user of tenant {tenant} holds {identifier!r} (as user id, customer id, email, "

@@ -6,9 +6,6 @@ nothing again."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -19,21 +16,14 @@ from common.contracts.tenants import hash_write_key
 from common.kafka.produce import send
 from common.serde.avro import AvroCodec
 from common.topics import topic
-from harness.jobs import RunningJob
+from harness.jobs import RunningJob, headwater_ok
 from harness.kafka import Collector
 
 pytestmark = pytest.mark.integration
 
 
 def _headwater(env: dict, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = headwater_ok(env, *args)
     return done.stdout + done.stderr
 
 
