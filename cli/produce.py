@@ -13,6 +13,7 @@ from confluent_kafka import Producer
 
 from common.config import Settings
 from common.errors import HeadwaterError
+from common.kafka.clients import client_config
 from common.kafka.produce import send
 from common.log import get_logger, progress
 from common.topics import topic
@@ -29,13 +30,15 @@ class ProduceError(HeadwaterError, RuntimeError):
 
 def producer(settings: Settings) -> Producer:
     return Producer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "enable.idempotence": True,  # no duplicates from producer retries
-            "acks": "all",
-            "linger.ms": 5,
-            "compression.type": "lz4",
-        }
+        client_config(
+            settings,
+            {
+                "enable.idempotence": True,  # no duplicates from producer retries
+                "acks": "all",
+                "linger.ms": 5,
+                "compression.type": "lz4",
+            },
+        )
     )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from common.config import Settings
 from common.errors import HeadwaterError
 from common.flink.kafka import client_name
+from common.kafka.clients import client_config
 from common.log import get_logger
 from common.serde.avro import AvroCodec, SerdeError
 from common.topics import TOPICS, topic
@@ -179,12 +180,14 @@ def _send(settings: Settings, sending: list[Redrive]) -> None:
     from common.kafka.produce import send
 
     producer = Producer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "transactional.id": client_name(settings, "rejected-redrive"),
-            "enable.idempotence": True,
-            "message.max.bytes": 2_000_000,
-        }
+        client_config(
+            settings,
+            {
+                "transactional.id": client_name(settings, "rejected-redrive"),
+                "enable.idempotence": True,
+                "message.max.bytes": 2_000_000,
+            },
+        )
     )
     markers = topic(settings.topic_prefix, "rejected.redrives")
     now_ms = int(time.time() * 1000)
@@ -215,12 +218,14 @@ def _follow(settings: Settings, sending: list[Redrive], before: dict, wait_s: fl
         return
     codec = AvroCodec()
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": "headwater-redrive-follow",  # assigned, never committed
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
+        client_config(
+            settings,
+            {
+                "group.id": "headwater-redrive-follow",  # assigned, never committed
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            },
+        )
     )
     consumer.assign([TopicPartition(t, p, o) for (t, p), o in before.items()])
     deadline = time.monotonic() + wait_s
@@ -249,7 +254,7 @@ def _follow(settings: Settings, sending: list[Redrive], before: dict, wait_s: fl
 def _ends(settings: Settings, suffixes: list[str]) -> dict:
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "headwater-redrive-follow"})
+    consumer = Consumer(client_config(settings, {"group.id": "headwater-redrive-follow"}))
     ends = {}
     try:
         for suffix in suffixes:

@@ -9,6 +9,7 @@ import uuid
 from confluent_kafka import Consumer, KafkaError
 
 from common.config import Settings
+from common.kafka.clients import client_config
 from common.serde.avro import AvroCodec, SerdeError
 
 
@@ -16,13 +17,15 @@ def read_committed(settings: Settings, topic_name: str, *, max_records: int, idl
     """Yield (key, value) of committed records from the start of the topic, until `max_records` or
     `idle_timeout` seconds pass without a record."""
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"headwater-tail-{uuid.uuid4()}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
+        client_config(
+            settings,
+            {
+                "group.id": f"headwater-tail-{uuid.uuid4()}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            },
+        )
     )
     consumer.subscribe([topic_name])
     try:

@@ -31,6 +31,21 @@ def _check_host_ports(value: str) -> None:
 KAFKA = declare(
     "HEADWATER_KAFKA", "127.0.0.1:19092", "Kafka bootstrap servers (the local broker's port)", check=_check_host_ports
 )
+
+
+def _check_kafka_properties(value: str) -> None:
+    from common.kafka import properties
+
+    properties.load(value)
+
+
+KAFKA_PROPERTIES = declare(
+    "HEADWATER_KAFKA_PROPERTIES",
+    None,
+    "a Java properties file of Kafka client settings (SASL, TLS, client.id) for every client: the jobs' "
+    'sources and sinks and the CLI\'s; empty = none (docs/operations.md, "Secured Kafka")',
+    check=_check_kafka_properties,
+)
 MONGO_URI = declare("HEADWATER_MONGO_URI", "mongodb://127.0.0.1:27117/", "MongoDB or FerretDB")
 # collections `users` and `devices` (reaction-streaming writes them)
 MONGO_DB = declare("HEADWATER_MONGO_DB", "headwater", "database of the `users` and `devices` documents")
@@ -115,6 +130,8 @@ class Settings:
     # freshness lever (None: flink-conf/config.yaml's 2 s).
     checkpoint_interval_ms: int | None = None
     kafka_transaction_timeout_ms: int = KAFKA_TRANSACTION_TIMEOUT_MS.default
+    # HEADWATER_KAFKA_PROPERTIES: a properties file for every Kafka client (common/kafka/properties.py)
+    kafka_properties: str | None = None
     retention_hours: int = RETENTION_HOURS.default
     # `--reset-to TIME`: where a job started with empty state reads its topics from (epoch ms).
     start_from_ms: int | None = None
@@ -152,6 +169,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
     explicit = s3_endpoint is not None or S3_ACCESS_KEY.name in env
     return Settings(
         kafka_bootstrap=KAFKA.read(env),
+        kafka_properties=KAFKA_PROPERTIES.read(env),
         mongo_uri=MONGO_URI.read(env),
         mongo_database=MONGO_DB.read(env),
         s3_endpoint=s3_endpoint,

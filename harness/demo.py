@@ -2,11 +2,11 @@
 (`make demo-cluster`, `--cluster`: submitted to the local Flink cluster of `headwater cluster up`).
 
 Starts the four jobs, produces examples/api.jsonl and examples/bad.jsonl and imports
-examples/customers.csv, waits until the outputs settle, then configures three destinations and sends
-profile computation messages (with a duplicate) for the profiles action-streaming resolved, through
-`headwater produce --source compute`. Prints what each topic holds, a few user documents as
-reaction-streaming wrote them to MongoDB, the outbound events profile-dedupe sent, the savepoint each
-job stopped with, and where to look.
+examples/customers.csv (event times moved up to now: harness/recent_examples.py), waits until the
+outputs settle, then configures three destinations and sends profile computation messages (with a
+duplicate) for the profiles action-streaming resolved, through `headwater produce --source compute`.
+Prints what each topic holds, a few user documents as reaction-streaming wrote them to MongoDB, the
+outbound events profile-dedupe sent, the savepoint each job stopped with, and where to look.
 The stack stays up (`make down` stops it).
 """
 
@@ -15,6 +15,8 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
 
 from cli.import_csv import import_csv
 from cli.produce import produce_file
@@ -24,6 +26,7 @@ from common.log import configure as configure_logging
 from common.log import get_logger
 from common.serde.avro import AvroCodec
 from common.topics import topic
+from harness import recent_examples
 from harness.jobs import RunningJob, SubmittedJob
 from harness.kafka import Collector
 from harness.models.mongo import fold
@@ -35,6 +38,16 @@ JOBS = ("api-unification", "action-streaming", "reaction-streaming", "profile-de
 OUTPUTS = ("unified.actions", "rejected", "state.deltas", "events.enriched", "identity.profiles", "delivery.outbound")
 DEMO_TENANT = "acme"
 TIMEOUT_S = 240
+JSONL_SAMPLES = ("api.jsonl", "bad.jsonl")
+
+
+def _recent_examples(folder: Path) -> dict[str, Path]:
+    """Copies of the sample files with their event times moved up to now (harness/recent_examples.py)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shift = recent_examples.shift_for(EXAMPLES / "api.jsonl", datetime.now(UTC))
+    copies = {name: recent_examples.shifted_jsonl(EXAMPLES / name, folder / name, shift) for name in JSONL_SAMPLES}
+    copies["customers.csv"] = recent_examples.shifted_csv(EXAMPLES / "customers.csv", folder / "customers.csv", shift)
+    return copies
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,10 +81,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 jobs.append(RunningJob(name, {}, logs / f"demo-{name}.log", *job_args))
         log.info("2/5 producing sample events, a few bad records, and a CSV import")
-        produce_file(settings, "api", EXAMPLES / "api.jsonl")
-        produce_file(settings, "api", EXAMPLES / "bad.jsonl")
+        recent = _recent_examples(settings.data_dir / "demo")
+        produce_file(settings, "api", recent["api.jsonl"])
+        produce_file(settings, "api", recent["bad.jsonl"])
         csv_rows, _refused = import_csv(
-            settings, "acme", EXAMPLES / "customers.csv", EXAMPLES / "customers.mapping.yaml", WRITE_KEYS["acme"]
+            settings, "acme", recent["customers.csv"], EXAMPLES / "customers.mapping.yaml", WRITE_KEYS["acme"]
         )
         expected_actions = sample_lines + csv_rows  # every valid sample line and sent row becomes one action
         log.info("3/5 waiting for the outputs (they become visible when a checkpoint commits, every 2 s)")

@@ -45,7 +45,7 @@ class RunningJob:
             self.kill()  # whatever is left of the group (the gateway JVM)
         lines = [line for line in self.log.read_text(errors="replace").splitlines() if line.startswith("savepoint: ")]
         if code != 0 or not lines:
-            raise RuntimeError(f"`headwater run` exited {code} without a savepoint; see {self.log}")
+            raise RuntimeError(f"`headwater run` exited {code} without a savepoint; {log_tail(self.log)}")
         return lines[-1].removeprefix("savepoint: ").strip()
 
 
@@ -72,7 +72,7 @@ class SubmittedJob:
             )
         self.submit_s = time.monotonic() - started
         if done.returncode != 0:
-            raise RuntimeError(f"`headwater submit {job}` exited {done.returncode}; see {log}")
+            raise RuntimeError(f"`headwater submit {job}` exited {done.returncode}; {log_tail(log)}")
         self.job_id = self.flink.active_job(job).job_id
 
     def alive(self) -> bool:
@@ -87,6 +87,12 @@ class SubmittedJob:
         """Cancel the job if it still runs (the cluster's processes stay up)."""
         if self.flink.job(self.job_id).active:
             self.flink.cancel(self.job_id)
+
+
+def log_tail(log: Path, lines: int = 15) -> str:
+    """The end of a command's log, for a failure message: CI keeps the test output, not tmp files."""
+    text = log.read_text(errors="replace").splitlines() if log.exists() else []
+    return f"the end of {log}:\n" + "\n".join(text[-lines:])
 
 
 def headwater(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen:

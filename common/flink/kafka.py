@@ -7,6 +7,8 @@ checkpoint that covers it completes, so a crash and restart never exposes a reco
 
 from __future__ import annotations
 
+import re
+
 from common.config import TOPIC_PREFIX, Settings
 
 
@@ -41,17 +43,42 @@ def kafka_source(
         starting = KafkaOffsetsInitializer.timestamp(settings.start_from_ms)
     else:
         starting = KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST)
-    return (
+    builder = (
         KafkaSource.builder()
         .set_bootstrap_servers(settings.kafka_bootstrap)
         .set_topics(*([topic] if isinstance(topic, str) else topic))
         .set_group_id(group_id)
         .set_starting_offsets(starting)
         .set_value_only_deserializer(ByteArraySchema() if raw_bytes else SimpleStringSchema())
-        .set_property("isolation.level", "read_committed")
+    )
+    for key, value in _client_properties(settings).items():
+        builder = builder.set_property(key, value)
+    return (
+        builder.set_property("isolation.level", "read_committed")
         .set_property("partition.discovery.interval.ms", "30000")
         .build()
     )
+
+
+# flink-sql-connector-kafka (the connector jar the jobs ship) relocates the Kafka client's classes.
+KAFKA_PACKAGE, SHADED_KAFKA_PACKAGE = "org.apache.kafka.", "org.apache.flink.kafka.shaded.org.apache.kafka."
+
+
+def _client_properties(settings: Settings) -> dict[str, str]:
+    """HEADWATER_KAFKA_PROPERTIES for the Java clients (SASL, TLS, client.id): read here, at build
+    time, and carried in the job graph, so TaskManagers need not see the file.
+
+    Class names in the values (the JAAS login module, callback handlers) are written as Kafka's own
+    tools take them; the connector jar relocates those classes, so they are renamed to match (an
+    unrenamed PlainLoginModule fails every source with "No LoginModule found")."""
+    from common.kafka.clients import properties_of
+
+    return {key: shaded(value) for key, value in properties_of(settings).java.items()}
+
+
+def shaded(value: str) -> str:
+    """`value` with Kafka's class names as the relocated connector knows them."""
+    return re.sub(rf"(?<![\w.]){re.escape(KAFKA_PACKAGE)}", SHADED_KAFKA_PACKAGE, value)
 
 
 def keyed_record_type():
@@ -84,15 +111,16 @@ def exactly_once_sink(settings: Settings, topic: str, transactional_id_prefix: s
         )
     else:
         serializer = serializer.set_value_serialization_schema(ByteArraySchema())
-    return (
+    builder = (
         KafkaSink.builder()
         .set_bootstrap_servers(settings.kafka_bootstrap)
         .set_record_serializer(serializer.build())
         .set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE)
         .set_transactional_id_prefix(transactional_id_prefix)
-        .set_property("transaction.timeout.ms", str(settings.kafka_transaction_timeout_ms))
-        .build()
     )
+    for key, value in _client_properties(settings).items():
+        builder = builder.set_property(key, value)
+    return builder.set_property("transaction.timeout.ms", str(settings.kafka_transaction_timeout_ms)).build()
 
 
 def frame_type():
@@ -118,13 +146,14 @@ def framed_exactly_once_sink(stream, settings: Settings, topics: list[str], tran
         j_topics[i] = name
     records = DataStream(stream._j_data_stream.flatMap(jvm.headwater.flink.RecordFrames()))
     records.uid(f"{uid}-split").name("split frames into records")
-    j_sink = (
+    j_builder = (
         jvm.org.apache.flink.connector.kafka.sink.KafkaSink.builder()
         .setBootstrapServers(settings.kafka_bootstrap)
         .setRecordSerializer(jvm.headwater.flink.RoutedRecordSerializer(j_topics))
         .setDeliveryGuarantee(jvm.org.apache.flink.connector.base.DeliveryGuarantee.EXACTLY_ONCE)
         .setTransactionalIdPrefix(transactional_id_prefix)
-        .setProperty("transaction.timeout.ms", str(settings.kafka_transaction_timeout_ms))
-        .build()
     )
+    for key, value in _client_properties(settings).items():
+        j_builder = j_builder.setProperty(key, value)
+    j_sink = j_builder.setProperty("transaction.timeout.ms", str(settings.kafka_transaction_timeout_ms)).build()
     return records.sink_to(Sink(j_sink)).uid(uid).name(f"exactly-once sink to {', '.join(topics)}")

@@ -34,6 +34,10 @@ class ResetRefused(HeadwaterError):
     """`--reset` asked for something that cannot be done."""
 
 
+class GroupsUnknown(HeadwaterError):
+    """The broker did not list the consumer groups: a job must not start empty on a guess."""
+
+
 def job_groups(settings: Settings, job: str) -> dict[str, int]:
     """`job`'s consumer groups on the broker, each with how many partitions of this deployment's topics
     (HEADWATER_TOPIC_PREFIX) it has committed offsets for. Only groups with some are returned."""
@@ -44,6 +48,11 @@ def job_groups(settings: Settings, job: str) -> dict[str, int]:
     admin = admin_client(settings)
     own = client_name(settings, job)
     listed = admin.list_consumer_groups(request_timeout=15).result(timeout=20)
+    if listed.errors:  # no groups listed is not "never read before"
+        raise GroupsUnknown(
+            f"could not list the consumer groups on Kafka at {settings.kafka_bootstrap} ({listed.errors[0]}), so "
+            f"whether {job} has read before is unknown: fix the connection (`headwater status`) and start again"
+        )
     groups = [g.group_id for g in listed.valid if g.group_id == own or g.group_id.startswith(own + "-")]
     progress = {}
     for group in groups:  # one group per request: what the admin API accepts

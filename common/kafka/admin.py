@@ -7,6 +7,7 @@ import time
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from common.config import Settings
+from common.kafka.clients import client_config
 from common.topics import TOPICS, TopicSpec
 
 SET = AlterConfigOpType.SET
@@ -15,7 +16,7 @@ SET = AlterConfigOpType.SET
 def admin_client(settings: Settings, quiet: bool = False) -> AdminClient:
     # librdkafka logs at info level by default; keep errors only. A probe expects refusals while the
     # broker starts, so it logs nothing.
-    conf = {"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0 if quiet else 3}
+    conf = client_config(settings, {"log_level": 0 if quiet else 3})
     return AdminClient(conf)
 
 

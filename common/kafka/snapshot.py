@@ -14,6 +14,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from common.config import Settings
 from common.errors import HeadwaterError
+from common.kafka.clients import client_config
 
 
 class SnapshotError(HeadwaterError, RuntimeError):
@@ -32,13 +33,15 @@ def messages_to_end(settings: Settings, topics: list[str], timeout_s: float = 30
     """Every committed record present when called, as confluent-kafka Messages (topic, partition, offset,
     timestamp, key, value), oldest first per partition."""
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"headwater-snapshot-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            "enable.partition.eof": True,
-        }
+        client_config(
+            settings,
+            {
+                "group.id": f"headwater-snapshot-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "enable.partition.eof": True,
+            },
+        )
     )
     deadline = time.monotonic() + timeout_s
     try:
