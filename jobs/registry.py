@@ -45,7 +45,7 @@ def run(
     module.build(env, settings)
     try:
         client = env.execute_async(f"headwater-{name}")
-        return client if detached else run_until_stopped(client, savepoint_dir(settings, name))
+        return client if detached else run_until_stopped(client, savepoint_dir(settings, name), name=name)
     except HeadwaterError:
         raise
     except Exception as exc:  # a Py4J error carrying Flink's reason

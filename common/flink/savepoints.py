@@ -33,12 +33,16 @@ def stop_with_savepoint(job_client, directory: str) -> str:
     return job_client._j_job_client.stopWithSavepoint(False, directory, canonical).get()
 
 
-def run_until_stopped(job_client, savepoint_directory: str, *, poll_s: float = 0.5) -> str | None:
-    """Wait for the job; on SIGINT/SIGTERM stop it with a savepoint and return its path.
+def run_until_stopped(job_client, savepoint_directory: str, *, poll_s: float = 0.5, name: str = "") -> str | None:
+    """Wait for the job; on SIGINT/SIGTERM stop it with a savepoint and return its path. Meanwhile,
+    each failure that makes it restart is logged with its cause (common/flink/restarts.py).
 
     Returns None if the job ended by itself (a bounded job finishing); raises if it failed.
     A second signal while the savepoint is being taken falls through to the default handler."""
+    from common.flink.restarts import RestartReporter
+
     requested: list[int] = []
+    restarts = RestartReporter(job_client, name or str(job_client.get_job_id()))
 
     def request_stop(signum, _frame):
         requested.append(signum)
@@ -52,6 +56,7 @@ def run_until_stopped(job_client, savepoint_directory: str, *, poll_s: float = 0
             if status.is_globally_terminal_state():
                 job_client.get_job_execution_result().result()  # raises the failure, if any
                 return None
+            restarts.check()
             time.sleep(poll_s)
         log.warning(f"stopping job {job_client.get_job_id()} with a savepoint in {savepoint_directory} ...")
         try:

@@ -15,7 +15,8 @@ The jobs' connectors are Java clients and take the file as it is. The CLI's clie
 (confluent-kafka), which names some settings differently: those are translated here, and a property
 librdkafka has no equivalent for is refused with its name, never dropped (a dropped truststore would
 connect without the CA the operator gave, or not at all, with an error that names neither). Two
-prefixes cover the rest: `java.NAME` goes to the jobs only, `librdkafka.NAME` to the CLI only.
+prefixes cover the rest: `java.NAME` goes to the jobs only, `librdkafka.NAME` to the CLI only (either
+overrides the unprefixed NAME for its clients).
 Properties Headwater sets itself (bootstrap servers, groups, transactions, isolation) are refused:
 each has its own variable or must not change.
 """
@@ -93,14 +94,11 @@ def load(path: str | None) -> KafkaProperties:
 
 def split(properties: dict[str, str], source: str) -> KafkaProperties:
     """Java properties -> the jobs' properties and the CLI's librdkafka configuration."""
-    java, librdkafka = {}, {}
-    for key, value in properties.items():
-        if key.startswith(JAVA_ONLY):
-            java[key.removeprefix(JAVA_ONLY)] = value
-        elif key.startswith(LIBRDKAFKA_ONLY):
-            continue  # below, so that it overrides a translation
-        else:
-            java[key] = value
+    librdkafka = {}
+    java = {key: value for key, value in properties.items() if not key.startswith((JAVA_ONLY, LIBRDKAFKA_ONLY))}
+    java.update(  # a prefixed property overrides the unprefixed one, wherever it is in the file
+        {key.removeprefix(JAVA_ONLY): value for key, value in properties.items() if key.startswith(JAVA_ONLY)}
+    )
     for key in java:
         if key in RESERVED:
             raise ConfigError(f"{source}: {key} cannot be set there ({RESERVED[key]})")

@@ -4,10 +4,13 @@ The local broker has a SASL/PLAIN listener beside its plain one. Through it, wit
 file to say how to log in: `headwater produce` writes generated records, api-unification (sources and the
 exactly-once sinks, Java clients) turns them into actions, and `headwater tail` reads them back. The
 plain listener then confirms what was committed. With a wrong password, the CLI and `headwater run`
-stop with one line that names the file, instead of retrying or hanging.
+stop with one line that names the file, instead of retrying or hanging; a job whose own (Java) login
+is refused says so at each restart.
 """
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
@@ -64,3 +67,22 @@ def test_a_pipeline_runs_through_sasl_and_a_wrong_password_stops_with_one_line(i
         lines = done.stderr.strip().splitlines()
         assert done.returncode != 0 and len(lines) == 1, (command, done.stderr)
         assert "refused the login" in lines[0] and str(tmp_path / "wrong.properties") in lines[0], lines[0]
+
+    # Only the jobs' (Java) login is wrong: the CLI's check passes, the job's sources fail, and `headwater
+    # run` says why each time Flink restarts it, instead of running on silently with nothing read.
+    java_wrong = _properties(tmp_path / "java-wrong.properties", LOCAL_SASL_PASSWORD)
+    with open(java_wrong, "a") as extra:
+        extra.write(
+            "java.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="{LOCAL_SASL_USER}" password="not-the-password";\n'
+        )
+    job = RunningJob("api-unification", {**secured, "HEADWATER_KAFKA_PROPERTIES": java_wrong}, tmp_path / "java.log")
+    try:
+        deadline = time.monotonic() + 120
+        while "failed and restarts" not in (text := (tmp_path / "java.log").read_text(errors="replace")):
+            assert job.alive() and time.monotonic() < deadline, text[-2000:]
+            time.sleep(1)
+    finally:
+        job.kill()
+    report = next(line for line in text.splitlines() if "failed and restarts" in line)
+    assert "Authentication failed" in report, report

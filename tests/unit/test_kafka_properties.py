@@ -109,3 +109,9 @@ def test_the_jobs_name_kafkas_classes_as_the_relocating_connector_does():
     assert shaded(jaas) == "org.apache.flink.kafka.shaded." + jaas
     assert shaded(shaded(jaas)) == shaded(jaas)  # already relocated: unchanged
     assert shaded("com.example.org.apache.kafka.Handler") == "com.example.org.apache.kafka.Handler"
+
+
+def test_a_prefixed_property_overrides_the_unprefixed_one_wherever_it_is(tmp_path):
+    text = "java.client.id=jobs\nclient.id=both\nlibrdkafka.client.id=cli\n"
+    loaded = properties.load(write(tmp_path, text))
+    assert loaded.java == {"client.id": "jobs"} and loaded.librdkafka == {"client.id": "cli"}
