@@ -10,6 +10,7 @@ Each variable is declared once, here or beside the code that reads it (common/va
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,6 +22,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHECKPOINT_BUCKET = "headwater"
 
 __all__ = ["REPO_ROOT", "ConfigError", "Settings", "load"]
+
+
+def _check_port_range(value: str) -> None:
+    if value and not re.fullmatch(r"\d{1,5}(-\d{1,5})?", value):
+        raise ValueError("is not a port or a range of ports (e.g. 9250-9299), or empty for none")
 
 
 def _check_host_ports(value: str) -> None:
@@ -90,6 +96,13 @@ KAFKA_TRANSACTION_TIMEOUT_MS = declare(
     "`transaction.max.timeout.ms` (15 min by default)",
     kind=PositiveInt,
 )
+METRICS_PORTS = declare(
+    "HEADWATER_METRICS_PORTS",
+    "9250-9299",
+    "ports of the jobs' Prometheus endpoints (Flink's reporter, `/metrics`): each `headwater run` and "
+    "each process of the local cluster serves on the first free one; empty = none (docs/metrics.md)",
+    check=lambda value: _check_port_range(value),
+)
 RETENTION_HOURS = declare(
     "HEADWATER_RETENTION_HOURS",
     168,
@@ -133,6 +146,8 @@ class Settings:
     # HEADWATER_KAFKA_PROPERTIES: a properties file for every Kafka client (common/kafka/properties.py)
     kafka_properties: str | None = None
     retention_hours: int = RETENTION_HOURS.default
+    # HEADWATER_METRICS_PORTS: where Flink's Prometheus reporter serves (None or "": no reporter)
+    metrics_ports: str | None = None
     # `--reset-to TIME`: where a job started with empty state reads its topics from (epoch ms).
     start_from_ms: int | None = None
 
@@ -183,6 +198,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         checkpoint_interval_ms=CHECKPOINT_INTERVAL_MS.read(env),
         kafka_transaction_timeout_ms=KAFKA_TRANSACTION_TIMEOUT_MS.read(env),
         retention_hours=RETENTION_HOURS.read(env),
+        metrics_ports=METRICS_PORTS.read(env) or None,
     )
 
 

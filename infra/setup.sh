@@ -86,6 +86,16 @@ else
   stamp flink-support "$key"
 fi
 
+# --- Flink's Prometheus reporter: the plugin ships in the PyFlink wheel; Flink loads it from plugins/ --
+prometheus_jar="$(ls "$VENV"/lib/python3.11/site-packages/pyflink/plugins/metrics-prometheus/flink-metrics-prometheus-*.jar)"
+prometheus_dir="$TOOLS/flink/plugins/metrics-prometheus"
+if [ -f "$prometheus_dir/$(basename "$prometheus_jar")" ]; then
+  say "prometheus metrics plugin up to date"
+else
+  say "prometheus metrics plugin from the PyFlink wheel"
+  rm -rf "$prometheus_dir" && mkdir -p "$prometheus_dir" && cp "$prometheus_jar" "$prometheus_dir/"
+fi
+
 # --- Go binaries from the Go module proxy ----------------------------------------------------------
 if fresh ferretdb "$FERRETDB_VERSION" && [ -x "$TOOLS/bin/ferretdb" ]; then
   say "ferretdb $FERRETDB_VERSION up to date"

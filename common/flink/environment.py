@@ -22,10 +22,23 @@ def prepare_gateway_environment(settings: Settings) -> None:
     conf_dir = render_conf_dir(settings, settings.data_dir / "flink" / "conf")
     os.environ["FLINK_CONF_DIR"] = str(conf_dir)
     os.environ["FLINK_PLUGINS_DIR"] = str(plugins_dir(settings))
+    if settings.metrics_ports:
+        _reporter_on_gateway_classpath(plugins_dir(settings))
     os.environ.setdefault("FLINK_HOME", str(flink_home()))
     log_dir = settings.data_dir / "logs" / "flink"
     log_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("FLINK_LOG_DIR", str(log_dir))
+
+
+def _reporter_on_gateway_classpath(plugins) -> None:
+    """The embedded MiniCluster finds metric reporters on its classpath only (it does not look in
+    plugins/, as a cluster's processes do): the Prometheus reporter's jar joins the gateway's classpath
+    through HADOOP_CLASSPATH, the one variable PyFlink's launcher appends to it."""
+    jars = [str(jar) for jar in sorted(plugins.glob("metrics-prometheus/*.jar"))]
+    present = os.environ.get("HADOOP_CLASSPATH", "")
+    missing = [jar for jar in jars if jar not in present.split(os.pathsep)]
+    if missing:
+        os.environ["HADOOP_CLASSPATH"] = os.pathsep.join([*filter(None, [present]), *missing])
 
 
 def _initialize_file_systems() -> None:

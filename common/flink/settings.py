@@ -22,6 +22,7 @@ from common.errors import HeadwaterError
 FLINK_CONF_SOURCE = REPO_ROOT / "flink-conf" / "config.yaml"
 KAFKA_CONNECTOR_JAR = "connectors/flink-sql-connector-kafka-5.0.0-2.2.jar"
 SUPPORT_JAR = "connectors/headwater-flink-support.jar"  # common/flink/java, built by `make setup`
+PROMETHEUS_REPORTER = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
 
 
 class FlinkSetupError(HeadwaterError, RuntimeError):
@@ -61,6 +62,11 @@ def plugins_dir(settings: Settings) -> Path:
     plugins = flink_jars_dir(settings) / "plugins"
     if settings.checkpoint_bucket and not any(plugins.glob("s3-fs-presto/*.jar")):
         raise FlinkSetupError(f"S3 file system plugin missing under {plugins}: run `make setup`")
+    if settings.metrics_ports and not any(plugins.glob("metrics-prometheus/*.jar")):
+        raise FlinkSetupError(
+            f"Prometheus metrics plugin missing under {plugins}: run `make setup` (or set HEADWATER_METRICS_PORTS= "
+            f"to run without it)"
+        )
     return plugins
 
 
@@ -86,6 +92,11 @@ def flink_settings(settings: Settings, job: str | None = None) -> dict[str, str]
     if settings.s3_access_key is not None:  # else the S3 plugin uses AWS's own credential chain
         conf["s3.access-key"] = settings.s3_access_key
         conf["s3.secret-key"] = settings.s3_secret_key
+    if settings.metrics_ports:
+        # Flink's Prometheus reporter: every process (JobManager, TaskManager, the MiniCluster of
+        # `headwater run`) serves /metrics on the first free port of the range (docs/metrics.md).
+        conf["metrics.reporter.prom.factory.class"] = PROMETHEUS_REPORTER
+        conf["metrics.reporter.prom.port"] = settings.metrics_ports
     if settings.checkpoint_interval_ms:
         conf["execution.checkpointing.interval"] = f"{settings.checkpoint_interval_ms} ms"
     if job is not None:

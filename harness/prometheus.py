@@ -1,0 +1,70 @@
+"""Read a job's metrics the way Prometheus does: from the `/metrics` endpoints of Flink's reporter.
+
+Each Flink process (a `headwater run` MiniCluster, each JobManager and TaskManager of a cluster) serves
+on the first free port of HEADWATER_METRICS_PORTS, so a test finds its job's endpoint by scanning the
+range for series of that job (its task names carry the topic prefix).
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    labels: dict
+    value: float
+
+
+def ports(port_range: str) -> list[int]:
+    first, _, last = port_range.partition("-")
+    return list(range(int(first), int(last or first) + 1))
+
+
+def scrape(port: int, timeout: float = 2.0) -> list[Sample]:
+    """Every sample one endpoint serves on 127.0.0.1; [] when nothing answers there."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as response:
+            text = response.read().decode()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return []
+    return [
+        Sample(sample.name, dict(sample.labels), sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]
+
+
+def label_value(text: str) -> str:
+    """How Flink's reporter writes a name into a label value (every other character becomes `_`)."""
+    return re.sub(r"[^a-zA-Z0-9:_]", "_", text)
+
+
+def job_samples(port_range: str, task_marker: str) -> list[Sample]:
+    """The samples of the one job whose task names contain `task_marker` (e.g. its topic prefix),
+    from every endpoint of the range."""
+    marker = label_value(task_marker)
+    found: list[Sample] = []
+    for port in ports(port_range):
+        samples = scrape(port, timeout=0.5)
+        jobs = {s.labels["job_id"] for s in samples if marker in s.labels.get("task_name", "") and "job_id" in s.labels}
+        found += [s for s in samples if s.labels.get("job_id") in jobs]
+    return found
+
+
+def total(samples: list[Sample], name: str, by: str | None = None):
+    """The sum of `name` over every subtask; with `by`, a dict label value -> sum."""
+    if by is None:
+        return sum(s.value for s in samples if s.name == name)
+    sums: dict[str, float] = defaultdict(float)
+    for s in samples:
+        if s.name == name:
+            sums[s.labels.get(by, "")] += s.value
+    return dict(sums)
