@@ -68,3 +68,25 @@ def total(samples: list[Sample], name: str, by: str | None = None):
         if s.name == name:
             sums[s.labels.get(by, "")] += s.value
     return dict(sums)
+
+
+DASHBOARD = "infra/grafana/headwater.json"
+_NAME = re.compile(r"\bflink_[A-Za-z0-9_]+")
+_NAME_PATTERN = re.compile(r'__name__=~"([^"]+)"')
+
+
+def dashboard_queries(path) -> list[str]:
+    """Every PromQL expression of the Grafana dashboard at `path`."""
+    import json
+
+    dashboard = json.loads(path.read_text())
+    return [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+
+
+def dashboard_metrics(path) -> tuple[set[str], set[str]]:
+    """(metric names, name patterns) the dashboard's queries select."""
+    names, patterns = set(), set()
+    for expr in dashboard_queries(path):
+        patterns.update(_NAME_PATTERN.findall(expr))
+        names.update(n for n in _NAME.findall(_NAME_PATTERN.sub("", expr)))
+    return names, patterns

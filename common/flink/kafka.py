@@ -144,7 +144,7 @@ def framed_exactly_once_sink(stream, settings: Settings, topics: list[str], tran
     j_topics = gateway.new_array(jvm.java.lang.String, len(topics))
     for i, name in enumerate(topics):
         j_topics[i] = name
-    records = DataStream(stream._j_data_stream.flatMap(jvm.headwater.flink.RecordFrames()))
+    records = DataStream(stream._j_data_stream.flatMap(jvm.headwater.flink.RecordFrames(j_topics)))
     records.uid(f"{uid}-split").name("split frames into records")
     j_builder = (
         jvm.org.apache.flink.connector.kafka.sink.KafkaSink.builder()

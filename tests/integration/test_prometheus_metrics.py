@@ -3,7 +3,7 @@ Prometheus endpoint on a port of HEADWATER_METRICS_PORTS, and what it counts the
 
 api-unification reads 300 valid and 60 invalid API records; the pure rules say how many messages each
 source counter must show and how many refusals of each reason, and the scrape must agree, together
-with the Kafka source's records in and the sink's records out.
+with the Kafka source's records read and the actions written per topic.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def test_a_scrape_counts_what_was_sent(isolated_env, tmp_path):
             samples = prometheus.job_samples(settings.metrics_ports, settings.topic_prefix)
             reasons = prometheus.total(samples, OPERATOR + "reason_rejected", by="reason")
             messages = prometheus.total(samples, OPERATOR + "messages_api")
-            if (messages, reasons) == (len(inputs), dict(reasons_expected)) or time.monotonic() > deadline:
+            written = prometheus.total(samples, OPERATOR + "topic_records_out", by="topic")
+            if (messages, reasons) == (len(inputs), dict(reasons_expected)) and written or time.monotonic() > deadline:
                 break
             time.sleep(1)
     finally:
@@ -82,6 +83,7 @@ def test_a_scrape_counts_what_was_sent(isolated_env, tmp_path):
     assert samples, f"no endpoint in {settings.metrics_ports} serves the job's metrics; see {job.log}"
     assert messages == len(inputs)
     assert reasons == dict(reasons_expected)
+    assert written[prometheus.label_value(topic(settings.topic_prefix, "unified.actions"))] == actions_expected
     source_in = [
         s for s in samples if s.name == OPERATOR + "numRecordsOut" and "ingest_api" in s.labels["operator_name"]
     ]

@@ -2,10 +2,12 @@ package headwater.flink;
 
 import java.nio.ByteBuffer;
 
-import org.apache.flink.api.common.functions.FlatMapFunction;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.functions.RichFlatMapFunction;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.typeutils.ResultTypeQueryable;
+import org.apache.flink.metrics.Counter;
 import org.apache.flink.types.Row;
 import org.apache.flink.util.Collector;
 
@@ -18,9 +20,26 @@ import org.apache.flink.util.Collector;
  *
  * <p>Frame: repeated [u8 output][i32 key length][key][i32 value length][value], big-endian. A value
  * length of -1 (0xFFFFFFFF) has no bytes: the value is null, a tombstone on a compacted topic.
+ *
+ * <p>Counts the records per output topic (metric group topic=NAME, counter records_out): the sink
+ * behind it writes several topics, and Flink's own counters do not tell them apart.
  */
-public final class RecordFrames implements FlatMapFunction<byte[], Row>, ResultTypeQueryable<Row> {
+public final class RecordFrames extends RichFlatMapFunction<byte[], Row> implements ResultTypeQueryable<Row> {
     private static final long serialVersionUID = 1L;
+    private final String[] topics;
+    private transient Counter[] recordsOut;
+
+    public RecordFrames(String[] topics) {
+        this.topics = topics.clone();
+    }
+
+    @Override
+    public void open(OpenContext context) {
+        recordsOut = new Counter[topics.length];
+        for (int i = 0; i < topics.length; i++) {
+            recordsOut[i] = getRuntimeContext().getMetricGroup().addGroup("topic", topics[i]).counter("records_out");
+        }
+    }
 
     @Override
     public void flatMap(byte[] frame, Collector<Row> out) {
@@ -34,6 +53,9 @@ public final class RecordFrames implements FlatMapFunction<byte[], Row>, ResultT
             if (length >= 0) {
                 value = new byte[length];
                 buffer.get(value);
+            }
+            if (output < recordsOut.length) {
+                recordsOut[output].inc();
             }
             out.collect(Row.of(output, key, value));
         }
