@@ -31,3 +31,16 @@ class LatencyWindow:
 
     def percentile(self, p: float) -> float:
         return percentile(sorted(self.values), p)
+
+
+FRESHNESS_PERCENTILES = (50, 99)
+
+
+def register_freshness(metrics_group, window: LatencyWindow) -> None:
+    """Gauges `freshness_p50_ms`, `freshness_p99_ms` and `freshness_max_ms` over `window`: how old the
+    ingest data was (from the Kafka timestamp of its ingest record, which every hop carries along) when
+    this job handled it, over its last records (docs/metrics.md). PyFlink has no histogram metric; the
+    reporter exports these gauges, which a dashboard plots per job."""
+    for p in FRESHNESS_PERCENTILES:
+        metrics_group.gauge(f"freshness_p{p}_ms", lambda p=p: int(window.percentile(p)))
+    metrics_group.gauge("freshness_max_ms", lambda: int(window.percentile(100)))

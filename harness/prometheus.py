@@ -47,14 +47,19 @@ def label_value(text: str) -> str:
     return re.sub(r"[^a-zA-Z0-9:_]", "_", text)
 
 
-def job_samples(port_range: str, task_marker: str) -> list[Sample]:
-    """The samples of the one job whose task names contain `task_marker` (e.g. its topic prefix),
-    from every endpoint of the range."""
-    marker = label_value(task_marker)
+def job_samples(port_range: str, marker: str) -> list[Sample]:
+    """The samples of the jobs with a label that contains `marker` (e.g. their topic prefix: in the
+    task names of sinks, and in the `topic` label of the Kafka sources' offsets), from every endpoint of
+    the range. `job_name` tells the jobs apart (headwater_<job>)."""
+    marker = label_value(marker)
     found: list[Sample] = []
     for port in ports(port_range):
         samples = scrape(port, timeout=0.5)
-        jobs = {s.labels["job_id"] for s in samples if marker in s.labels.get("task_name", "") and "job_id" in s.labels}
+        jobs = {
+            s.labels["job_id"]
+            for s in samples
+            if "job_id" in s.labels and any(marker in value for value in s.labels.values())
+        }
         found += [s for s in samples if s.labels.get("job_id") in jobs]
     return found
 

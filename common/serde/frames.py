@@ -6,9 +6,12 @@ enriched events, profiles) emits them as one frame instead; `common.flink.kafka.
 splits the frame in a chained Java operator (common/flink/java/.../RecordFrames.java) and routes each record
 to its topic in one exactly-once sink.
 
-Frame: repeated [u8 output][u32 key length][key][u32 value length][value], big-endian. `output` is an
-index into the sink's list of topics. A value of None (length 0xFFFFFFFF, no bytes) is a Kafka
-tombstone: on a compacted topic it removes the key.
+Frame: repeated [u8 output][i64 timestamp, only if output has bit 0x80][u32 key length][key]
+[u32 value length][value], big-endian. `output & 0x7F` is an index into the sink's list of topics. A
+value of None (length 0xFFFFFFFF, no bytes) is a Kafka tombstone: on a compacted topic it removes the
+key. A record with a timestamp (epoch ms) is written to Kafka with it: the jobs stamp every output with
+the Kafka timestamp of the ingest record it came from, so each hop downstream can tell how old the
+data it reads is (the freshness metrics, docs/metrics.md); without one, the producer's clock decides.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import struct
 from collections.abc import Iterable, Iterator
 
 _HEADER = struct.Struct(">BI")
+_STAMPED_HEADER = struct.Struct(">BqI")
+_STAMPED, _MAX_OUTPUT = 0x80, 0x7F
 _LENGTH = struct.Struct(">I")
 _TOMBSTONE = 0xFFFFFFFF
 
@@ -25,42 +30,63 @@ class FrameError(ValueError):
     pass
 
 
-def pack(records: Iterable[tuple[int, bytes, bytes | None]]) -> bytes:
-    """(output, key, value) records -> one frame; value None: a tombstone."""
+def pack(records: Iterable[tuple]) -> bytes:
+    """(output, key, value) or (output, key, value, timestamp_ms) records -> one frame; value None: a
+    tombstone; timestamp None: none."""
     parts = []
-    for output, key, value in records:
-        if not 0 <= output <= 255:
-            raise FrameError(f"output index {output} is outside 0..255")
-        if value is None:
-            parts += (_HEADER.pack(output, len(key)), key, _LENGTH.pack(_TOMBSTONE))
+    for record in records:
+        output, key, value = record[0], record[1], record[2]
+        timestamp = record[3] if len(record) > 3 else None
+        if not 0 <= output <= _MAX_OUTPUT:
+            raise FrameError(f"output index {output} is outside 0..{_MAX_OUTPUT}")
+        if timestamp is None:
+            parts += (_HEADER.pack(output, len(key)), key)
         else:
-            parts += (_HEADER.pack(output, len(key)), key, _LENGTH.pack(len(value)), value)
+            parts += (_STAMPED_HEADER.pack(output | _STAMPED, timestamp, len(key)), key)
+        if value is None:
+            parts.append(_LENGTH.pack(_TOMBSTONE))
+        else:
+            parts += (_LENGTH.pack(len(value)), value)
     return b"".join(parts)
 
 
 def unpack(frame: bytes) -> Iterator[tuple[int, bytes, bytes | None]]:
-    """The inverse of `pack` (the JVM side does the same in RecordFrames.java)."""
+    """The inverse of `pack`, without the timestamps (the JVM side does the same in RecordFrames.java)."""
+    for output, key, value, _timestamp in unpack_stamped(frame):
+        yield output, key, value
+
+
+def unpack_stamped(frame: bytes) -> Iterator[tuple[int, bytes, bytes | None, int | None]]:
+    """The inverse of `pack`: (output, key, value, timestamp or None)."""
     pos, end = 0, len(frame)
     while pos < end:
         if pos + _HEADER.size > end:
             raise FrameError(f"truncated frame at byte {pos}")
-        output, key_len = _HEADER.unpack_from(frame, pos)
-        pos += _HEADER.size
+        timestamp = None
+        if frame[pos] & _STAMPED:
+            if pos + _STAMPED_HEADER.size > end:
+                raise FrameError(f"truncated frame at byte {pos}")
+            output, timestamp, key_len = _STAMPED_HEADER.unpack_from(frame, pos)
+            output &= _MAX_OUTPUT
+            pos += _STAMPED_HEADER.size
+        else:
+            output, key_len = _HEADER.unpack_from(frame, pos)
+            pos += _HEADER.size
         key, pos = frame[pos : pos + key_len], pos + key_len
         if pos + _LENGTH.size > end:
             raise FrameError(f"truncated frame at byte {pos}")
         (value_len,) = _LENGTH.unpack_from(frame, pos)
         pos += _LENGTH.size
         if value_len == _TOMBSTONE:
-            yield output, key, None
+            yield output, key, None, timestamp
             continue
         value, pos = frame[pos : pos + value_len], pos + value_len
         if pos > end:
             raise FrameError(f"truncated frame at byte {end}")
-        yield output, key, value
+        yield output, key, value, timestamp
 
 
-def framed(records: Iterable[tuple[int, bytes, bytes | None]], frame_records: int) -> Iterator[bytes]:
+def framed(records: Iterable[tuple], frame_records: int) -> Iterator[bytes]:
     """Records -> frames of at most `frame_records` records: one JVM crossing per frame, and a message
     with a huge fan-out never becomes one giant value."""
     chunk = []

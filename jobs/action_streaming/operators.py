@@ -4,6 +4,8 @@ per-tenant batches and their outputs leave in frames, so the Python -> JVM cross
 
 from __future__ import annotations
 
+import time
+
 from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction
 from pyflink.datastream.state import MapStateDescriptor
@@ -11,6 +13,7 @@ from pyflink.datastream.state import MapStateDescriptor
 from common.contracts.tenants import TenantRegistry
 from common.flink.batches import record_time
 from common.flink.map_state_cache import CachedMapState
+from common.metrics import LatencyWindow, register_freshness
 from common.serde import frames
 from common.serde.avro import AvroCodec
 from common.serde.fast_avro import EnrichedEncoder
@@ -128,15 +131,16 @@ class ResolveAndFold(KeyedProcessFunction):
         metrics = runtime_context.get_metrics_group()
         self.counters = {name: metrics.counter(name) for name in COUNTERS}
         self.counts = dict.fromkeys(COUNTERS, 0)
+        self.freshness = LatencyWindow()
+        register_freshness(metrics, self.freshness)
 
     def process_element(self, value, ctx):
         self.state.begin_batch(ctx.get_current_key())
         batch_time = ctx.timestamp() or 0
-        records = (
-            record
-            for _output, key, raw in frames.unpack(bytes(value))
-            for record in self._one(raw, record_time(key, batch_time))
-        )
+        now_ms = time.time() * 1000
+        arrivals = [(raw, record_time(key, batch_time)) for _output, key, raw in frames.unpack(bytes(value))]
+        self.freshness.extend(now_ms - arrival_ms for _raw, arrival_ms in arrivals)
+        records = (record for raw, arrival_ms in arrivals for record in self._one(raw, arrival_ms))
         yield from frames.framed(records, self.options.frame_records)
         self.state.flush()
         for name, n in self.counts.items():
@@ -150,7 +154,7 @@ class ResolveAndFold(KeyedProcessFunction):
             action = decode_action(self.codec, raw)
         except UNREADABLE as exc:  # refused with its bytes, never a crash loop (job.py keys it apart)
             counts["unreadable"] += 1
-            yield (REJECTED, *encode_unreadable(self.codec, raw, str(exc), arrival_ms))
+            yield (REJECTED, *encode_unreadable(self.codec, raw, str(exc), arrival_ms), arrival_ms)
             return
         self.state.begin_message()
         policy = self.registry.get(action.tenant)
@@ -163,10 +167,11 @@ class ResolveAndFold(KeyedProcessFunction):
         counts["conflicts"] += out.conflicts
         counts["capped"] += out.capped
         tenant, codec, message_id = action.tenant, self.codec, action.message_id
+        # Every output carries the ingest record's Kafka timestamp (frames.py): freshness downstream.
         for d in out.deltas:
-            yield (DELTAS, *encode_delta(codec, tenant, message_id, d))
+            yield (DELTAS, *encode_delta(codec, tenant, message_id, d), arrival_ms)
         for key, value in encode_events(self.enriched, tenant, message_id, out.events):
-            yield (EVENTS, key, value)
+            yield (EVENTS, key, value, arrival_ms)
         for identity, merged_into, deleted in out.profiles:
             for key, value in encode_profile(codec, tenant, identity, merged_into, deleted):
-                yield (PROFILES, key, value)
+                yield (PROFILES, key, value, arrival_ms)

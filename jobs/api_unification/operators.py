@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from pyflink.common import Types
 from pyflink.datastream import KeyedBroadcastProcessFunction, KeyedProcessFunction, OutputTag, ProcessFunction
@@ -22,6 +23,7 @@ from common.contracts.actions import routing_key
 from common.contracts.rejections import Reason, Rejection
 from common.contracts.tenants import TenantRegistry
 from common.flink.parking import ParkingLot
+from common.metrics import LatencyWindow, register_freshness
 from common.serde import frames
 from common.serde.avro import AvroCodec
 from jobs.api_unification.records import encode_action, encode_rejections
@@ -169,6 +171,8 @@ class SchemaGate(KeyedBroadcastProcessFunction, _Rejecting):
         self.properties_dropped = self.metrics.counter("properties_dropped")
         self.waited = self.metrics.counter("messages_waited_for_schema")
         self.timed_out = self.metrics.counter("schema_waits_timed_out")
+        self.freshness = LatencyWindow()
+        register_freshness(self.metrics, self.freshness)
 
     def _view(self, tenant: str, ctx) -> TenantSchema:
         view = self.views.get(tenant)
@@ -214,9 +218,10 @@ class SchemaGate(KeyedBroadcastProcessFunction, _Rejecting):
         """One frame: the action (as it came, or admitted) and any refusals."""
         _route, tenant, source, arrival_ms, raw, key, encoded, _facts = record
         check, asked = checked
+        self.freshness.add(time.time() * 1000 - arrival_ms)
         if check is Check.PASS:
             self.events_accepted.inc(sum(1 for fact in asked if fact[0] == EVENT))
-            yield frames.pack([(ACTIONS_OUTPUT, bytes(key), bytes(encoded))])
+            yield frames.pack([(ACTIONS_OUTPUT, bytes(key), bytes(encoded), arrival_ms)])
             return
         outcome = unify(source, bytes(raw), arrival_ms, self.registry)  # deterministic: the same action again
         refused = tenant.encode()
@@ -229,13 +234,13 @@ class SchemaGate(KeyedBroadcastProcessFunction, _Rejecting):
             )
             # the rules' refusals of this message (if any) already carried its original bytes
             rejections = self._encoded_rejections(outcome, [refusal], original_sent=bool(outcome.rejections))
-            yield frames.pack((REJECTED_OUTPUT, refused, r) for r in rejections)
+            yield frames.pack((REJECTED_OUTPUT, refused, r, arrival_ms) for r in rejections)
             return
         action = outcome.action
         rejections, _ = self._view(tenant, ctx).admit(action, self.registry.get(tenant))
         encoded = self._encoded_rejections(outcome, rejections, original_sent=bool(outcome.rejections))
-        records = [(REJECTED_OUTPUT, refused, r) for r in encoded]
+        records = [(REJECTED_OUTPUT, refused, r, arrival_ms) for r in encoded]
         self.events_accepted.inc(len(action.events))
         self.properties_dropped.inc(len(action.dropped))
-        records.append((ACTIONS_OUTPUT, *encode_action(self.codec, action, outcome.arrival_ms)))
+        records.append((ACTIONS_OUTPUT, *encode_action(self.codec, action, outcome.arrival_ms), arrival_ms))
         yield frames.pack(records)

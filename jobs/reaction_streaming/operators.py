@@ -4,6 +4,7 @@ to MongoDB by the flush policy (flushing.py)."""
 from __future__ import annotations
 
 import time
+from collections import deque
 
 from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction
@@ -14,7 +15,7 @@ from common.contracts.rejections import Reason, Rejection
 from common.flink.progress import ProgressThrottle
 from common.log import configure_job as configure_logging
 from common.log import get_logger
-from common.metrics import LatencyWindow
+from common.metrics import LatencyWindow, register_freshness
 from common.serde.avro import AvroCodec
 from jobs.reaction_streaming.flushing import COUNTS, FlushPolicy, flush
 from jobs.reaction_streaming.parking import Parked, park, sort_out
@@ -26,6 +27,7 @@ from jobs.reaction_streaming.writer import MongoWriter
 log = get_logger(__name__)
 
 REPORT_EVERY_S = 2.0
+FRESHNESS_SAMPLE = 10_000  # per shard, the timestamps of pending deltas kept for the freshness gauges
 PARKING_COUNTS = ("parked_deltas", "parked_overflow", "documents_parked", "documents_released")
 # State names are part of every savepoint: renaming one loses what it held (tests/unit/test_state_layouts.py).
 PENDING = ListStateDescriptor("pending", Types.PICKLED_BYTE_ARRAY())
@@ -85,6 +87,9 @@ class ApplyDeltas(KeyedProcessFunction):
         metrics.gauge("coalescing_ratio_x100", lambda: int(self.last["coalescing_ratio"] * 100))
         metrics.gauge("write_latency_p50_ms", lambda: self._percentile(50))
         metrics.gauge("write_latency_p99_ms", lambda: self._percentile(99))
+        self.freshness = LatencyWindow()
+        register_freshness(metrics, self.freshness)
+        self.ingest_times: dict[int, deque] = {}
 
     def close(self):
         self.writer.close()
@@ -97,6 +102,7 @@ class ApplyDeltas(KeyedProcessFunction):
     def process_element(self, value, ctx):
         self.pending.add(bytes(value))
         shard = ctx.get_current_key()
+        self._ingested(shard).append(ctx.timestamp())
         count = self.counts.get(shard, 0) + 1
         self.counts[shard] = count
         timers = ctx.timer_service()
@@ -105,6 +111,15 @@ class ApplyDeltas(KeyedProcessFunction):
             timers.register_processing_time_timer(at)
         if self.policy.full(count) and shard not in self.retry_at:
             yield from self._flush(shard, ctx)
+
+    def _ingested(self, shard: int) -> deque:
+        """The Kafka timestamps (= the ingest records', carried along) of the shard's pending deltas, for
+        the freshness gauges at the MongoDB acknowledgement. Not in Flink state: after a restore the
+        restored deltas are written unmeasured. Bounded: a long outage keeps the newest only."""
+        times = self.ingest_times.get(shard)
+        if times is None:
+            times = self.ingest_times[shard] = deque(maxlen=FRESHNESS_SAMPLE)
+        return times
 
     def _defer(self, shard: int, pending: int, timers) -> None:
         """The shard's deltas stay in state; it tries again once MongoDB may be back."""
@@ -153,6 +168,8 @@ class ApplyDeltas(KeyedProcessFunction):
             return
         self.retry_at.pop(shard, None)
         yield from self._settle_parking(parked, waiting, flushed, now_ms)
+        acknowledged_ms = time.time() * 1000
+        self.freshness.extend(acknowledged_ms - t for t in self.ingest_times.pop(shard, ()) if t)
         if flushed.counts["flushes"]:
             self.latencies.extend(flushed.latencies_ms)
             self.last.update(batch_size=flushed.counts["deltas"], coalescing_ratio=flushed.coalescing_ratio)

@@ -12,14 +12,16 @@ import org.apache.flink.types.Row;
 import org.apache.flink.util.Collector;
 
 /**
- * Splits one frame of Kafka records (written by common/serde/frames.py) into Row(output, key, value).
+ * Splits one frame of Kafka records (written by common/serde/frames.py) into Row(output, key, value,
+ * timestamp).
  *
  * <p>Why: every record that crosses from a Python operator to the JVM costs tens of microseconds,
  * whatever its size. A Python operator that emits all records of one input as a single frame pays
  * that once; this Java operator, chained behind it, splits the frame at JVM speed.
  *
- * <p>Frame: repeated [u8 output][i32 key length][key][i32 value length][value], big-endian. A value
- * length of -1 (0xFFFFFFFF) has no bytes: the value is null, a tombstone on a compacted topic.
+ * <p>Frame: repeated [u8 output][i64 timestamp if output has bit 0x80][i32 key length][key][i32 value
+ * length][value], big-endian; the output is the low 7 bits. A value length of -1 (0xFFFFFFFF) has no
+ * bytes: the value is null, a tombstone on a compacted topic. A null timestamp leaves it to the producer.
  *
  * <p>Counts the records per output topic (metric group topic=NAME, counter records_out): the sink
  * behind it writes several topics, and Flink's own counters do not tell them apart.
@@ -45,7 +47,9 @@ public final class RecordFrames extends RichFlatMapFunction<byte[], Row> impleme
     public void flatMap(byte[] frame, Collector<Row> out) {
         ByteBuffer buffer = ByteBuffer.wrap(frame);
         while (buffer.hasRemaining()) {
-            int output = buffer.get() & 0xff;
+            int flagged = buffer.get() & 0xff;
+            int output = flagged & 0x7f;
+            Long timestamp = (flagged & 0x80) != 0 ? Long.valueOf(buffer.getLong()) : null;
             byte[] key = new byte[buffer.getInt()];
             buffer.get(key);
             int length = buffer.getInt();
@@ -57,12 +61,12 @@ public final class RecordFrames extends RichFlatMapFunction<byte[], Row> impleme
             if (output < recordsOut.length) {
                 recordsOut[output].inc();
             }
-            out.collect(Row.of(output, key, value));
+            out.collect(Row.of(output, key, value, timestamp));
         }
     }
 
     @Override
     public TypeInformation<Row> getProducedType() {
-        return Types.ROW(Types.INT, Types.PRIMITIVE_ARRAY(Types.BYTE), Types.PRIMITIVE_ARRAY(Types.BYTE));
+        return Types.ROW(Types.INT, Types.PRIMITIVE_ARRAY(Types.BYTE), Types.PRIMITIVE_ARRAY(Types.BYTE), Types.LONG);
     }
 }

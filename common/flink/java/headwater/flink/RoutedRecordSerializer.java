@@ -5,7 +5,8 @@ import org.apache.flink.kafka.shaded.org.apache.kafka.clients.producer.ProducerR
 import org.apache.flink.types.Row;
 
 /**
- * Writes Row(output, key, value) from {@link RecordFrames} to topics[output], keyed.
+ * Writes Row(output, key, value, timestamp) from {@link RecordFrames} to topics[output], keyed, with
+ * the record's timestamp when it has one.
  *
  * <p>Why: one exactly-once KafkaSink (one transaction per checkpoint) for all of a job's output
  * topics, instead of one sink and one transactional producer per topic.
@@ -24,6 +25,7 @@ public final class RoutedRecordSerializer implements KafkaRecordSerializationSch
         if (output >= topics.length) {
             throw new IllegalArgumentException("frame names output " + output + " but the sink has " + topics.length + " topics");
         }
-        return new ProducerRecord<>(topics[output], (byte[]) row.getField(1), (byte[]) row.getField(2));
+        Long stamped = (Long) row.getField(3);  // the ingest record's Kafka timestamp, carried along
+        return new ProducerRecord<>(topics[output], null, stamped, (byte[]) row.getField(1), (byte[]) row.getField(2));
     }
 }
