@@ -3,7 +3,8 @@
 2,000 SDK batches of 10 events from 5,000 users of one tenant, at parallelism 2: each subtask of the
 schema gate (keyed by user) must read 35-65% of them (Flink's read-records, from the REST API), and
 what comes out is what one schema applied in order gives (the generator's types never conflict, so the
-order does not matter): every action, as the rules encode it, and no refusal.
+order does not matter): every action, as the rules encode it, and no refusal. The TaskManagers'
+Prometheus endpoints count the same messages.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from common.contracts.tenants import load_registry
 from common.kafka.produce import send
 from common.serde.avro import AvroCodec
 from common.topics import topic
+from harness import prometheus
 from harness.jobs import SubmittedJob
 from harness.kafka import Collector
 from jobs.api_unification.tenant_schema import TenantSchema
@@ -27,6 +29,11 @@ from jobs.api_unification.unify import unify
 pytestmark = pytest.mark.integration
 
 BATCHES = 2_000
+
+
+def _scraped_messages(settings) -> float:
+    samples = prometheus.job_samples(settings.metrics_ports, settings.topic_prefix)
+    return prometheus.total(samples, "flink_taskmanager_job_task_operator_messages_sdk")
 
 
 @pytest.mark.timeout(600)
@@ -58,6 +65,10 @@ def test_one_tenant_spreads_over_both_subtasks_of_the_gate(isolated_env, local_c
         deadline = time.monotonic() + 180
         while sum(per_subtask := job.flink.records_in_per_subtask(job.job_id, "schema gate")) < BATCHES:
             assert time.monotonic() < deadline, f"the gate read {per_subtask} of {BATCHES}"
+            time.sleep(1)
+        # The same counts reach Prometheus from each TaskManager's endpoint (docs/metrics.md).
+        while (scraped := _scraped_messages(settings)) < BATCHES:
+            assert time.monotonic() < deadline, f"Prometheus shows {scraped} of {BATCHES} messages"
             time.sleep(1)
     finally:
         job.kill()
