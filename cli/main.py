@@ -213,6 +213,14 @@ def _parser() -> argparse.ArgumentParser:
         help="any of the user's identifiers: user id, customer id, email, phone, anonymous id or device id",
     )
 
+    top_help = (
+        "a live page of every running job, wherever it runs (MiniCluster or cluster): state, records/s in "
+        "and out, consumer lag per topic, last checkpoint, back-pressure, freshness; read from the jobs' "
+        "Prometheus endpoints (HEADWATER_METRICS_PORTS) and Kafka's end offsets"
+    )
+    top = sub.add_parser("top", help=top_help, description=top_help)
+    top.add_argument("--once", action="store_true", help="print one page and exit (for scripts and logs)")
+    top.add_argument("--interval", type=float, default=2.0, help="seconds between two reads (default 2)")
     tail = sub.add_parser("tail", help="print committed records of a topic (decodes Avro values)")
     tail.add_argument("topic", help="topic suffix (e.g. skeleton.envelopes) or full name")
     tail.add_argument("--max", type=int, default=10, help="stop after this many records (default 10)")
@@ -437,6 +445,8 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
         for user in get(settings, args.tenant, args.identifier):
             log.info(json.dumps(user, indent=2, ensure_ascii=False, default=str))
         return 0
+    if args.command == "top":
+        return _top(settings, args.once, args.interval)
     if args.command == "tail":
         from cli.tail import read_committed, render
         from common.serde.avro import AvroCodec
@@ -447,6 +457,37 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
             log.info(render(value, codec))
         return 0
     raise AssertionError(args.command)
+
+
+def _top(settings: config.Settings, once: bool, interval: float) -> int:
+    from cli.top import snapshot, table
+
+    if not settings.metrics_ports:
+        raise config.ConfigError("HEADWATER_METRICS_PORTS is empty: the jobs serve no metrics to read")
+    if interval <= 0:
+        raise config.ConfigError(f"--interval {interval:g}: give a positive number of seconds")
+    if once:
+        rows, names = snapshot(settings, interval)
+        if not rows:
+            log.info(f"no job serves metrics on 127.0.0.1:{settings.metrics_ports} (is one running?)")
+            return 0
+        from io import StringIO
+
+        from rich.console import Console
+
+        out = StringIO()
+        Console(file=out, width=160, color_system=None).print(table(rows, names))
+        log.info(out.getvalue().rstrip())
+        return 0
+    from rich.live import Live
+
+    with Live(refresh_per_second=1, screen=False) as live:
+        try:
+            while True:
+                rows, names = snapshot(settings, interval)
+                live.update(table(rows, names))
+        except KeyboardInterrupt:
+            return 0
 
 
 def _rejected(args: argparse.Namespace, settings: config.Settings) -> int:

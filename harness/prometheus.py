@@ -1,50 +1,13 @@
-"""Read a job's metrics the way Prometheus does: from the `/metrics` endpoints of Flink's reporter.
-
-Each Flink process (a `headwater run` MiniCluster, each JobManager and TaskManager of a cluster) serves
-on the first free port of HEADWATER_METRICS_PORTS, so a test finds its job's endpoint by scanning the
-range for series of that job (its task names carry the topic prefix).
-"""
+"""Test helpers over the jobs' Prometheus endpoints (common/prometheus.py): find one job's samples,
+and the metrics the Grafana dashboard asks for."""
 
 from __future__ import annotations
 
 import re
-import urllib.error
-import urllib.request
-from collections import defaultdict
-from dataclasses import dataclass
 
+from common.prometheus import OPERATOR, Sample, label_value, ports, scrape, total
 
-@dataclass(frozen=True)
-class Sample:
-    name: str
-    labels: dict
-    value: float
-
-
-def ports(port_range: str) -> list[int]:
-    first, _, last = port_range.partition("-")
-    return list(range(int(first), int(last or first) + 1))
-
-
-def scrape(port: int, timeout: float = 2.0) -> list[Sample]:
-    """Every sample one endpoint serves on 127.0.0.1; [] when nothing answers there."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as response:
-            text = response.read().decode()
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return []
-    return [
-        Sample(sample.name, dict(sample.labels), sample.value)
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    ]
-
-
-def label_value(text: str) -> str:
-    """How Flink's reporter writes a name into a label value (every other character becomes `_`)."""
-    return re.sub(r"[^a-zA-Z0-9:_]", "_", text)
+__all__ = ["OPERATOR", "Sample", "dashboard_metrics", "job_samples", "label_value", "scrape", "total"]
 
 
 def job_samples(port_range: str, marker: str) -> list[Sample]:
@@ -62,17 +25,6 @@ def job_samples(port_range: str, marker: str) -> list[Sample]:
         }
         found += [s for s in samples if s.labels.get("job_id") in jobs]
     return found
-
-
-def total(samples: list[Sample], name: str, by: str | None = None):
-    """The sum of `name` over every subtask; with `by`, a dict label value -> sum."""
-    if by is None:
-        return sum(s.value for s in samples if s.name == name)
-    sums: dict[str, float] = defaultdict(float)
-    for s in samples:
-        if s.name == name:
-            sums[s.labels.get(by, "")] += s.value
-    return dict(sums)
 
 
 DASHBOARD = "infra/grafana/headwater.json"
