@@ -109,9 +109,11 @@ def where_to_start(settings: Settings, args) -> tuple[str | None, Settings]:
     from dataclasses import replace
 
     from common.flink.restore import ResetRefused, start_point
+    from common.kafka.admin import require_topics
 
     if args.reset_to is not None and not args.reset:
         raise ResetRefused("--reset-to TIME only goes with --reset: a restored job reads from its own offsets")
+    require_topics(settings)
     if args.from_savepoint:
         return args.from_savepoint, settings
     chosen = start_point(settings, args.job, reset_state=args.reset, start_from_ms=args.reset_to, say=log.info)
@@ -160,11 +162,13 @@ def stop(settings: Settings, job: str, cluster: str, with_savepoint: bool) -> st
 def replay(settings: Settings, job: str, cluster: str, restore_from: str, parallelism: int | None) -> None:
     """Run `job` again from a savepoint: the copy running now (if any) is cancelled and replaced."""
     from common.flink.checkpoints import require_restore_point
+    from common.kafka.admin import require_topics
     from jobs import registry
 
     registry.job_module(job)
     refuse_stale_local_cluster(settings, cluster)
     require_restore_point(settings, restore_from, job)  # before cancelling anything
+    require_topics(settings)
     flink = FlinkCluster(cluster)
     running = flink.find_active(job)
     if running is not None:

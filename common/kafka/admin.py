@@ -7,6 +7,7 @@ import time
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from common.config import Settings
+from common.errors import HeadwaterError
 from common.kafka.clients import client_config
 from common.topics import TOPICS, TopicSpec
 
@@ -18,6 +19,22 @@ def admin_client(settings: Settings, quiet: bool = False) -> AdminClient:
     # broker starts, so it logs nothing.
     conf = client_config(settings, {"log_level": 0 if quiet else 3})
     return AdminClient(conf)
+
+
+class TopicsMissing(HeadwaterError):
+    """A job would read or write topics that do not exist: its sources fail and Flink restarts it for ever."""
+
+
+def require_topics(settings: Settings) -> None:
+    """Refuse to start a job while any of the deployment's topics is missing (with their names)."""
+    listed = set(admin_client(settings).list_topics(timeout=10).topics)
+    missing = [t for spec in TOPICS if (t := f"{settings.topic_prefix}{spec.suffix}") not in listed]
+    if missing:
+        raise TopicsMissing(
+            f"{len(missing)} of the pipeline's topics do not exist on Kafka at {settings.kafka_bootstrap}: "
+            f"{', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}; create them (`headwater up` does, "
+            f"for the local stack and HEADWATER_TOPIC_PREFIX; common/topics.py lists them)"
+        )
 
 
 def broker_count(settings: Settings, timeout: float = 5.0) -> int:

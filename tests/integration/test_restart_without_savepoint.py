@@ -107,3 +107,14 @@ def test_committed_offsets_without_a_checkpoint_refuse_to_start_with_one_line(is
         text=True,
     )
     assert refused.returncode != 0 and "only goes with --reset" in refused.stdout + refused.stderr
+
+
+def test_missing_topics_refuse_to_start_with_one_line(stack):
+    """Without its topics a job's sources fail and Flink restarts it for ever: refused before it starts."""
+    env = {"HEADWATER_TOPIC_PREFIX": "never-created."}
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "run", JOB], env={**os.environ, **env}, capture_output=True, text=True
+    )
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert done.returncode != 0 and len(lines) == 1, lines
+    assert "never-created.ingest.sdk" in lines[0] and "headwater up" in lines[0], lines[0]
