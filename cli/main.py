@@ -221,6 +221,20 @@ def _parser() -> argparse.ArgumentParser:
     top = sub.add_parser("top", help=top_help, description=top_help)
     top.add_argument("--once", action="store_true", help="print one page and exit (for scripts and logs)")
     top.add_argument("--interval", type=float, default=2.0, help="seconds between two reads (default 2)")
+    trace_help = (
+        "where one message went, in time order: its ingest record, the action or its refusals, the deltas "
+        "and the MongoDB documents that hold them, enriched events, identity profiles"
+    )
+    trace = sub.add_parser("trace", help=trace_help, description=trace_help)
+    trace.add_argument("--tenant", required=True, help="the message's tenant")
+    trace.add_argument("--message-id", required=True, help="the message id its producer gave it")
+    trace.add_argument(
+        "--since",
+        metavar="TIME",
+        type=_instant,
+        help="read the topics from this time (ISO 8601 or epoch ms; default: 24 hours ago): every record "
+        "carries its ingest time, so the message's trail starts at or after its arrival",
+    )
     tail = sub.add_parser("tail", help="print committed records of a topic (decodes Avro values)")
     tail.add_argument("topic", help="topic suffix (e.g. skeleton.envelopes) or full name")
     tail.add_argument("--max", type=int, default=10, help="stop after this many records (default 10)")
@@ -444,6 +458,21 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
 
         for user in get(settings, args.tenant, args.identifier):
             log.info(json.dumps(user, indent=2, ensure_ascii=False, default=str))
+        return 0
+    if args.command == "trace":
+        import time
+
+        from cli.trace import NothingTraced, render, trace
+
+        since = args.since if args.since is not None else int(time.time() * 1000) - 24 * 3_600_000
+        steps = trace(settings, args.tenant, args.message_id, since)
+        if not steps:
+            raise NothingTraced(
+                f"no record of message {args.message_id!r} of tenant {args.tenant!r} on "
+                f"{settings.topic_prefix}* since {since} ms: check the id, or look further back with --since"
+            )
+        for line in render(steps):
+            log.info(line)
         return 0
     if args.command == "top":
         return _top(settings, args.once, args.interval)

@@ -29,9 +29,12 @@ def read_to_end(
         yield msg.topic(), msg.key(), msg.value()
 
 
-def messages_to_end(settings: Settings, topics: list[str], timeout_s: float = 30.0) -> Iterator:
+def messages_to_end(
+    settings: Settings, topics: list[str], timeout_s: float = 30.0, since_ms: int | None = None
+) -> Iterator:
     """Every committed record present when called, as confluent-kafka Messages (topic, partition, offset,
-    timestamp, key, value), oldest first per partition."""
+    timestamp, key, value), oldest first per partition. With `since_ms`, from the first record whose
+    Kafka timestamp is at or after it."""
     consumer = Consumer(
         client_config(
             settings,
@@ -56,11 +59,19 @@ def messages_to_end(settings: Settings, topics: list[str], timeout_s: float = 30
             partitions += [TopicPartition(name, p) for p in metadata.partitions]
         remaining = set()
         starts = []
+        firsts = {}
+        if since_ms is not None and partitions:
+            wanted = [TopicPartition(tp.topic, tp.partition, since_ms) for tp in partitions]
+            found = consumer.offsets_for_times(wanted, timeout=max(1.0, deadline - time.monotonic()))
+            firsts = {(tp.topic, tp.partition): tp.offset for tp in found}
         for tp in partitions:
             low, high = _watermarks(consumer, tp, deadline)
-            if high > low:
+            first = firsts.get((tp.topic, tp.partition), low) if since_ms is not None else low
+            if first < 0:  # no record at or after since_ms
+                continue
+            if high > max(low, first):
                 remaining.add((tp.topic, tp.partition))
-                starts.append(TopicPartition(tp.topic, tp.partition, low))
+                starts.append(TopicPartition(tp.topic, tp.partition, max(low, first)))
         if not remaining:
             return
         consumer.assign(starts)

@@ -5,7 +5,8 @@ api-unification, action-streaming and reaction-streaming run on MiniClusters. Af
 jobs' start is not part of freshness), 300 SDK batches are produced, each with its own ingest
 timestamp. Then: every action, delta, enriched event and profile on the topics has the timestamp of the
 ingest record it came from, and reaction-streaming's gauges, taken when MongoDB acknowledged the
-writes, show ages of seconds, not of the run.
+writes, show ages of seconds, not of the run. `headwater trace` follows one message from its ingest
+record to the MongoDB document that holds its delta, and finds a refused one with its reason.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from common.log import get_logger
 from common.serde.avro import AvroCodec
 from common.topics import topic
 from harness import prometheus
-from harness.jobs import RunningJob
+from harness.jobs import RunningJob, run_headwater
 from harness.kafka import Collector
 
 log = get_logger(__name__)
@@ -32,6 +33,15 @@ pytestmark = pytest.mark.integration
 WARM_UP, BATCHES = 20, 300
 OPERATOR = "flink_taskmanager_job_task_operator_"
 JOBS = ("api-unification", "action-streaming", "reaction-streaming")
+TRAIL = ("ingest record", "action", "delta", "enriched event", "holds v")
+
+
+def _send_raw(settings, value: bytes) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    send(producer, topic(settings.topic_prefix, "ingest.sdk"), value)
+    assert producer.flush(30) == 0
 
 
 def _produce(settings, generator, count: int) -> dict[str, int]:
@@ -61,6 +71,9 @@ def test_every_hop_carries_the_ingest_time_and_reaction_streaming_reports_second
         alive = lambda: all(job.alive() for job in jobs)  # noqa: E731
         assert deltas.wait_for(1, timeout=240, alive=alive), "no delta from the warm-up"
         sent.update(_produce(settings, generator, BATCHES))
+        last_id = list(sent)[-1]
+        forged = {**generator.sdk(2), "message_id": "sdk-refused-1", "write_key": "wk_not_a_key"}
+        _send_raw(settings, json.dumps(forged).encode())
         deadline = time.monotonic() + 180
         while True:
             samples = [s for s in prometheus.job_samples(settings.metrics_ports, settings.topic_prefix)]
@@ -78,9 +91,18 @@ def test_every_hop_carries_the_ingest_time_and_reaction_streaming_reports_second
             if written and written >= len(deltas.values) and len(deltas.values) > 0:
                 break
             assert alive() and time.monotonic() < deadline, f"reaction-streaming wrote {written}/{len(deltas.values)}"
+        # `headwater trace` follows one message from its ingest record to the MongoDB document.
+        traced = run_headwater(env, "trace", "--tenant", "acme", "--message-id", last_id)
+        refused = run_headwater(env, "trace", "--tenant", "acme", "--message-id", "sdk-refused-1")
     finally:
         for job in jobs:
             job.kill()
+    assert traced.returncode == 0, traced.stderr
+    trail = traced.stdout.splitlines()
+    kinds = [next((k for k in TRAIL if k in line), None) for line in trail]
+    assert kinds[:2] == ["ingest record", "action"] and {"delta", "enriched event"} <= set(kinds), trail
+    assert kinds[-1] == "holds v" and "mongodb" in trail[-1], trail
+    assert refused.returncode == 0 and "WRITE_KEY_REFUSED" in refused.stdout, refused.stdout + refused.stderr
 
     # Every output of a message has its ingest record's timestamp.
     codec = AvroCodec()
