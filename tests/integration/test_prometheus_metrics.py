@@ -3,7 +3,8 @@ Prometheus endpoint on a port of HEADWATER_METRICS_PORTS, and what it counts the
 
 api-unification reads 300 valid and 60 invalid API records; the pure rules say how many messages each
 source counter must show and how many refusals of each reason, and the scrape must agree, together
-with the Kafka source's records read and the actions written per topic.
+with the Kafka source's records read and the actions written per topic. `headwater top --once` shows
+the job from the same endpoint.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from common.contracts.tenants import load_registry
 from common.kafka.produce import send
 from common.topics import topic
 from harness import prometheus
-from harness.jobs import RunningJob
+from harness.jobs import RunningJob, run_headwater
 from harness.kafka import Collector
 from jobs.api_unification.tenant_schema import TenantSchema
 from jobs.api_unification.unify import unify
@@ -78,8 +79,13 @@ def test_a_scrape_counts_what_was_sent(isolated_env, tmp_path):
             if (messages, reasons) == (len(inputs), dict(reasons_expected)) and written or time.monotonic() > deadline:
                 break
             time.sleep(1)
+        page = run_headwater(env, "top", "--once", "--interval", "1")  # the same endpoint, as a person reads it
     finally:
         job.kill()
+    assert page.returncode == 0, page.stderr
+    row = next((line for line in page.stdout.splitlines() if "api-unification" in line), page.stdout)
+    assert "RUNNING" in row and topic(settings.topic_prefix, "ingest.api") in row, row
+    assert " s ago, " in row and " s / " in row, row  # last checkpoint; freshness p50 / p99
     assert samples, f"no endpoint in {settings.metrics_ports} serves the job's metrics; see {job.log}"
     assert messages == len(inputs)
     assert reasons == dict(reasons_expected)
