@@ -120,7 +120,19 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="N synthetic records (sdk: batches of --events events) from the generator",
     )
-    produce.add_argument("--seed", type=int, default=1, help="generator seed: same seed, same records (default 1)")
+    produce.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        help="generator seed: same seed, byte-identical records (times from a fixed epoch, 2026-11-01, which is "
+        "also their Kafka timestamp; default 1)",
+    )
+    produce.add_argument(
+        "--now", action="store_true", help="generator: times from now instead of the fixed epoch (live traffic)"
+    )
+    produce.add_argument(
+        "--tenants", type=lambda text: tuple(t for t in text.split(",") if t), help="generator: only these tenants"
+    )
     produce.add_argument("--users", type=_positive, default=500, help="generator: distinct users (default 500)")
     produce.add_argument("--events", type=_positive, default=10, help="generator: events per SDK batch (default 10)")
     produce.add_argument(
@@ -386,6 +398,8 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
                 events=args.events,
                 invalid_share=args.invalid_share,
                 rate=args.rate,
+                tenants=args.tenants,
+                now=args.now,
             )
         return 0
     if args.command == "import-csv":

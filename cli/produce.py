@@ -90,6 +90,34 @@ def produce_file(settings: Settings, source: str, path: Path, *, rate: float | N
         return send_all(settings, target, records, total, rate=rate)
 
 
+# `headwater produce --generate` without --now: event times and Kafka timestamps count from here, so the
+# same seed gives byte-identical records on every run (and the tenants' window around arrival accepts
+# them: the Kafka timestamp is the arrival).
+GENERATOR_EPOCH_MS = 1_793_491_200_000  # 2026-11-01T00:00:00Z
+
+
+def generated_records(
+    source: str,
+    count: int,
+    *,
+    seed: int,
+    arrival_ms: int,
+    users: int = 500,
+    events: int = 10,
+    invalid_share: float = 0.0,
+    tenants: tuple[str, ...] | None = None,
+):
+    """Yield `count` (key, value) synthetic records of `source` (pure: the same arguments, the same bytes)."""
+    from cli.synthetic import TENANTS, Generator
+
+    generator = Generator(seed, arrival_ms=arrival_ms, users=users, tenants=tenants or TENANTS)
+    for _ in range(count):
+        if source == "sdk" and invalid_share == 0:
+            yield None, json.dumps(generator.sdk(events)).encode()
+        else:
+            yield None, generator.mixed(source, invalid_share)
+
+
 def produce_generated(
     settings: Settings,
     source: str,
@@ -100,11 +128,15 @@ def produce_generated(
     events: int = 10,
     invalid_share: float = 0.0,
     rate: float | None = None,
+    tenants: tuple[str, ...] | None = None,
+    now: bool = False,
 ) -> int:
-    """Send `count` synthetic records (SDK batches of `events` events for sdk) from a seeded generator:
-    the same seed gives the same records, with times relative to now (the jobs refuse events from too
-    far in the past). `invalid_share` of them are malformed in the ways api-unification refuses."""
-    from cli.synthetic import Generator
+    """Send `count` synthetic records (SDK batches of `events` events for sdk) from a seeded generator.
+    The same seed gives byte-identical records: times count from GENERATOR_EPOCH_MS, which is also each
+    record's Kafka timestamp (the jobs judge event times against it). With `now`, times count from
+    now instead, for live traffic. `invalid_share` of them are malformed in the ways api-unification
+    refuses."""
+    from cli.synthetic import WRITE_KEYS
 
     _check_source(source)
     if source == COMPUTE:
@@ -112,16 +144,49 @@ def produce_generated(
             "--generate makes ingest records (sdk, api, partner, csv); compute messages name real "
             "profiles: write them to a file and use --file"
         )
-    generator = Generator(seed, arrival_ms=int(time.time() * 1000), users=users)
+    unknown = [t for t in tenants or () if t not in WRITE_KEYS]
+    if unknown:
+        raise ProduceError(
+            f"--tenants: no demo write key for {', '.join(unknown)}; the generator writes for {', '.join(WRITE_KEYS)}"
+        )
+    target = topic(settings.topic_prefix, f"ingest.{source}")
+    arrival_ms = int(time.time() * 1000) if now else GENERATOR_EPOCH_MS
+    if not now:
+        _warn_if_expired(settings, target, arrival_ms)
+    records = generated_records(
+        source,
+        count,
+        seed=seed,
+        arrival_ms=arrival_ms,
+        users=users,
+        events=events,
+        invalid_share=invalid_share,
+        tenants=tenants,
+    )
+    stamped = ((key, value, None if now else arrival_ms) for key, value in records)
+    return send_all(settings, target, stamped, count, rate=rate)
 
-    def records():
-        for _ in range(count):
-            if source == "sdk" and invalid_share == 0:
-                yield None, json.dumps(generator.sdk(events)).encode()
-            else:
-                yield None, generator.mixed(source, invalid_share)
 
-    return send_all(settings, topic(settings.topic_prefix, f"ingest.{source}"), records(), count, rate=rate)
+def _warn_if_expired(settings: Settings, target: str, stamped_ms: int) -> None:
+    """Records stamped at the epoch are older than a topic's time retention may allow: say so."""
+    from confluent_kafka.admin import ConfigResource
+
+    from common.kafka.admin import admin_client
+
+    admin = admin_client(settings)  # held until the future resolves
+    resource = ConfigResource(ConfigResource.Type.TOPIC, target)
+    try:
+        config = admin.describe_configs([resource], request_timeout=10)[resource].result(timeout=15)
+        retention = int(config["retention.ms"].value)
+    except Exception:  # noqa: BLE001 - the warning is a courtesy; sending reports a missing topic itself
+        return
+    age = int(time.time() * 1000) - stamped_ms
+    if 0 <= retention < age:
+        progress.warning(
+            f"the records are stamped {age // 86_400_000} days ago (the generator's fixed epoch), past "
+            f"{target}'s retention of {retention // 3_600_000} h: the broker may delete them before a job "
+            f"reads them; add --now for records stamped now"
+        )
 
 
 def _check_source(source: str) -> None:
@@ -132,13 +197,14 @@ def _check_source(source: str) -> None:
 def send_all(
     settings: Settings,
     target: str,
-    records: Iterable[tuple[bytes | None, bytes]],
+    records: Iterable[tuple],
     total: int,
     *,
     rate: float | None = None,
 ) -> int:
-    """Produce (key, value) pairs to `target`, at most `rate` a second, with a progress bar on a terminal
-    (a line every 10 s otherwise); wait until Kafka acknowledged all of them. Returns the count."""
+    """Produce (key, value) or (key, value, Kafka timestamp or None) records to `target`, at most `rate`
+    a second, with a progress bar on a terminal (a line every 10 s otherwise); wait until Kafka
+    acknowledged all of them. Returns the count."""
     from tqdm import tqdm
 
     if rate is not None and rate <= 0:
@@ -154,13 +220,14 @@ def send_all(
     bar = tqdm(total=total, unit="rec", file=sys.stderr, disable=not interactive, desc=target, smoothing=0.1)
     sent, started, last_line = 0, time.monotonic(), time.monotonic()
     with bar:
-        for key, value in records:
+        for key, value, *stamp in records:
             if rate is not None:
                 wait = started + sent / rate - time.monotonic()
                 if wait > 0:
                     p.poll(0)
                     time.sleep(wait)
-            send(p, target, value, key=key, on_delivery=on_delivery)
+            timestamp = {"timestamp": stamp[0]} if stamp and stamp[0] is not None else {}
+            send(p, target, value, key=key, on_delivery=on_delivery, **timestamp)
             sent += 1
             bar.update(1)
             if not interactive and time.monotonic() - last_line >= 10.0:

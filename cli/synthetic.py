@@ -93,7 +93,7 @@ class Generator:
         return {**base, "type": "device", "device": {"id": f"d-{base['customer_id']}", "push_token": "tok"}}
 
     def partner(self) -> dict:
-        tenant = self.rng.choice(TENANTS)
+        tenant = self.rng.choice(self.tenants)
         base = {
             "writeKey": WRITE_KEYS[tenant],
             "userId": self._user(),

@@ -96,6 +96,7 @@ class Pipeline:
             str(rate),
             "--invalid-share",
             str(invalid_share),
+            "--now",  # live traffic: times from now, so freshness is measured from the real send
         )
 
     def all_running(self) -> bool:
