@@ -57,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     cup.add_argument("--slots", type=_positive, default=4, help="task slots per TaskManager (default 4)")
     cup.add_argument("--memory", default="2048m", help="process memory per TaskManager (default 2048m)")
+    cup.add_argument(
+        "--bind",
+        metavar="ADDRESS",
+        help="bind and advertise this IP address of the host instead of 127.0.0.1, for TaskManagers or "
+        "clients on other hosts (set HEADWATER_FLINK=http://ADDRESS:PORT too; docs/operations.md)",
+    )
     cluster_sub.add_parser("down", help="stop it (running jobs end; resume them from their last checkpoint)")
     cluster_sub.add_parser("status", help="print its processes, web UI address and running jobs")
 
@@ -555,7 +561,7 @@ def _operate(args: argparse.Namespace, settings: config.Settings) -> int:
     cluster = (getattr(args, "cluster", None) or settings.flink_rest).rstrip("/")
     if args.command == "cluster":
         if args.action == "up":
-            operations.cluster_up(settings, args.taskmanagers, args.slots, args.memory)
+            operations.cluster_up(settings, args.taskmanagers, args.slots, args.memory, args.bind)
         elif args.action == "down":
             operations.cluster_down(settings)
         else:

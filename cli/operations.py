@@ -18,14 +18,15 @@ from common.log import get_logger
 log = get_logger(__name__)
 
 
-def cluster_up(settings: Settings, taskmanagers: int, slots: int, memory: str) -> None:
+def cluster_up(settings: Settings, taskmanagers: int, slots: int, memory: str, bind: str | None = None) -> None:
     from infra.stack import flink_cluster
 
     started = time.monotonic()
-    size = flink_cluster.ClusterSize(taskmanagers, slots, memory)
+    address = flink_cluster.bind_address(bind) if bind else flink_cluster.LOOPBACK
+    size = flink_cluster.ClusterSize(taskmanagers, slots, memory, address)
     log.info(
         f"starting a local Flink cluster: 1 JobManager, {taskmanagers} TaskManager(s) x {slots} slots, "
-        f"{memory} each (logs under {settings.data_dir / 'logs'})"
+        f"{memory} each, on {address} (logs under {settings.data_dir / 'logs'})"
     )
     flink_cluster.up(settings, size)
     log.info(f"ready in {time.monotonic() - started:.1f} s; web UI {settings.flink_rest}")

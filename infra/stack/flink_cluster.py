@@ -31,6 +31,34 @@ from infra.stack.process import Service, StackError
 log = get_logger(__name__)
 
 
+LOOPBACK = "127.0.0.1"
+# flink-conf pins these to loopback; `--bind` moves them all to one address.
+BIND_KEYS = (
+    "jobmanager.bind-host",
+    "jobmanager.rpc.address",
+    "taskmanager.bind-host",
+    "taskmanager.host",
+    "rest.bind-address",
+    "rest.address",
+)
+
+
+def bind_address(text: str) -> str:
+    """The `--bind` address: one IP address of this host (not a wildcard: it is also what the processes
+    advertise to each other and to clients)."""
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise StackError(f"--bind {text!r}: give an IP address of this host (e.g. 10.0.0.5)") from None
+    if address.is_unspecified:
+        raise StackError(
+            f"--bind {text}: a wildcard cannot be advertised to the other processes; give this host's address"
+        )
+    return str(address)
+
+
 @dataclass(frozen=True)
 class ClusterSize:
     """How big `headwater cluster up` makes the cluster."""
@@ -38,12 +66,19 @@ class ClusterSize:
     taskmanagers: int = 1
     slots: int = 4
     taskmanager_memory: str = "2048m"
+    # The address every process binds to and advertises (RPC, data, REST). Loopback unless asked:
+    # `cluster up --bind ADDRESS` for TaskManagers or clients on other hosts (docs/operations.md).
+    bind: str = LOOPBACK
 
     def overrides(self) -> dict[str, str]:
-        return {
+        conf = {
             "taskmanager.numberOfTaskSlots": str(self.slots),
             "taskmanager.memory.process.size": self.taskmanager_memory,
         }
+        if self.bind != LOOPBACK:
+            for key in BIND_KEYS:
+                conf[key] = self.bind
+        return conf
 
 
 def rest_host_port(settings: Settings) -> tuple[str, int]:
@@ -95,8 +130,12 @@ def registered_taskmanagers(rest: str, timeout: float = 2.0) -> int:
 
 def cluster_services(settings: Settings, size: ClusterSize) -> list[Service]:
     host, port = rest_host_port(settings)
-    if host not in ("127.0.0.1", "localhost"):
-        raise StackError(f"the local cluster listens on 127.0.0.1 only, not {host}: point HEADWATER_FLINK at 127.0.0.1")
+    allowed = (LOOPBACK, "localhost") if size.bind == LOOPBACK else (size.bind,)
+    if host not in allowed:
+        raise StackError(
+            f"the local cluster listens on {size.bind} only, not {host}: point HEADWATER_FLINK at "
+            f"http://{size.bind}:{port}"
+        )
     home = flink_home()
     conf_dir = render_conf_dir(
         settings,
@@ -128,7 +167,7 @@ def cluster_services(settings: Settings, size: ClusterSize) -> list[Service]:
             ready=rest_answers,
             env=env,
             start_timeout=90.0,
-            port_hint="set HEADWATER_FLINK to another http://127.0.0.1:PORT",
+            port_hint=f"set HEADWATER_FLINK to another http://{host}:PORT",
         )
     ]
     for index in range(1, size.taskmanagers + 1):
