@@ -60,6 +60,8 @@ def apply_delta(doc: dict | None, delta: dict) -> dict | None:
         if path in doc:  # $pull on a missing field leaves it missing
             doc[path] = [v for v in doc[path] if v not in values]
     doc["version"] = delta["version"]
+    if delta.get("message_id") is not None:  # reaction-streaming's writes keep it (requests.py)
+        doc["last_message_id"] = delta["message_id"]
     return doc
 
 

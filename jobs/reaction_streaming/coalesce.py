@@ -33,6 +33,9 @@ class Write(Delta):
     """A delta that carries a run of consecutive deltas of one document (same vocabulary, same fields)."""
 
     versions: list[int] = field(default_factory=list)  # the deltas it carries (for refusals and the coalescing ratio)
+    # The message of its last delta: the document keeps it (`last_message_id`), so a reader can follow a
+    # document back to the message that last changed it (`headwater trace`).
+    message_id: str | None = None
 
     def paths(self):
         return [*self.set, *self.unset, *self.add_to_set, *self.pull]
@@ -63,7 +66,9 @@ def coalesce(deltas: list[dict]) -> list[Write]:
 def _fold(w: Write, d: dict) -> Write:
     """`w` followed by `d` as one write; raises _Conflict if MongoDB could not do it in one update."""
     if d["delete"]:
-        return Write(w.collection, w.doc_id, d["version"], delete=True, versions=[*w.versions, d["version"]])
+        return Write(
+            w.collection, w.doc_id, d["version"], delete=True, versions=[*w.versions, d["version"]], message_id=None
+        )
     if w.delete and w.versions:
         raise _Conflict  # a write after a delete recreates the document: keep them apart
     new = Write(
@@ -76,6 +81,7 @@ def _fold(w: Write, d: dict) -> Write:
         {p: list(v) for p, v in w.add_to_set.items()},
         {p: list(v) for p, v in w.pull.items()},
         [*w.versions, d["version"]],
+        d.get("message_id"),
     )
     for path, value in d["set"].items():
         _check_prefixes(new, path)

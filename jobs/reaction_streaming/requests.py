@@ -14,11 +14,17 @@ carries `version` (each delta sets it).
 
 A delete replaces the document by a tombstone `{version, deleted: true}`: a stale delta replayed
 later is older than the tombstone and cannot bring the document back. Readers skip tombstones.
+
+Every other write also sets `last_message_id`, the message of its newest delta: from a document, `headwater
+trace --message-id` finds what changed it last.
 """
 
 from __future__ import annotations
 
 from jobs.reaction_streaming.coalesce import Write
+
+# The message whose delta last changed the document (not kept on a tombstone: a deleted user leaves none).
+LAST_MESSAGE = "last_message_id"
 
 
 def version_filter(write: Write) -> dict:
@@ -27,6 +33,8 @@ def version_filter(write: Write) -> dict:
 
 def update_document(write: Write) -> dict:
     update: dict[str, dict] = {"$set": {**write.set, "version": write.version}}
+    if write.message_id is not None:
+        update["$set"][LAST_MESSAGE] = write.message_id
     if write.unset:
         update["$unset"] = {path: "" for path in write.unset}
     if write.add_to_set:

@@ -148,8 +148,8 @@ def test_a_refused_write_and_an_undecodable_record_go_to_rejected_and_hold_up_no
         assert reasons == [("INVALID_DELTA", None), ("WRITE_REFUSED", "m2")]
         assert report["refused"] == 1
         docs = _documents(settings)
-        assert docs[("users", "acme:good")] == {"version": 1, "name": "ok"}
-        assert docs[("users", "acme:bad")] == {"version": 1, "name": "x"}
+        assert docs[("users", "acme:good")] == {"version": 1, "name": "ok", "last_message_id": "m3"}
+        assert docs[("users", "acme:bad")] == {"version": 1, "name": "x", "last_message_id": "m1"}
 
         # The document is parked (issue 18, item 4): its next delta waits for the refused one.
         later = {**base, "doc_id": "acme:bad", "version": 3, "message_id": "m4", "set": {"version": 3, "plan": "pro"}}
@@ -162,7 +162,8 @@ def test_a_refused_write_and_an_undecodable_record_go_to_rejected_and_hold_up_no
             time.sleep(1)
         inputs.close()
         time.sleep(2)  # past a flush
-        assert _documents(settings)[("users", "acme:bad")] == {"version": 1, "name": "x"}, "written out of order"
+        held = _documents(settings)[("users", "acme:bad")]
+        assert held == {"version": 1, "name": "x", "last_message_id": "m1"}, "written out of order"
         # The fix: the document made able to take the refused change; then the redrive.
         with MongoClient(settings.mongo_uri) as client:
             client[settings.mongo_database]["users"].update_one({"_id": "acme:bad"}, {"$set": {"name": ["x"]}})
@@ -174,7 +175,7 @@ def test_a_refused_write_and_an_undecodable_record_go_to_rejected_and_hold_up_no
             timeout=120,
         )
         assert done.returncode == 0 and "sent to" in done.stdout + done.stderr, done.stdout + done.stderr
-        want = {"version": 3, "name": ["x", "y"], "plan": "pro"}
+        want = {"version": 3, "name": ["x", "y"], "plan": "pro", "last_message_id": "m4"}
         deadline = time.monotonic() + 60
         while _documents(settings)[("users", "acme:bad")] != want:
             assert time.monotonic() < deadline and job.alive(), _documents(settings)[("users", "acme:bad")]
