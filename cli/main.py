@@ -239,6 +239,17 @@ def _parser() -> argparse.ArgumentParser:
     top = sub.add_parser("top", help=top_help, description=top_help)
     top.add_argument("--once", action="store_true", help="print one page and exit (for scripts and logs)")
     top.add_argument("--interval", type=float, default=2.0, help="seconds between two reads (default 2)")
+    k8s_help = (
+        "FlinkDeployment manifests for the Flink Kubernetes operator, one per job (upgrade mode last-state, "
+        "checkpoints and HA on S3; docs/operations.md)"
+    )
+    k8s = sub.add_parser("k8s", help=k8s_help, description=k8s_help)
+    k8s_sub = k8s.add_subparsers(dest="action", required=True, metavar="ACTION")
+    render = k8s_sub.add_parser("render", help="write headwater-<job>.yaml for each job into --out")
+    render.add_argument("--image", required=True, help="an image with Flink 2.2, Python 3.11 and Headwater installed")
+    render.add_argument("--out", type=Path, required=True, help="the folder to write the manifests to")
+    render.add_argument("--namespace", default="default", help="the jobs' namespace (default: default)")
+    render.add_argument("--parallelism", type=_positive, default=2, help="each job's parallelism (default 2)")
     trace_help = (
         "where one message went, in time order: its ingest record, the action or its refusals, the deltas "
         "and the MongoDB documents that hold them, enriched events, identity profiles"
@@ -478,6 +489,16 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
 
         for user in get(settings, args.tenant, args.identifier):
             log.info(json.dumps(user, indent=2, ensure_ascii=False, default=str))
+        return 0
+    if args.command == "k8s":
+        from infra.k8s import render
+        from jobs.registry import JOBS
+
+        jobs = [job for job in sorted(JOBS) if job != "skeleton"]
+        for path in render(
+            settings, jobs, args.out, image=args.image, namespace=args.namespace, parallelism=args.parallelism
+        ):
+            log.info(f"wrote {path}")
         return 0
     if args.command == "trace":
         import time

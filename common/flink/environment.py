@@ -101,6 +101,18 @@ def job_environment(
     return StreamExecutionEnvironment(java_env)
 
 
+def application_environment(settings: Settings, job: str):
+    """The environment of a job in an application cluster (jobs/application.py): the cluster is up
+    and its file systems and plugins are loaded, so only the job's settings are applied."""
+    from pyflink.common import Configuration
+    from pyflink.datastream import StreamExecutionEnvironment
+
+    conf = Configuration()
+    for key, value in flink_settings(settings, job).items():
+        conf.set_string(key, value)
+    return StreamExecutionEnvironment.get_execution_environment(conf)
+
+
 def subtask_index(runtime_context) -> int:
     """This subtask's index. PyFlink 2.x's `get_index_of_this_subtask` calls a method Flink 2 moved to
     `getTaskInfo()`, so ask the Java runtime context the Flink 2 way (thread mode), else PyFlink."""

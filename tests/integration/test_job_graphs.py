@@ -43,3 +43,16 @@ def test_every_operator_has_a_stable_uid(name, isolated_env):
     layouts = json.loads((REPO_ROOT / "tests" / "fixtures" / "state_layouts.json").read_text())
     stateful = {layout["uid"] for key, layout in layouts.items() if key.startswith(f"{name}/")}
     assert stateful <= set(uids), f"{name} lost the uid of an operator with state: {stateful - set(uids)}"
+
+
+def test_the_application_mode_entry_point_builds_a_job(isolated_env):
+    """jobs/application.py (what a FlinkDeployment runs, infra/k8s.py) builds the same graph in the
+    environment of an application cluster (not executed here: no Kubernetes)."""
+    from common.flink.environment import application_environment, job_environment
+
+    _env, settings = isolated_env
+    job_environment(settings, "api-unification")  # starts the gateway, as PythonDriver has in a cluster
+    env = application_environment(settings, "api-unification")
+    registry.job_module("api-unification").build(env, settings)
+    plan = env.get_execution_plan()  # raises for an operator without a uid, as for `run`
+    assert "schema gate" in plan and "exactly-once sink" in plan, plan[:500]
