@@ -86,6 +86,13 @@ CHECKPOINT_INTERVAL_MS = declare(
     kind=PositiveInt,
     default_text="`2000` (flink-conf)",
 )
+CHECKPOINT_TIMEOUT_MS = declare(
+    "HEADWATER_CHECKPOINT_TIMEOUT_MS",
+    None,
+    "how long a checkpoint may take before it counts as failed (3 failures in a row restart the job)",
+    kind=PositiveInt,
+    default_text="`120000` (flink-conf)",
+)
 # Must not exceed the broker's transaction.max.timeout.ms (15 min by default on any Kafka): a pending
 # transaction that outlives it is aborted by the broker and its records are lost to read_committed
 # readers. 15 minutes covers a restart with a slow checkpoint restore.
@@ -142,6 +149,7 @@ class Settings:
     # Kafka outputs become visible downstream when a checkpoint commits them: the interval is the
     # freshness lever (None: flink-conf/config.yaml's 2 s).
     checkpoint_interval_ms: int | None = None
+    checkpoint_timeout_ms: int | None = None  # None: flink-conf's 2 min
     kafka_transaction_timeout_ms: int = KAFKA_TRANSACTION_TIMEOUT_MS.default
     # HEADWATER_KAFKA_PROPERTIES: a properties file for every Kafka client (common/kafka/properties.py)
     kafka_properties: str | None = None
@@ -196,6 +204,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         tools_dir=Path(TOOLS_DIR.read(env) or REPO_ROOT / ".tools").resolve(),
         flink_rest=FLINK.read(env).rstrip("/"),
         checkpoint_interval_ms=CHECKPOINT_INTERVAL_MS.read(env),
+        checkpoint_timeout_ms=CHECKPOINT_TIMEOUT_MS.read(env),
         kafka_transaction_timeout_ms=KAFKA_TRANSACTION_TIMEOUT_MS.read(env),
         retention_hours=RETENTION_HOURS.read(env),
         metrics_ports=METRICS_PORTS.read(env) or None,

@@ -99,6 +99,8 @@ def flink_settings(settings: Settings, job: str | None = None) -> dict[str, str]
         conf["metrics.reporter.prom.port"] = settings.metrics_ports
     if settings.checkpoint_interval_ms:
         conf["execution.checkpointing.interval"] = f"{settings.checkpoint_interval_ms} ms"
+    if settings.checkpoint_timeout_ms:
+        conf["execution.checkpointing.timeout"] = f"{settings.checkpoint_timeout_ms} ms"
     if job is not None:
         conf["execution.checkpointing.dir"] = checkpoint_dir(settings, job)
         conf["execution.checkpointing.savepoint-dir"] = savepoint_dir(settings, job)

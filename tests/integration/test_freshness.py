@@ -74,25 +74,28 @@ def test_every_hop_carries_the_ingest_time_and_reaction_streaming_reports_second
         last_id = list(sent)[-1]
         forged = {**generator.sdk(2), "message_id": "sdk-refused-1", "write_key": "wk_not_a_key"}
         _send_raw(settings, json.dumps(forged).encode())
+        # Every message has reached state.deltas, and reaction-streaming has written all of them.
+        codec, carried, decoded = AvroCodec(), set(), 0
         deadline = time.monotonic() + 180
         while True:
-            samples = [s for s in prometheus.job_samples(settings.metrics_ports, settings.topic_prefix)]
-            reaction = {
-                s.name.removeprefix(OPERATOR): s.value
-                for s in samples
-                if s.labels.get("job_name") == "headwater_reaction_streaming" and "freshness" in s.name
-            }
-            written = sum(
-                s.value
-                for s in samples
-                if s.labels.get("job_name") == "headwater_reaction_streaming" and s.name == OPERATOR + "deltas"
-            )
             deltas.poll_for(1)
-            if written and written >= len(deltas.values) and len(deltas.values) > 0:
+            carried.update(codec.decode(v)["message_id"] for v in deltas.values[decoded:])
+            decoded = len(deltas.values)
+            samples = prometheus.job_samples(settings.metrics_ports, settings.topic_prefix)
+            ours = [s for s in samples if s.labels.get("job_name") == "headwater_reaction_streaming"]
+            written = sum(s.value for s in ours if s.name == OPERATOR + "deltas")
+            if set(sent) <= carried and written >= decoded:
                 break
-            assert alive() and time.monotonic() < deadline, f"reaction-streaming wrote {written}/{len(deltas.values)}"
+            assert alive() and time.monotonic() < deadline, (
+                f"{len(set(sent) - carried)} messages without deltas; reaction-streaming wrote {written}/{decoded}"
+            )
+        reaction = {s.name.removeprefix(OPERATOR): s.value for s in ours if "freshness" in s.name}
         # `headwater trace` follows one message from its ingest record to the MongoDB document.
-        traced = run_headwater(env, "trace", "--tenant", "acme", "--message-id", last_id)
+        for _ in range(30):  # the write's acknowledgement and the document read are a moment apart
+            traced = run_headwater(env, "trace", "--tenant", "acme", "--message-id", last_id)
+            if "holds v" in traced.stdout:
+                break
+            time.sleep(1)
         refused = run_headwater(env, "trace", "--tenant", "acme", "--message-id", "sdk-refused-1")
     finally:
         for job in jobs:
@@ -105,7 +108,6 @@ def test_every_hop_carries_the_ingest_time_and_reaction_streaming_reports_second
     assert refused.returncode == 0 and "WRITE_KEY_REFUSED" in refused.stdout, refused.stdout + refused.stderr
 
     # Every output of a message has its ingest record's timestamp.
-    codec = AvroCodec()
     outputs = ("unified.actions", "state.deltas", "events.enriched", "identity.profiles")
     seen = 0
     for message in messages_to_end(settings, [topic(settings.topic_prefix, name) for name in outputs]):

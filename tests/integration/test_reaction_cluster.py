@@ -1,6 +1,6 @@
 """reaction-streaming on the local cluster (`headwater cluster up`): it spreads one tenant's documents
 over every subtask, rescales from a savepoint without losing the deltas it holds pending, and goes
-through three minutes without MongoDB under load without a restart.
+through a MongoDB outage longer than the checkpoint timeout, under load, without a restart.
 
 Deltas of 3,000 documents of one tenant are written while the job runs at parallelism 2 and holds
 every delta pending (a flush delay of an hour): each subtask must read 35-65% of them (Flink's
@@ -87,13 +87,22 @@ def _documents(settings) -> dict:
         return {(c, d.pop("_id")): d for c in ("users", "devices") for d in db[c].find()}
 
 
+# The property: checkpoints go on completing through an outage longer than the checkpoint timeout (a
+# blocked task thread would hold every barrier until the timeout and restart the job in a loop). The
+# test shortens the timeout (HEADWATER_CHECKPOINT_TIMEOUT_MS) so the outage need not pass flink-conf's
+# 2 minutes; 3 minutes against those 2 minutes behaved the same here (and `make chaos` still stops
+# FerretDB for 3 minutes).
+CHECKPOINT_TIMEOUT_S, OUTAGE_S = 40, 70
+
+
 @pytest.mark.timeout(900)
-def test_three_minutes_without_mongodb_under_load_lose_nothing_and_restart_nothing(
+def test_an_outage_longer_than_the_checkpoint_timeout_under_load_loses_nothing_and_restarts_nothing(
     isolated_env, local_cluster, tmp_path
 ):
     """While FerretDB is down the job keeps reading and checkpointing (the deltas wait in Flink state);
     when it is back every document catches up; the job never restarts."""
     env, settings = isolated_env
+    env = {**env, "HEADWATER_CHECKPOINT_TIMEOUT_MS": str(CHECKPOINT_TIMEOUT_S * 1000)}
     rng = random.Random(23)
     streams = [entity_deltas(rng, "acme", e, rng.randint(1, 8), delete_rate=0.0) for e in range(4_000)]
     deltas = interleave(rng, streams)
@@ -102,12 +111,12 @@ def test_three_minutes_without_mongodb_under_load_lose_nothing_and_restart_nothi
     chunks = [deltas[i : i + 200] for i in range(0, len(deltas), 200)]
     stop_producing = threading.Event()
 
-    def produce_steadily():  # about four minutes of load
+    def produce_steadily():  # load before, during and after the outage
         for chunk in chunks:
             if stop_producing.is_set():
                 return
             produce_deltas(settings, chunk)
-            time.sleep(240 / len(chunks))
+            time.sleep((OUTAGE_S + 60) / len(chunks))
 
     producer = threading.Thread(target=produce_steadily, daemon=True)
     try:
@@ -119,11 +128,11 @@ def test_three_minutes_without_mongodb_under_load_lose_nothing_and_restart_nothi
         assert ferretdb.stop(), "could not stop FerretDB"
         stopped_ms = int(time.time() * 1000)
         try:
-            time.sleep(180)
+            time.sleep(OUTAGE_S)
             checkpoint = job.flink.last_checkpoint(job.job_id)
             assert job.flink.job(job.job_id).state == "RUNNING", f"the job is not running; see {job.log}"
-            assert checkpoint is not None and checkpoint.completed_ms > stopped_ms + 60_000, (
-                f"no checkpoint completed in the outage's last two minutes: {checkpoint}"
+            assert checkpoint is not None and checkpoint.completed_ms > stopped_ms + CHECKPOINT_TIMEOUT_S * 1000, (
+                f"no checkpoint completed after the outage outlasted the checkpoint timeout: {checkpoint}"
             )
         finally:
             ferretdb.start()
@@ -139,4 +148,4 @@ def test_three_minutes_without_mongodb_under_load_lose_nothing_and_restart_nothi
         if not ferretdb.running_pid():
             ferretdb.start()
         job.kill()
-    log.info(f"3 minutes without FerretDB: {len(deltas)} deltas, {len(want)} documents, no restart")
+    log.info(f"{OUTAGE_S} s without FerretDB: {len(deltas)} deltas, {len(want)} documents, no restart")
