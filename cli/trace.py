@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from common.config import Settings
 from common.errors import HeadwaterError
 from common.serde.avro import AvroCodec, SerdeError
 from common.topics import topic
+from jobs.api_unification.timestamps import iso
 
 INGEST = ("ingest.sdk", "ingest.api", "ingest.partner", "ingest.csv")
 DERIVED = ("unified.actions", "rejected", "state.deltas", "events.enriched", "identity.profiles")
+NOW = 2**62  # the time of a step read now (a document), after every recorded one
 
 
 class NothingTraced(HeadwaterError):
@@ -44,10 +45,6 @@ def _ingest_id(value: bytes | None) -> tuple[str | None, str | None]:
         return None, None
     message_id = record.get("message_id", record.get("messageId"))
     return (str(message_id) if message_id is not None else None), record.get("tenant")
-
-
-def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _describe(suffix: str, record: dict) -> str:
@@ -139,9 +136,9 @@ def _documents(settings: Settings, documents: dict[tuple[str, str], int]) -> lis
                 state = f"at version {now}{' (deleted)' if held.get('deleted') else ''}: holds v{version}"
             else:
                 state = f"at version {now}: v{version} not written yet"
-            steps.append(Step(2**62, f"mongodb {settings.mongo_database}.{collection}", f"{doc} {state}"))
+            steps.append(Step(NOW, f"mongodb {settings.mongo_database}.{collection}", f"{doc} {state}"))
     return steps
 
 
 def render(steps: list[Step]) -> list[str]:
-    return [f"{'now' if s.time_ms == 2**62 else _when(s.time_ms):<24}  {s.where:<40}  {s.what}" for s in steps]
+    return [f"{'now' if s.time_ms == NOW else iso(s.time_ms):<24}  {s.where:<40}  {s.what}" for s in steps]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from common.prometheus import OPERATOR, Sample, label_value, ports, scrape, total
+from common.prometheus import OPERATOR, Sample, label_value, scrape, scrape_all, total
 
 __all__ = ["OPERATOR", "Sample", "dashboard_metrics", "job_samples", "label_value", "scrape", "total"]
 
@@ -15,16 +15,9 @@ def job_samples(port_range: str, marker: str) -> list[Sample]:
     task names of sinks, and in the `topic` label of the Kafka sources' offsets), from every endpoint of
     the range. `job_name` tells the jobs apart (headwater_<job>)."""
     marker = label_value(marker)
-    found: list[Sample] = []
-    for port in ports(port_range):
-        samples = scrape(port, timeout=0.5)
-        jobs = {
-            s.labels["job_id"]
-            for s in samples
-            if "job_id" in s.labels and any(marker in value for value in s.labels.values())
-        }
-        found += [s for s in samples if s.labels.get("job_id") in jobs]
-    return found
+    samples = scrape_all(port_range)
+    jobs = {s.labels["job_id"] for s in samples if "job_id" in s.labels and any(marker in v for v in s.labels.values())}
+    return [s for s in samples if s.labels.get("job_id") in jobs]
 
 
 DASHBOARD = "infra/grafana/headwater.json"

@@ -21,9 +21,10 @@ def prepare_gateway_environment(settings: Settings) -> None:
     """Point the PyFlink gateway (and the MiniCluster inside it) at our conf and plugins."""
     conf_dir = render_conf_dir(settings, settings.data_dir / "flink" / "conf")
     os.environ["FLINK_CONF_DIR"] = str(conf_dir)
-    os.environ["FLINK_PLUGINS_DIR"] = str(plugins_dir(settings))
+    plugins = plugins_dir(settings)
+    os.environ["FLINK_PLUGINS_DIR"] = str(plugins)
     if settings.metrics_ports:
-        _reporter_on_gateway_classpath(plugins_dir(settings))
+        _reporter_on_gateway_classpath(plugins)
     os.environ.setdefault("FLINK_HOME", str(flink_home()))
     log_dir = settings.data_dir / "logs" / "flink"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -70,13 +71,10 @@ def job_environment(
     cluster's REST address (http://HOST:PORT) `execute_async` submits it there (`headwater submit`):
     the same settings travel in the job's configuration."""
     prepare_gateway_environment(settings)
-    from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
 
     _initialize_file_systems()
-    conf = Configuration()
-    for key, value in flink_settings(settings, job).items():
-        conf.set_string(key, value)
+    conf = _job_configuration(settings, job)
     if parallelism is not None:
         conf.set_string("parallelism.default", str(parallelism))
     if restore_from:
@@ -104,13 +102,19 @@ def job_environment(
 def application_environment(settings: Settings, job: str):
     """The environment of a job in an application cluster (jobs/application.py): the cluster is up
     and its file systems and plugins are loaded, so only the job's settings are applied."""
-    from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
+
+    return StreamExecutionEnvironment.get_execution_environment(_job_configuration(settings, job))
+
+
+def _job_configuration(settings: Settings, job: str):
+    """Every Flink key of `job` (common/flink/settings.py) as a PyFlink Configuration."""
+    from pyflink.common import Configuration
 
     conf = Configuration()
     for key, value in flink_settings(settings, job).items():
         conf.set_string(key, value)
-    return StreamExecutionEnvironment.get_execution_environment(conf)
+    return conf
 
 
 def subtask_index(runtime_context) -> int:
