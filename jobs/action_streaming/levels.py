@@ -1,0 +1,322 @@
+"""Identity below the tenant: what one identifier's key does with each record (docs/identity.md,
+"Below the tenant"). Pure: the state of one key in, its effects out; the Flink operators and the
+reference model (harness/models/identity_network.py) run exactly this.
+
+Every identifier key (tenant, "kind:value") lives in the stage of its kind's level
+(common/contracts/routing.py). It sees two kinds of input:
+- *routed* records, read from `hw.unified.actions` partitioned by that key, always in one order: its
+  messages (it is their home) and links (it was named beside a stronger home). Every decision that
+  depends on order is taken here, from these alone: which stronger identifier claims the key (the
+  first seen; never changed), who owns a device (the latest message by event time).
+- *forwarded* items from weaker keys: messages whose home it claimed, profile fragments of keys it
+  claimed, device entries. Their arrival order is timing; nothing here depends on it, because
+  fragments fold confluently (fragments.py).
+
+A key that nothing claimed is a *root*: it holds the profile (`Fragment`) of its user, whose id
+derives from the key, and writes the user's document. A claimed key forwards everything to its
+claimer, so everything flows up, from weaker to stronger levels, and the job stays a DAG.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+
+from common.contracts.actions import Action, Event, Value
+from common.contracts.deltas import Delta, doc_id
+from common.contracts.routing import LINK, earliest_ms, home_key, level
+from jobs.action_streaming.device_state import device_doc_id
+from jobs.action_streaming.fragments import (
+    DeviceEntry,
+    Fragment,
+    attributes,
+    clear,
+    fold_message,
+    listed_identifiers,
+    merge,
+    user_document,
+)
+
+DEVICE_FIELDS = ("platform", "app_version", "os_version", "push_token")
+# A device document's version: the device's own version (decided at its key) times this, plus the
+# level of the root that wrote it. The same device version re-written by a stronger root after a
+# merge (with the new owner) is newer; a delete (DELETED_SLOT) beats every root's write of it.
+DEVICE_VERSION_SCALE = 8
+DELETED_SLOT = 7
+# A user document's version is its profile's contribution count (fragments.Fragment.ops), the same at
+# any parallelism. A merged-away or deleted user never comes back (claims and deletes are for ever),
+# so its tombstone takes the last version there is.
+GONE_VERSION = 2**63 - 1
+COUNTS = ("messages", "events", "deletes", "merges", "conflicts", "links_refused_by_level", "capped", "dropped_deleted")
+
+
+def user_id(tenant: str, key: str) -> str:
+    """A user's id: a hash of its root identifier. Every path that reaches the root names it alike."""
+    return "u-" + hashlib.sha256(f"{tenant}|{key}".encode()).hexdigest()[:20]
+
+
+@dataclass
+class Payload:
+    """A message on its way to the root of its home."""
+
+    action: Action
+    home: str
+
+
+@dataclass
+class Shipment:
+    """A profile fragment on its way to a root: a claimed key's profile, an identifier's first seen
+    time, a device entry. `message_id`: the message that caused it."""
+
+    fragment: Fragment
+    message_id: str
+
+
+Item = Payload | Shipment
+
+
+@dataclass
+class DeviceInfo:
+    """What a device's own key decides, in the order of its records."""
+
+    owner: str | None = None  # the home key of the message that owns it (the latest by event time)
+    owner_stamp: tuple[int, str] = (-1, "")
+    fields: dict[str, object] = field(default_factory=dict)
+    last_seen_ms: int = 0
+    version: int = 0
+
+
+@dataclass
+class KeyState:
+    """The state of one identifier key."""
+
+    claimed_by: str | None = None  # the stronger key it forwards to, once claimed (never changes)
+    first_seen_ms: int | None = None
+    root: Fragment | None = None  # its user's profile, while it is a root and holds anything
+    device: DeviceInfo | None = None  # device keys only
+
+
+@dataclass
+class Effects:
+    forwards: list[tuple[str, Item]] = field(default_factory=list)  # (target key, item)
+    deltas: list[tuple[str, Delta]] = field(default_factory=list)  # (message id, delta)
+    events: list[tuple[str, str, int, Event, dict[str, Value]]] = field(default_factory=list)
+    # (message id, user id, index, event, attribute snapshot)
+    profiles: list[tuple[str, dict[str, int], str | None, bool]] = field(default_factory=list)
+    # (user id, identifier key -> first seen, merged into, deleted)
+    counts: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class Rules:
+    tenant: str
+    cap: int  # the identifier cap: emails + phones + anonymous ids a user lists
+    snapshot_attributes: tuple[str, ...] | None = None
+
+
+def on_routed(rules: Rules, key: str, state: KeyState, record: Action, out: Effects) -> None:
+    """A record of `hw.unified.actions` at its own key, in the partition's order."""
+    seen = earliest_ms(record)
+    if key.startswith("device:"):
+        _device_record(rules, key, state, record, out)
+        return
+    if state.first_seen_ms is None or seen < state.first_seen_ms:
+        state.first_seen_ms = seen
+        on_forwarded(rules, key, state, Shipment(Fragment(identifiers={key: seen}, ops=1), record.message_id), out)
+    if record.kind == LINK:
+        _link(rules, key, state, record, out)
+    else:
+        on_forwarded(rules, key, state, Payload(record, key), out)
+
+
+def on_forwarded(rules: Rules, key: str, state: KeyState, item: Item, out: Effects) -> None:
+    """An item for the user of `key`: forwarded up if the key is claimed, folded if it is the root."""
+    if state.claimed_by is not None:
+        target = state.claimed_by
+        if key.startswith("device:") and isinstance(item, Payload):
+            target = state.device.owner  # a device-only message belongs to the device's current owner
+        out.forwards.append((target, item))
+        return
+    _fold(rules, key, state, item, out)
+
+
+def _link(rules: Rules, key: str, state: KeyState, record: Action, out: Effects) -> None:
+    """`key` named beside a stronger home: the first stronger home claims it; any other is refused."""
+    home = home_key(record.identifiers)
+    if state.claimed_by is None and level(home) > level(key):
+        _claim(rules, key, state, home, record.message_id, out)
+    elif state.claimed_by is None or state.claimed_by != home:
+        both_customers = home.startswith("customer_id:") and (state.claimed_by or "").startswith("customer_id:")
+        out.counts["conflicts" if both_customers else "links_refused_by_level"] += 1
+
+
+def _claim(rules: Rules, key: str, state: KeyState, claimer: str, message_id: str, out: Effects) -> None:
+    """`claimer` claims `key`: the key's profile goes up once, its user (if it had a document) is
+    merged away, and from now on the key forwards everything to the claimer."""
+    fragment = state.root or Fragment()
+    if state.first_seen_ms is not None and not key.startswith("device:") and not fragment.deleted:
+        fragment.identifiers[key] = min(state.first_seen_ms, fragment.identifiers.get(key, state.first_seen_ms))
+    fragment.ops += 1
+    if state.root is not None and state.root.messages and not state.root.deleted:
+        merged = user_id(rules.tenant, key)
+        out.deltas.append((message_id, Delta("users", doc_id(rules.tenant, merged), GONE_VERSION, delete=True)))
+        out.profiles.append((merged, {}, user_id(rules.tenant, claimer), False))
+        out.counts["merges"] += 1
+    state.claimed_by = claimer
+    state.root = None
+    out.forwards.append((claimer, Shipment(fragment, message_id)))
+
+
+def _device_record(rules: Rules, key: str, state: KeyState, record: Action, out: Effects) -> None:
+    """A device's record: its fields and last seen, its owner (the latest message by event time that
+    names a stronger identifier beside it), and, for a device-only message, where the message goes."""
+    device = state.device = state.device or DeviceInfo()
+    seen = earliest_ms(record)
+    state.first_seen_ms = seen if state.first_seen_ms is None else min(state.first_seen_ms, seen)
+    home = home_key(record.identifiers)
+    owner_before = device.owner
+    changed = False
+    if home != key and (record.time_ms, record.message_id) > device.owner_stamp:
+        device.owner_stamp = (record.time_ms, record.message_id)
+        changed = device.owner != home
+        device.owner = home
+    for name in DEVICE_FIELDS:
+        value = getattr(record.device, name) if record.device else None
+        if value is not None and device.fields.get(name) != value:
+            device.fields[name] = value
+            changed = True
+    if record.time_ms > device.last_seen_ms:
+        device.last_seen_ms = record.time_ms
+        changed = True
+    if changed:
+        device.version += 1
+        entry = DeviceEntry(
+            device.version, True, {**device.fields, "last_seen": device.last_seen_ms}, state.first_seen_ms
+        )
+        device_id = key.partition(":")[2]
+        if owner_before is not None and owner_before != device.owner:
+            gone = Fragment(devices={device_id: DeviceEntry(device.version, False)}, ops=1)
+            out.forwards.append((owner_before, Shipment(gone, record.message_id)))
+        if device.owner is not None and state.claimed_by is None:
+            _claim(rules, key, state, device.owner, record.message_id, out)  # its first owner takes its profile
+        target = device.owner
+        shipment = Shipment(Fragment(devices={device_id: entry}, ops=1), record.message_id)
+        if target is None:
+            _fold(rules, key, state, shipment, out)
+        else:
+            out.forwards.append((target, shipment))
+    if record.kind != LINK:
+        on_forwarded(rules, key, state, Payload(record, key), out)
+
+
+def _fold(rules: Rules, key: str, state: KeyState, item: Item, out: Effects) -> None:
+    """`key` is the root: fold the item into its profile and write what changed."""
+    tenant, uid = rules.tenant, user_id(rules.tenant, key)
+    root = state.root = state.root or Fragment()
+    was_deleted = root.deleted
+    before_doc = user_document(tenant, uid, root, rules.cap)
+    before_ids = _profile_ids(root, rules.cap)
+    before_devices = dict(root.devices)
+    _, before_left_out = listed_identifiers(root, rules.cap)
+    if isinstance(item, Payload):
+        message_id = item.action.message_id
+        if item.action.kind == "delete_user":
+            out.counts["deletes"] += 1
+            if root.deleted:
+                return
+            clear(root)
+        elif root.deleted:
+            out.counts["dropped_deleted"] += 1
+            return
+        else:
+            fold_message(root, item.action, item.home)
+            out.counts["messages"] += 1
+    else:
+        message_id = item.message_id
+        merge(root, item.fragment)
+    after_doc = user_document(tenant, uid, root, rules.cap)
+    # Every contribution moves the version, even one the document does not show: the version is then
+    # the contribution count, whatever order they came in.
+    if after_doc != before_doc or after_doc is not None:
+        version = GONE_VERSION if after_doc is None else root.ops
+        out.deltas.append((message_id, _user_delta(tenant, uid, before_doc, after_doc, version)))
+    if root.deleted:
+        gone = {} if was_deleted else before_devices
+        if isinstance(item, Shipment):
+            gone = {**gone, **item.fragment.devices}
+        _delete_devices(rules, gone, message_id, out)
+        if not was_deleted and before_doc is not None:
+            out.profiles.append((uid, {}, None, True))
+        return
+    _write_devices(rules, key, uid, before_devices, root, message_id, out)
+    after_ids = _profile_ids(root, rules.cap)
+    if after_doc is not None and (after_ids != before_ids or before_doc is None):
+        out.profiles.append((uid, after_ids, None, False))
+    _, left_out = listed_identifiers(root, rules.cap)
+    out.counts["capped"] += max(0, left_out - before_left_out)
+    if isinstance(item, Payload):
+        action = item.action
+        out.counts["events"] += len(action.events)
+        shown = attributes(root)
+        wanted = rules.snapshot_attributes
+        snapshot = {k: v for k, v in shown.items() if wanted is None or k in wanted}
+        out.events += [(action.message_id, uid, i, event, snapshot) for i, event in enumerate(action.events)]
+
+
+def _profile_ids(root: Fragment, cap: int) -> dict[str, int]:
+    """What the identity profile lists: the identifiers within the cap, and the devices it owns."""
+    listed, _ = listed_identifiers(root, cap)
+    for device_id, entry in sorted(root.devices.items()):
+        if entry.present:
+            listed[f"device:{device_id}"] = entry.first_seen_ms
+    return listed
+
+
+def _write_devices(
+    rules: Rules, key: str, uid: str, before: dict[str, DeviceEntry], root: Fragment, message_id: str, out: Effects
+) -> None:
+    """Device documents: written by the root that owns the device, naming its user as owner, under a
+    version that only a newer device change or a stronger root (after a merge) beats."""
+    for device_id, entry in sorted(root.devices.items()):
+        if entry.present and before.get(device_id) != entry:
+            version = entry.version * DEVICE_VERSION_SCALE + level(key)
+            fields = {"device_id": device_id, "owner": uid, **entry.fields, "tenant": rules.tenant, "version": version}
+            out.deltas.append(
+                (message_id, Delta("devices", device_doc_id(rules.tenant, device_id), version, set=fields))
+            )
+
+
+def _delete_devices(rules: Rules, devices: dict[str, DeviceEntry], message_id: str, out: Effects) -> None:
+    """A deleted user's devices go with it, each under a version no root's write of the same device
+    version beats (a newer change of the device, owned by someone else, does)."""
+    for device_id, entry in sorted(devices.items()):
+        if entry.present:
+            version = entry.version * DEVICE_VERSION_SCALE + DELETED_SLOT
+            out.deltas.append(
+                (message_id, Delta("devices", device_doc_id(rules.tenant, device_id), version, delete=True))
+            )
+
+
+def _user_delta(tenant: str, uid: str, before: dict | None, after: dict | None, version: int) -> Delta:
+    """The delta that turns document `before` into `after`: nested fields (attributes, counters) by
+    path, lists whole (their order is part of the document, so it is set, not appended to)."""
+    d = Delta("users", doc_id(tenant, uid), version)
+    if after is None:
+        d.delete = True
+        return d
+    before = before or {}
+    for name, value in after.items():
+        if isinstance(value, dict):
+            old = before.get(name) or {}
+            for sub, sub_value in value.items():
+                if sub not in old or old[sub] != sub_value or type(old[sub]) is not type(sub_value):
+                    d.set[f"{name}.{sub}"] = sub_value
+            d.unset += [f"{name}.{sub}" for sub in old if sub not in value]
+            if not value and name not in before:
+                d.set[name] = {}
+        elif before.get(name) != value or name not in before:
+            d.set[name] = value
+    d.unset += [name for name in before if name not in after]
+    d.set["version"] = version
+    return d
