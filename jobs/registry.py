@@ -14,6 +14,7 @@ JOBS: dict[str, str] = {
     "skeleton": "jobs.skeleton.job",
     "api-unification": "jobs.api_unification.job",
     "action-streaming": "jobs.action_streaming.job",
+    "action-streaming-levels": "jobs.action_streaming.levels_job",  # issue 16, not yet the default
     "reaction-streaming": "jobs.reaction_streaming.job",
     "profile-dedupe": "jobs.profile_dedupe.job",
 }

@@ -24,14 +24,21 @@ def client_name(settings: Settings, job: str, role: str = "") -> str:
 
 
 def kafka_source(
-    settings: Settings, topic: str | list[str], group_id: str, *, raw_bytes: bool = False, compacted: bool = False
+    settings: Settings,
+    topic: str | list[str],
+    group_id: str,
+    *,
+    raw_bytes: bool = False,
+    compacted: bool = False,
+    j_deserializer=None,
 ):
     """A KafkaSource reading committed records only, resuming from committed offsets (else earliest).
     `topic` may be a list: one source then reads all of them.
 
     After `headwater run|submit --reset-to TIME` (settings.start_from_ms) a job's first start reads
     from TIME instead; a `compacted` topic (a table, such as destinations) is read whole whatever
-    TIME says. A restored job reads from the offsets in its state either way."""
+    TIME says. A restored job reads from the offsets in its state either way. `j_deserializer`: a
+    Java KafkaRecordDeserializationSchema that sees whole records (keys too), instead of values only."""
     from pyflink.common.serialization import ByteArraySchema, SimpleStringSchema
     from pyflink.datastream.connectors.kafka import (
         KafkaOffsetResetStrategy,
@@ -51,6 +58,8 @@ def kafka_source(
         .set_starting_offsets(starting)
         .set_value_only_deserializer(ByteArraySchema() if raw_bytes else SimpleStringSchema())
     )
+    if j_deserializer is not None:
+        builder._j_builder.setDeserializer(j_deserializer)
     for key, value in _client_properties(settings).items():
         builder = builder.set_property(key, value)
     return (
@@ -135,21 +144,41 @@ def framed_exactly_once_sink(stream, settings: Settings, topics: list[str], tran
 
     One chained Java operator splits the frames (RecordFrames.java); one transactional KafkaSink
     writes all topics, so all of one checkpoint's outputs commit in one transaction per subtask."""
-    from pyflink.datastream.connectors import Sink
-    from pyflink.datastream.data_stream import DataStream
+    records = split_frames(stream, topics, uid=f"{uid}-split")
+    return records_exactly_once_sink(records, settings, topics, transactional_id_prefix, uid)
+
+
+def java_strings(values: list[str]):
     from pyflink.java_gateway import get_gateway
 
     gateway = get_gateway()
-    jvm = gateway.jvm
-    j_topics = gateway.new_array(jvm.java.lang.String, len(topics))
-    for i, name in enumerate(topics):
-        j_topics[i] = name
-    records = DataStream(stream._j_data_stream.flatMap(jvm.headwater.flink.RecordFrames(j_topics)))
-    records.uid(f"{uid}-split").name("split frames into records")
+    array = gateway.new_array(gateway.jvm.java.lang.String, len(values))
+    for i, value in enumerate(values):
+        array[i] = value
+    return array
+
+
+def split_frames(stream, outputs: list[str], uid: str):
+    """Frames -> Row(output, key, value, timestamp) records, in a chained Java operator
+    (RecordFrames.java), which counts records per output (`outputs` names them for the metrics)."""
+    from pyflink.datastream.data_stream import DataStream
+    from pyflink.java_gateway import get_gateway
+
+    jvm = get_gateway().jvm
+    records = DataStream(stream._j_data_stream.flatMap(jvm.headwater.flink.RecordFrames(java_strings(outputs))))
+    return records.uid(uid).name("split frames into records")
+
+
+def records_exactly_once_sink(records, settings: Settings, topics: list[str], transactional_id_prefix: str, uid: str):
+    """Row(output, key, value, timestamp) records -> topics[output], in one transactional KafkaSink."""
+    from pyflink.datastream.connectors import Sink
+    from pyflink.java_gateway import get_gateway
+
+    jvm = get_gateway().jvm
     j_builder = (
         jvm.org.apache.flink.connector.kafka.sink.KafkaSink.builder()
         .setBootstrapServers(settings.kafka_bootstrap)
-        .setRecordSerializer(jvm.headwater.flink.RoutedRecordSerializer(j_topics))
+        .setRecordSerializer(jvm.headwater.flink.RoutedRecordSerializer(java_strings(topics)))
         .setDeliveryGuarantee(jvm.org.apache.flink.connector.base.DeliveryGuarantee.EXACTLY_ONCE)
         .setTransactionalIdPrefix(transactional_id_prefix)
     )

@@ -307,14 +307,16 @@ def _user_delta(tenant: str, uid: str, before: dict | None, after: dict | None, 
         return d
     before = before or {}
     for name, value in after.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict):  # empty: no field at all (Avro carries no maps in `set`; and one shape)
             old = before.get(name) or {}
+            if not value:
+                if old:
+                    d.unset.append(name)
+                continue
             for sub, sub_value in value.items():
                 if sub not in old or old[sub] != sub_value or type(old[sub]) is not type(sub_value):
                     d.set[f"{name}.{sub}"] = sub_value
             d.unset += [f"{name}.{sub}" for sub in old if sub not in value]
-            if not value and name not in before:
-                d.set[name] = {}
         elif before.get(name) != value or name not in before:
             d.set[name] = value
     d.unset += [name for name in before if name not in after]

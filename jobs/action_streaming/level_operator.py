@@ -1,0 +1,151 @@
+"""One identity level's operator (docs/identity.md, "Below the tenant"): the state of every
+identifier key of its level, and one call of the rules (levels.py) per element.
+
+Elements arrive in batches keyed by bucket (IdentityLevels.java: [origin][timestamp][key][payload]);
+the operator's MapState maps each routing key ("tenant|kind:value") of the bucket to its `KeyState`,
+read through a bounded cache (common/flink/map_state_cache.py). Outputs leave as frames: outputs
+0..3 are Kafka topics (records.FRAME_TOPICS), output FORWARD_BASE + level forwards an item to that
+level's stage, with the item pickled (it never leaves the job; a checkpoint holds it in flight).
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+import time
+
+from pyflink.common import Types
+from pyflink.datastream import KeyedProcessFunction
+from pyflink.datastream.state import MapStateDescriptor
+
+from common.contracts.profiles import profile_key, profile_record
+from common.contracts.routing import level, routing_key
+from common.contracts.tenants import TenantRegistry
+from common.metrics import LatencyWindow, register_freshness
+from common.serde import frames
+from common.serde.avro import AvroCodec
+from common.serde.fast_avro import EnrichedEncoder
+from jobs.action_streaming.levels import COUNTS, Effects, KeyState, Rules, on_forwarded, on_routed
+from jobs.action_streaming.records import (
+    DELTAS,
+    EVENTS,
+    FRAME_TOPICS,
+    PROFILES,
+    REJECTED,
+    UNREADABLE,
+    decode_action,
+    encode_delta,
+    encode_events,
+    encode_unreadable,
+)
+from jobs.action_streaming.settings import ActionSettings
+
+# State names are part of every savepoint (tests/unit/test_state_layouts.py).
+IDENTIFIERS = MapStateDescriptor("identifiers", Types.STRING(), Types.PICKLED_BYTE_ARRAY())  # KeyState, pickled
+FORWARD_BASE = len(FRAME_TOPICS)  # outputs from here on forward to level (output - FORWARD_BASE)
+ROUTED, FORWARDED = 0, 1
+_ELEMENT = struct.Struct(">BqH")
+DEFAULT_IDENTIFIER_CAP = 50
+
+
+def parse_element(element: bytes) -> tuple[int, int, str, bytes]:
+    """(origin, timestamp, routing key, payload) of a stage element (IdentityLevels.java)."""
+    origin, timestamp, key_length = _ELEMENT.unpack_from(element)
+    start = _ELEMENT.size
+    return origin, timestamp, element[start : start + key_length].decode(), element[start + key_length :]
+
+
+def pack_element(origin: int, timestamp: int, key: str, payload: bytes) -> bytes:
+    """The inverse of `parse_element` (the JVM builds elements; tests and tools build them here)."""
+    encoded = key.encode()
+    return _ELEMENT.pack(origin, timestamp, len(encoded)) + encoded + payload
+
+
+class LevelStage(KeyedProcessFunction):
+    """The keys of one level. `ctx.get_current_key()` is the bucket."""
+
+    def __init__(self, stage_level: int, registry: TenantRegistry, options: ActionSettings):
+        self.stage_level = stage_level
+        self.registry = registry
+        self.options = options
+
+    def open(self, runtime_context):
+        from common.flink.map_state_cache import CachedMapState
+
+        self.codec = AvroCodec()
+        self.enriched = EnrichedEncoder(self.codec)
+        self.keys = CachedMapState(runtime_context.get_map_state(IDENTIFIERS), self.options.state_cache)
+        metrics = runtime_context.get_metrics_group()
+        self.counters = {name: metrics.counter(name) for name in (*COUNTS, "unreadable")}
+        self.counts = dict.fromkeys(self.counters, 0)
+        self.freshness = LatencyWindow()
+        register_freshness(metrics, self.freshness)
+        self.rules: dict[str, Rules] = {}
+
+    def _rules(self, tenant: str) -> Rules:
+        rules = self.rules.get(tenant)
+        if rules is None:
+            policy = self.registry.get(tenant)
+            cap = policy.limits.max_identifiers_per_user if policy else DEFAULT_IDENTIFIER_CAP
+            rules = self.rules[tenant] = Rules(tenant, cap, self.options.snapshot_attributes)
+        return rules
+
+    def process_element(self, value, ctx):
+        self.keys.begin(ctx.get_current_key())
+        now_ms = time.time() * 1000
+        records = (
+            record for _output, _key, element in frames.unpack(bytes(value)) for record in self._one(element, now_ms)
+        )
+        yield from frames.framed(records, self.options.frame_records)
+        self.keys.flush()
+        for name, n in self.counts.items():
+            if n:
+                self.counters[name].inc(n)
+                self.counts[name] = 0
+
+    def _one(self, element: bytes, now_ms: float):
+        origin, stamp, routed_key, payload = parse_element(element)
+        tenant, bar, key = routed_key.partition("|")
+        if origin == ROUTED:
+            self.freshness.add(now_ms - stamp)
+            try:
+                if not bar or ":" not in key or level(key) != self.stage_level:
+                    raise ValueError(f"the key {routed_key[:200]!r} names no identifier of this level")
+                record = decode_action(self.codec, payload)
+            except (*UNREADABLE, KeyError) as exc:  # refused with its bytes, never a crash loop
+                self.counts["unreadable"] += 1
+                yield (REJECTED, *encode_unreadable(self.codec, payload, str(exc), stamp), stamp)
+                return
+        stored = self.keys.get(routed_key)
+        state = pickle.loads(stored) if stored is not None else KeyState()
+        effects = Effects()
+        rules = self._rules(tenant)
+        if origin == ROUTED:
+            on_routed(rules, key, state, record, effects)
+        else:
+            on_forwarded(rules, key, state, pickle.loads(payload), effects)
+        self.keys.put(routed_key, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+        yield from self._outputs(tenant, effects, stamp)
+
+    def _outputs(self, tenant: str, effects: Effects, stamp: int):
+        counts = self.counts
+        for name, n in effects.counts.items():
+            counts[name] += n
+        codec = self.codec
+        for message_id, delta in effects.deltas:
+            yield (DELTAS, *encode_delta(codec, tenant, message_id, delta), stamp)
+        by_message: dict[str, list] = {}
+        for message_id, uid, index, event, snapshot in effects.events:
+            by_message.setdefault(message_id, []).append((uid, index, event, snapshot))
+        for message_id, events in by_message.items():
+            for key, value in encode_events(self.enriched, tenant, message_id, events):
+                yield (EVENTS, key, value, stamp)
+        for uid, ids, merged_into, deleted in effects.profiles:
+            key = profile_key(tenant, uid)
+            record = profile_record(tenant, uid, ids, merged_into, deleted)
+            yield (PROFILES, key, codec.encode("identity_profile", record), stamp)
+            if deleted:
+                yield (PROFILES, key, None, stamp)
+        for target, item in effects.forwards:
+            payload = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+            yield (FORWARD_BASE + level(target), routing_key(tenant, target), payload, stamp)
