@@ -72,15 +72,16 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
     to_topics = []
     for n, kind in enumerate(LEVELS):
         inputs = DataStream(source._j_data_stream.filter(java("AtLevel")(n)))
-        inputs.uid(f"{NAME}-{kind}-routed").name(f"routed to {kind} keys")
+        inputs.uid(f"{NAME}-{kind}-routed").name(f"{kind} records")
         j_inputs = inputs._j_data_stream
         for forwarded in forwards[n]:
             j_inputs = j_inputs.union(_one(gateway, forwarded))
-        j_batches = j_inputs.keyBy(java("Bucket")(buckets), Types.STRING().get_java_type_info()).process(
+        bucket_type = Types.ROW([Types.STRING()]).get_java_type_info()
+        j_batches = j_inputs.keyBy(java("Bucket")(buckets), bucket_type).process(
             jvm.headwater.flink.TenantBatches(options.batch_records, options.batch_delay_ms, False)
         )
         batches = DataStream(j_batches).uid(f"{NAME}-{kind}-batches").name(f"{kind} batches")
-        j_keyed = j_batches.keyBy(jvm.KeyByKeySelector(), Types.ROW([Types.STRING()]).get_java_type_info())
+        j_keyed = j_batches.keyBy(jvm.KeyByKeySelector(), bucket_type)
         stage = (
             KeyedStream(j_keyed, Types.PRIMITIVE_ARRAY(Types.BYTE()), batches)
             .process(LevelStage(n, registry, options), output_type=frame_type())
@@ -91,7 +92,7 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
         to_topics.append(_named(rows.filter(java("ToTopics")(FORWARD_BASE)), f"{NAME}-{kind}-to-topics", "to topics"))
         for above, stronger in list(enumerate(LEVELS))[n + 1 :]:
             forwarded = rows.flatMap(java("ForwardedTo")(FORWARD_BASE + above))
-            forwards[above].append(_named(forwarded, f"{NAME}-{kind}-to-{stronger}", f"forwarded to {stronger} keys"))
+            forwards[above].append(_named(forwarded, f"{NAME}-{kind}-to-{stronger}", f"forward to {stronger}"))
     j_records = to_topics[0]
     for more in to_topics[1:]:
         j_records = j_records.union(_one(gateway, more))

@@ -12,17 +12,14 @@ import time
 
 import pytest
 
-from common.contracts.actions import action_record
 from common.contracts.profiles import profile_from_record
-from common.contracts.routing import routed, routing_key
-from common.kafka.produce import send
 from common.log import get_logger
 from common.serde.avro import AvroCodec
 from common.topics import topic
 from harness.jobs import RunningJob
 from harness.kafka import Collector
-from harness.models import mongo
-from harness.models.identity_network import TIMING_FIELDS, merge_heavy, reference
+from harness.models.identity_network import merge_heavy
+from harness.routed import produce_routed, wait_for_documents, wanted
 
 log = get_logger(__name__)
 
@@ -30,53 +27,7 @@ pytestmark = pytest.mark.integration
 
 MESSAGES, USERS = 20_000, 2_000
 JOB = "action-streaming-levels"
-
-
-def _produce(settings, actions) -> int:
-    from confluent_kafka import Producer
-
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 5})
-    codec, source, n = AvroCodec(), topic(settings.topic_prefix, "unified.actions"), 0
-    for action in actions:
-        for key, record in routed(action):
-            value = codec.encode("unified_action", action_record(record, action.time_ms))
-            send(producer, source, value, key=routing_key(action.tenant, key))
-            n += 1
-    assert producer.flush(60) == 0
-    return n
-
-
-def _live_documents(codec, values) -> dict:
-    docs = mongo.fold([codec.decode(v) for v in values])
-    return {key: {k: v for k, v in doc.items() if k not in TIMING_FIELDS} for key, doc in docs.items()}
-
-
-def _wanted(actions):
-    want = reference(actions, {"acme": 50})
-    docs = {key: doc for key, doc in want.documents().items() if not doc.get("deleted")}
-    profiles = {
-        key: ids for key, (ids, merged_into, deleted) in want.profiles.items() if not merged_into and not deleted
-    }
-    return docs, profiles
-
-
-def _wait_for_documents(job, codec, deltas: Collector, base: list[bytes], want: dict, timeout: float = 300) -> None:
-    """Poll the deltas until `base` + what the job wrote since folds to `want` (or time runs out)."""
-    deadline, got = time.monotonic() + timeout, {}
-    start = len(deltas.values)
-    while time.monotonic() < deadline and job.alive():
-        deltas.poll_for(3)
-        got = _live_documents(codec, base + deltas.values[start:])
-        if got == want:
-            return
-    assert job.alive(), f"the job ended; see {job.log}"
-    differ = [k for k in want if got.get(k) != want[k]]
-    extra = [k for k in got if k not in want]
-    first = differ[0] if differ else None
-    raise AssertionError(
-        f"{len(differ)} of {len(want)} documents differ or are missing, {len(extra)} extra; first {first}: "
-        f"want {want.get(first)} got {got.get(first)}; see {job.log}"
-    )
+CAPS = {"acme": 50}
 
 
 def _live_profiles(codec, values) -> dict:
@@ -96,7 +47,7 @@ def _live_profiles(codec, values) -> dict:
 @pytest.fixture(scope="module")
 def workload():
     actions = merge_heavy(seed=16, messages=MESSAGES, users=USERS)
-    return actions, _wanted(actions)
+    return actions, wanted(actions, CAPS)
 
 
 @pytest.mark.parametrize("parallelism", [1, 2, 4])
@@ -106,11 +57,11 @@ def test_the_same_documents_at_any_parallelism(isolated_env, tmp_path, workload,
     codec = AvroCodec()
     deltas = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "state.deltas"))
     profiles = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "identity.profiles"))
-    produced = _produce(settings, actions)
+    produced = produce_routed(settings, actions)
     started = time.monotonic()
     job = RunningJob(JOB, env, tmp_path / "job.log", "--parallelism", str(parallelism))
     try:
-        _wait_for_documents(job, codec, deltas, [], want_docs)
+        wait_for_documents(job, deltas, [], want_docs)
         took = time.monotonic() - started
         profiles.catch_up(idle=3)
         assert _live_profiles(codec, profiles.values) == want_profiles
@@ -131,23 +82,22 @@ def test_a_replay_from_a_savepoint_gives_the_same_documents(isolated_env, tmp_pa
     env, settings = isolated_env
     actions, (want_docs, _profiles) = workload
     half = len(actions) // 2
-    want_a, _ = _wanted(actions[:half])
-    codec = AvroCodec()
+    want_a, _ = wanted(actions[:half], CAPS)
     deltas = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "state.deltas"))
     try:
-        _produce(settings, actions[:half])
+        produce_routed(settings, actions[:half])
         job = RunningJob(JOB, env, tmp_path / "part-a.log", "--parallelism", "2")
         try:
-            _wait_for_documents(job, codec, deltas, [], want_a)
+            wait_for_documents(job, deltas, [], want_a)
         finally:
             savepoint = job.stop_with_savepoint()
         deltas.catch_up(idle=3)
         part_a = list(deltas.values)
-        _produce(settings, actions[half:])
+        produce_routed(settings, actions[half:])
         for attempt in ("replay-1", "replay-2"):
             job = RunningJob(JOB, env, tmp_path / f"{attempt}.log", "--from-savepoint", savepoint, "--parallelism", "1")
             try:
-                _wait_for_documents(job, codec, deltas, part_a, want_docs)
+                wait_for_documents(job, deltas, part_a, want_docs)
             finally:
                 job.kill()
     finally:

@@ -101,9 +101,10 @@ public final class IdentityLevels {
 
     /**
      * The bucket of an element's key: one of {@code buckets} (strings chosen by the Python side so that
-     * they spread evenly over the key groups, common/flink/keys.py), by the key's hash.
+     * they spread evenly over the key groups, common/flink/keys.py), by the key's hash, as a one-field
+     * Row: the key PyFlink's key_by gives the Python stage, so batches and stage share key groups.
      */
-    public static final class Bucket implements KeySelector<byte[], String> {
+    public static final class Bucket implements KeySelector<byte[], Row> {
         private static final long serialVersionUID = 1L;
         private final String[] buckets;
 
@@ -112,8 +113,8 @@ public final class IdentityLevels {
         }
 
         @Override
-        public String getKey(byte[] element) {
-            return buckets[Math.floorMod(keyOf(element).hashCode(), buckets.length)];
+        public Row getKey(byte[] element) {
+            return Row.of(buckets[Math.floorMod(keyOf(element).hashCode(), buckets.length)]);
         }
     }
 

@@ -38,7 +38,7 @@ import org.apache.flink.util.Collector;
  * The Row(String, byte[]) output is what PyFlink's own key_by produces, so the Python side can key
  * it again by field 0 without a Python key selector.
  */
-public final class TenantBatches extends KeyedProcessFunction<String, byte[], Row> implements ResultTypeQueryable<Row> {
+public final class TenantBatches extends KeyedProcessFunction<Object, byte[], Row> implements ResultTypeQueryable<Row> {
     private static final long serialVersionUID = 1L;
 
     private final int maxRecords;
@@ -89,6 +89,15 @@ public final class TenantBatches extends KeyedProcessFunction<String, byte[], Ro
         }
     }
 
+    /**
+     * The key as a string: the key itself, or the one field of a Row key (a stream keyed the way
+     * PyFlink's key_by keys, so that this operator and the Python one behind it put a key in the same
+     * key group, IdentityLevels.Bucket).
+     */
+    private static String name(Object key) {
+        return key instanceof Row ? (String) ((Row) key).getField(0) : (String) key;
+    }
+
     @Override
     public void open(OpenContext context) {
         pending = getRuntimeContext().getListState(
@@ -106,7 +115,7 @@ public final class TenantBatches extends KeyedProcessFunction<String, byte[], Ro
         } else {
             pending.add(value);
         }
-        String tenant = ctx.getCurrentKey();
+        String tenant = name(ctx.getCurrentKey());
         int now = counts.merge(tenant, 1, Integer::sum);
         if (now >= maxRecords) {
             flush(tenant, out);
@@ -119,7 +128,7 @@ public final class TenantBatches extends KeyedProcessFunction<String, byte[], Ro
 
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<Row> out) throws Exception {
-        flush(ctx.getCurrentKey(), out);
+        flush(name(ctx.getCurrentKey()), out);
     }
 
     private void flush(String tenant, Collector<Row> out) throws Exception {

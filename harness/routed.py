@@ -1,0 +1,67 @@
+"""Feeding and reading action-streaming by identifier levels in tests and benchmarks: unified actions
+produced as api-unification will route them (common/contracts/routing.py), and the documents its
+deltas make, as MongoDB applies them."""
+
+from __future__ import annotations
+
+import time
+
+from common.contracts.actions import Action, action_record
+from common.contracts.routing import routed, routing_key
+from common.kafka.produce import send
+from common.serde.avro import AvroCodec
+from common.topics import topic
+from harness.kafka import Collector
+from harness.models import mongo
+from harness.models.identity_network import TIMING_FIELDS, reference
+
+
+def produce_routed(settings, actions: list[Action]) -> int:
+    """Every routed record of `actions` to `hw.unified.actions`, keyed by routing key; how many."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    codec, source, n = AvroCodec(), topic(settings.topic_prefix, "unified.actions"), 0
+    for action in actions:
+        for key, record in routed(action):
+            value = codec.encode("unified_action", action_record(record, action.time_ms))
+            send(producer, source, value, key=routing_key(action.tenant, key), timestamp=action.time_ms)
+            n += 1
+    if producer.flush(60) != 0:
+        raise RuntimeError("records still unsent after 60 s")
+    return n
+
+
+def live_documents(codec: AvroCodec, values: list[bytes]) -> dict:
+    """The live documents (tombstones left out) that these delta values make, without timing fields."""
+    docs = mongo.fold([codec.decode(v) for v in values])
+    return {key: {k: v for k, v in doc.items() if k not in TIMING_FIELDS} for key, doc in docs.items()}
+
+
+def wanted(actions: list[Action], caps: dict[str, int]) -> tuple[dict, dict]:
+    """The reference model's live documents and live profiles (user key -> identifier -> first seen)."""
+    want = reference(actions, caps)
+    docs = {key: doc for key, doc in want.documents().items() if not doc.get("deleted")}
+    profiles = {key: ids for key, (ids, merged, deleted) in want.profiles.items() if not merged and not deleted}
+    return docs, profiles
+
+
+def wait_for_documents(job, deltas: Collector, base: list[bytes], want: dict, timeout: float = 300) -> None:
+    """Poll `deltas` until `base` + what it read since the call folds to `want`; else raise, naming
+    the first document that differs."""
+    codec, deadline, got = AvroCodec(), time.monotonic() + timeout, {}
+    start = len(deltas.values)
+    while time.monotonic() < deadline and job.alive():
+        deltas.poll_for(3)
+        got = live_documents(codec, base + deltas.values[start:])
+        if got == want:
+            return
+    if not job.alive():
+        raise AssertionError(f"the job ended; see {job.log}")
+    differ = [k for k in want if got.get(k) != want[k]]
+    extra = [k for k in got if k not in want]
+    first = differ[0] if differ else None
+    raise AssertionError(
+        f"{len(differ)} of {len(want)} documents differ or are missing, {len(extra)} extra; first {first}: "
+        f"want {want.get(first)} got {got.get(first)}; see {job.log}"
+    )
