@@ -1,11 +1,12 @@
 """Benchmark of action-streaming (`make bench-action`), fed unified actions directly.
 
-All messages are one tenant's (`bench`). Runs:
+All messages are one tenant's (`bench`). For each job of --jobs: `action-streaming` (keyed by tenant,
+fed actions keyed by tenant) and `action-streaming-levels` (keyed by identifier, docs/identity.md,
+fed routed records as common/contracts/routing.py makes them). Runs:
 1. In the MiniCluster, parallelism 1, for each --users count.
 2. On the local cluster (`headwater cluster up`: 2 TaskManagers), --cluster-users users at parallelism 1
    and 2: how one tenant spreads over the subtasks (the share of records each subtask of the
-   per-tenant batcher read, from Flink's REST API). Keyed by tenant, one subtask gets them all: the
-   scale-out below the tenant is not built (docs/identity.md).
+   batchers read, from Flink's REST API). Keyed by tenant, one subtask gets them all.
 
 Each: one 10-event message per user builds the state (messages/s and events/s while draining it, CPU
 seconds per message of all of the job's processes), then --rate messages/s to existing users for
@@ -27,7 +28,8 @@ from confluent_kafka import Producer
 from bench.drive import Drive
 from bench.measure import mib
 from common import config
-from common.contracts.actions import Action, AttributeOp, Event, Identifiers
+from common.contracts.actions import Action, AttributeOp, Event, Identifiers, action_record
+from common.contracts.routing import LEVELS, routed, routing_key
 from common.kafka.admin import ensure_topics
 from common.kafka.produce import send
 from common.log import configure as configure_logging
@@ -72,12 +74,21 @@ def _state_bytes(settings, job: str) -> int:
     )
 
 
-def run(users: int, rate: int, seconds: int, parallelism: int = 1, cluster: bool = False) -> dict:
+LEVELS_JOB = "action-streaming-levels"
+
+
+def run(users: int, rate: int, seconds: int, parallelism: int = 1, cluster: bool = False, job: str = "") -> dict:
+    job = job or "action-streaming"
+    by_levels = job == LEVELS_JOB
     run_id = uuid.uuid4().hex[:8]
     env = {"HEADWATER_TOPIC_PREFIX": f"bench{run_id}.", "HEADWATER_CHECKPOINTS": f"s3://headwater/bench-{run_id}"}
     settings = config.load({**os.environ, **env})
     ensure_topics(settings, partitions=4)
-    source, out = topic(settings.topic_prefix, "unified.actions"), topic(settings.topic_prefix, "state.deltas")
+    source = topic(settings.topic_prefix, "unified.actions")
+    # Keyed by tenant, a first message makes a user delta and a device delta; by levels, the deltas of
+    # one message depend on the order its records meet: count its 10 enriched events instead.
+    out = topic(settings.topic_prefix, "events.enriched" if by_levels else "state.deltas")
+    per_message = 10 if by_levels else 2
     codec, rng = AvroCodec(), random.Random(users)
     producer = Producer(
         {
@@ -91,17 +102,23 @@ def run(users: int, rate: int, seconds: int, parallelism: int = 1, cluster: bool
 
     def send_message(user: int, seq: int) -> None:
         now = time.time()
-        key, value = encode_action(codec, _message(rng, user, seq, int(now * 1000)), int(now * 1000))
+        message = _message(rng, user, seq, int(now * 1000))
         sent_at[f"m-{seq}"] = now
-        send(producer, source, value, key=key)
+        if not by_levels:
+            key, value = encode_action(codec, message, int(now * 1000))
+            send(producer, source, value, key=key)
+            return
+        for key, record in routed(message):
+            value = codec.encode("unified_action", action_record(record, int(now * 1000)))
+            send(producer, source, value, key=routing_key(message.tenant, key))
 
     where = "cluster" if cluster else "minicluster"
-    log.info(f"\n[{where} p={parallelism} {users:,} users] producing one 10-event message per user to {source}")
+    log.info(f"\n[{job} {where} p={parallelism} {users:,} users] one 10-event message per user to {source}")
     for user in range(users):
         send_message(user, user)
     producer.flush(120)
     drive = Drive(
-        "action-streaming",
+        job,
         env,
         settings.kafka_bootstrap,
         out,
@@ -111,8 +128,7 @@ def run(users: int, rate: int, seconds: int, parallelism: int = 1, cluster: bool
         cluster=cluster,
     )
     try:
-        # each first message of a user yields a user delta and a device delta
-        drive.drain(2 * users, timeout=3600)
+        drive.drain(per_message * users, timeout=3600)
         msgs_s = users / drive.run.drain_s
         log.info(
             f"  start-up {drive.run.startup_s:.1f} s; state for {users:,} users built in {drive.run.drain_s:.1f} s "
@@ -129,7 +145,7 @@ def run(users: int, rate: int, seconds: int, parallelism: int = 1, cluster: bool
         def produced_at(value: bytes) -> float | None:
             message_id = codec.decode(value)["message_id"]
             if message_id in first_delta_only:
-                return None  # a second delta of the same message (its device): not a new sample
+                return None  # another output of the same message: not a new sample
             first_delta_only.add(message_id)
             return sent_at[message_id]
 
@@ -137,17 +153,18 @@ def run(users: int, rate: int, seconds: int, parallelism: int = 1, cluster: bool
         drive.collector.values.clear()
         drive.collector.arrivals.clear()
         drive.at_rate(rate, seconds, send=send_next, produced_at=produced_at, flush=lambda: producer.flush(60))
-        share = _share(drive, users) if cluster else "-"
+        share = _share(drive, users, by_levels) if cluster else "-"
     finally:
         result = drive.stop()
-    state = _state_bytes(settings, "action-streaming")
-    cpu_us = 2 * result.cpu_per_record_us()  # two deltas per first message of a user
+    state = _state_bytes(settings, job)
+    cpu_us = per_message * result.cpu_per_record_us()
     log.info(f"  CPU {cpu_us:,.0f} µs per message while building the state (all of the job's processes)")
     log.info(
         f"  at {rate} messages/s: latency p50 {result.latency_ms(50):.0f} ms, p99 {result.latency_ms(99):.0f} ms; "
         f"checkpointed state {mib(state)}; peak memory {mib(result.peak_memory)}"
     )
     return {
+        "job": job,
         "where": where,
         "p": parallelism,
         "share": share,
@@ -161,17 +178,19 @@ def run(users: int, rate: int, seconds: int, parallelism: int = 1, cluster: bool
     }
 
 
-def _share(drive: Drive, at_least: int) -> str:
-    """The share of records each subtask of the per-tenant batcher read (Flink's metrics trail the
-    records by a few seconds: wait until they count `at_least`)."""
-    deadline = time.monotonic() + 30
+def _share(drive: Drive, at_least: int, by_levels: bool) -> str:
+    """The share of records each subtask of the batchers read (Flink's metrics trail the records by a
+    few seconds: wait until they count `at_least`); by levels, per level."""
+    vertices = [f"{kind} batches" for kind in LEVELS] if by_levels else ["per-tenant batches"]
+    deadline, previous = time.monotonic() + 60, None
     while True:
-        counts = drive.job.flink.records_in_per_subtask(drive.job.job_id, "per-tenant batches")
-        if sum(counts) >= at_least or time.monotonic() > deadline:
+        counts = [drive.job.flink.records_in_per_subtask(drive.job.job_id, vertex) for vertex in vertices]
+        settled = counts == previous and sum(map(sum, counts)) >= at_least
+        if settled or time.monotonic() > deadline:
             break
-        time.sleep(1)
-    total = sum(counts) or 1
-    return " / ".join(f"{n / total:.0%}" for n in counts)
+        previous = counts
+        time.sleep(3)
+    return ", ".join(" / ".join(f"{n / (sum(c) or 1):.0%}" for n in c) for c in counts)
 
 
 def main() -> None:
@@ -181,19 +200,22 @@ def main() -> None:
     ap.add_argument("--runs", default="minicluster,cluster", help="which runs: minicluster, cluster or both")
     ap.add_argument("--rate", type=int, default=500, help="messages/s (10 events each) in the latency phase")
     ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--jobs", default=f"action-streaming,{LEVELS_JOB}", help="which topologies, comma-separated")
     args = ap.parse_args()
     rows = []
-    if "minicluster" in args.runs:
-        rows += [run(int(u), args.rate, args.seconds) for u in args.users.split(",")]
-    if "cluster" in args.runs.replace("minicluster", ""):
-        rows += [run(args.cluster_users, args.rate, args.seconds, p, cluster=True) for p in (1, 2)]
+    for job in args.jobs.split(","):
+        if "minicluster" in args.runs:
+            rows += [run(int(u), args.rate, args.seconds, job=job) for u in args.users.split(",")]
+        if "cluster" in args.runs.replace("minicluster", ""):
+            rows += [run(args.cluster_users, args.rate, args.seconds, p, cluster=True, job=job) for p in (1, 2)]
     log.info(
-        "\nwhere        p  users      messages/s  events/s  CPU µs/msg  latency p50 / p99 (ms)  state     "
-        "peak memory  share per subtask"
+        "\njob                      where        p  users      messages/s  events/s  CPU µs/msg  "
+        "latency p50 / p99 (ms)  state     peak memory  share per subtask"
     )
     for r in rows:
         log.info(
-            f"{r['where']:<11}  {r['p']}  {r['users']:>9,}  {r['msgs_s']:>10,.0f}  {10 * r['msgs_s']:>8,.0f}  "
+            f"{r['job']:<23}  {r['where']:<11}  {r['p']}  {r['users']:>9,}  {r['msgs_s']:>10,.0f}  "
+            f"{10 * r['msgs_s']:>8,.0f}  "
             f"{r['cpu_us']:>10,.0f}  {r['p50']:>10.0f} / {r['p99']:<10.0f}  {mib(r['state']):<8}  "
             f"{mib(r['mem']):>11}  {r['share']}"
         )

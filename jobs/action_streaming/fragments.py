@@ -184,11 +184,15 @@ def present_devices(fragment: Fragment) -> list[str]:
     return sorted(device_id for device_id, entry in fragment.devices.items() if entry.present)
 
 
-def user_document(tenant: str, user_id: str, fragment: Fragment, cap: int) -> dict | None:
-    """The user's MongoDB document (without `version`), or None while it has no message."""
+def user_document(
+    tenant: str, user_id: str, fragment: Fragment, cap: int, listed: dict[str, int] | None = None
+) -> dict | None:
+    """The user's MongoDB document (without `version`), or None while it has no message. `listed`:
+    what `listed_identifiers` gives, when the caller has it already."""
     if fragment.deleted or not fragment.messages:
         return None
-    listed, _ = listed_identifiers(fragment, cap)
+    if listed is None:
+        listed, _ = listed_identifiers(fragment, cap)
     doc: dict = {"tenant": tenant, "user_id": user_id}
     customer = [key.partition(":")[2] for key in listed if key.startswith("customer_id:")]
     if customer:

@@ -5,12 +5,12 @@ Elements arrive in batches keyed by bucket (IdentityLevels.java: [origin][timest
 the operator's MapState maps each routing key ("tenant|kind:value") of the bucket to its `KeyState`,
 read through a bounded cache (common/flink/map_state_cache.py). Outputs leave as frames: outputs
 0..3 are Kafka topics (records.FRAME_TOPICS), output FORWARD_BASE + level forwards an item to that
-level's stage, with the item pickled (it never leaves the job; a checkpoint holds it in flight).
+level's stage. State and items are packed to tuples of builtins (level_codec.py): no class of this
+package is ever in a savepoint.
 """
 
 from __future__ import annotations
 
-import pickle
 import struct
 import time
 
@@ -18,6 +18,7 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction
 from pyflink.datastream.state import MapStateDescriptor
 
+from common.contracts.actions import action_record
 from common.contracts.profiles import profile_key, profile_record
 from common.contracts.routing import level, routing_key
 from common.contracts.tenants import TenantRegistry
@@ -25,6 +26,7 @@ from common.metrics import LatencyWindow, register_freshness
 from common.serde import frames
 from common.serde.avro import AvroCodec
 from common.serde.fast_avro import EnrichedEncoder
+from jobs.action_streaming.level_codec import pack_item, pack_key_state, unpack_item, unpack_key_state
 from jobs.action_streaming.levels import COUNTS, Effects, KeyState, Rules, on_forwarded, on_routed
 from jobs.action_streaming.records import (
     DELTAS,
@@ -41,7 +43,9 @@ from jobs.action_streaming.records import (
 from jobs.action_streaming.settings import ActionSettings
 
 # State names are part of every savepoint (tests/unit/test_state_layouts.py).
-IDENTIFIERS = MapStateDescriptor("identifiers", Types.STRING(), Types.PICKLED_BYTE_ARRAY())  # KeyState, pickled
+# Values: level_codec.pack_key_state bytes (PyFlink pickles them once more: a missing key of a
+# PRIMITIVE_ARRAY map state fails in its converter, PICKLED_BYTE_ARRAY answers None).
+IDENTIFIERS = MapStateDescriptor("identifiers", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
 FORWARD_BASE = len(FRAME_TOPICS)  # outputs from here on forward to level (output - FORWARD_BASE)
 ROUTED, FORWARDED = 0, 1
 _ELEMENT = struct.Struct(">BqH")
@@ -82,6 +86,12 @@ class LevelStage(KeyedProcessFunction):
         register_freshness(metrics, self.freshness)
         self.rules: dict[str, Rules] = {}
 
+    def _encode(self, action) -> bytes:
+        return self.codec.encode("unified_action", action_record(action, action.time_ms))
+
+    def _decode(self, raw: bytes):
+        return decode_action(self.codec, raw)
+
     def _rules(self, tenant: str) -> Rules:
         rules = self.rules.get(tenant)
         if rules is None:
@@ -117,14 +127,14 @@ class LevelStage(KeyedProcessFunction):
                 yield (REJECTED, *encode_unreadable(self.codec, payload, str(exc), stamp), stamp)
                 return
         stored = self.keys.get(routed_key)
-        state = pickle.loads(stored) if stored is not None else KeyState()
+        state = unpack_key_state(stored) if stored is not None else KeyState()
         effects = Effects()
         rules = self._rules(tenant)
         if origin == ROUTED:
             on_routed(rules, key, state, record, effects)
         else:
-            on_forwarded(rules, key, state, pickle.loads(payload), effects)
-        self.keys.put(routed_key, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+            on_forwarded(rules, key, state, unpack_item(payload, self._decode), effects)
+        self.keys.put(routed_key, pack_key_state(state))
         yield from self._outputs(tenant, effects, stamp)
 
     def _outputs(self, tenant: str, effects: Effects, stamp: int):
@@ -147,5 +157,5 @@ class LevelStage(KeyedProcessFunction):
             if deleted:
                 yield (PROFILES, key, None, stamp)
         for target, item in effects.forwards:
-            payload = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+            payload = pack_item(item, self._encode)
             yield (FORWARD_BASE + level(target), routing_key(tenant, target), payload, stamp)

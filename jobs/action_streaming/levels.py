@@ -121,13 +121,13 @@ def on_routed(rules: Rules, key: str, state: KeyState, record: Action, out: Effe
     if key.startswith("device:"):
         _device_record(rules, key, state, record, out)
         return
-    if state.first_seen_ms is None or seen < state.first_seen_ms:
+    lowered = state.first_seen_ms is None or seen < state.first_seen_ms
+    if lowered:
         state.first_seen_ms = seen
-        on_forwarded(rules, key, state, Shipment(Fragment(identifiers={key: seen}, ops=1), record.message_id), out)
-    if record.kind == LINK:
-        _link(rules, key, state, record, out)
-    else:
+    if record.kind != LINK:  # the message itself carries its home's first-seen time to the root
         on_forwarded(rules, key, state, Payload(record, key), out)
+    elif not _link(rules, key, state, record, out) and lowered:  # a claim carries it too
+        on_forwarded(rules, key, state, Shipment(Fragment(identifiers={key: seen}, ops=1), record.message_id), out)
 
 
 def on_forwarded(rules: Rules, key: str, state: KeyState, item: Item, out: Effects) -> None:
@@ -141,14 +141,17 @@ def on_forwarded(rules: Rules, key: str, state: KeyState, item: Item, out: Effec
     _fold(rules, key, state, item, out)
 
 
-def _link(rules: Rules, key: str, state: KeyState, record: Action, out: Effects) -> None:
-    """`key` named beside a stronger home: the first stronger home claims it; any other is refused."""
+def _link(rules: Rules, key: str, state: KeyState, record: Action, out: Effects) -> bool:
+    """`key` named beside a stronger home: the first stronger home claims it; any other is refused.
+    Whether this link claimed it."""
     home = home_key(record.identifiers)
     if state.claimed_by is None and level(home) > level(key):
         _claim(rules, key, state, home, record.message_id, out)
-    elif state.claimed_by is None or state.claimed_by != home:
+        return True
+    if state.claimed_by is None or state.claimed_by != home:
         both_customers = home.startswith("customer_id:") and (state.claimed_by or "").startswith("customer_id:")
         out.counts["conflicts" if both_customers else "links_refused_by_level"] += 1
+    return False
 
 
 def _claim(rules: Rules, key: str, state: KeyState, claimer: str, message_id: str, out: Effects) -> None:
@@ -201,7 +204,10 @@ def _device_record(rules: Rules, key: str, state: KeyState, record: Action, out:
         if device.owner is not None and state.claimed_by is None:
             _claim(rules, key, state, device.owner, record.message_id, out)  # its first owner takes its profile
         target = device.owner
-        shipment = Shipment(Fragment(devices={device_id: entry}, ops=1), record.message_id)
+        # Only a change of owner (or the first entry) can change a user document: a change of the
+        # device's fields alone is not a contribution to the user (no version of its own there).
+        moved = owner_before != device.owner or device.version == 1
+        shipment = Shipment(Fragment(devices={device_id: entry}, ops=int(moved)), record.message_id)
         if target is None:
             _fold(rules, key, state, shipment, out)
         else:
@@ -214,11 +220,11 @@ def _fold(rules: Rules, key: str, state: KeyState, item: Item, out: Effects) -> 
     """`key` is the root: fold the item into its profile and write what changed."""
     tenant, uid = rules.tenant, user_id(rules.tenant, key)
     root = state.root = state.root or Fragment()
-    was_deleted = root.deleted
-    before_doc = user_document(tenant, uid, root, rules.cap)
-    before_ids = _profile_ids(root, rules.cap)
+    was_deleted, ops_before = root.deleted, root.ops
+    listed_before, before_left_out = listed_identifiers(root, rules.cap)
+    before_doc = user_document(tenant, uid, root, rules.cap, listed_before)
+    before_ids = _profile_ids(root, listed_before)
     before_devices = dict(root.devices)
-    _, before_left_out = listed_identifiers(root, rules.cap)
     if isinstance(item, Payload):
         message_id = item.action.message_id
         if item.action.kind == "delete_user":
@@ -235,10 +241,11 @@ def _fold(rules: Rules, key: str, state: KeyState, item: Item, out: Effects) -> 
     else:
         message_id = item.message_id
         merge(root, item.fragment)
-    after_doc = user_document(tenant, uid, root, rules.cap)
+    listed_after, left_out = listed_identifiers(root, rules.cap)
+    after_doc = user_document(tenant, uid, root, rules.cap, listed_after)
     # Every contribution moves the version, even one the document does not show: the version is then
     # the contribution count, whatever order they came in.
-    if after_doc != before_doc or after_doc is not None:
+    if after_doc != before_doc or (after_doc is not None and root.ops != ops_before):
         version = GONE_VERSION if after_doc is None else root.ops
         out.deltas.append((message_id, _user_delta(tenant, uid, before_doc, after_doc, version)))
     if root.deleted:
@@ -250,10 +257,9 @@ def _fold(rules: Rules, key: str, state: KeyState, item: Item, out: Effects) -> 
             out.profiles.append((uid, {}, None, True))
         return
     _write_devices(rules, key, uid, before_devices, root, message_id, out)
-    after_ids = _profile_ids(root, rules.cap)
+    after_ids = _profile_ids(root, listed_after)
     if after_doc is not None and (after_ids != before_ids or before_doc is None):
         out.profiles.append((uid, after_ids, None, False))
-    _, left_out = listed_identifiers(root, rules.cap)
     out.counts["capped"] += max(0, left_out - before_left_out)
     if isinstance(item, Payload):
         action = item.action
@@ -264,9 +270,9 @@ def _fold(rules: Rules, key: str, state: KeyState, item: Item, out: Effects) -> 
         out.events += [(action.message_id, uid, i, event, snapshot) for i, event in enumerate(action.events)]
 
 
-def _profile_ids(root: Fragment, cap: int) -> dict[str, int]:
+def _profile_ids(root: Fragment, listed: dict[str, int]) -> dict[str, int]:
     """What the identity profile lists: the identifiers within the cap, and the devices it owns."""
-    listed, _ = listed_identifiers(root, cap)
+    listed = dict(listed)
     for device_id, entry in sorted(root.devices.items()):
         if entry.present:
             listed[f"device:{device_id}"] = entry.first_seen_ms

@@ -19,9 +19,15 @@ import pickletools
 import sys
 
 from common.config import REPO_ROOT
+from common.contracts.actions import Action, Identifiers
+from common.contracts.routing import LEVELS
+from jobs.action_streaming import level_operator
 from jobs.action_streaming import operators as action_operators
 from jobs.action_streaming.device_state import DeviceState
+from jobs.action_streaming.fragments import DeviceEntry, Fragment
 from jobs.action_streaming.identity import UserIdentity
+from jobs.action_streaming.level_codec import pack_item, pack_key_state, unpack_item, unpack_key_state
+from jobs.action_streaming.levels import DeviceInfo, KeyState, Payload, Shipment
 from jobs.action_streaming.state_codec import pack_device, pack_user, unpack_device, unpack_user
 from jobs.action_streaming.user_state import UserState
 from jobs.api_unification import operators as unification_operators
@@ -59,6 +65,41 @@ PROFILE = ProfileState(
     computations={"aud-1": Membership(True, frozenset({"email-1", "sms-1"}))},
     seen={"m-1": 10_000},
 )
+FRAGMENT = Fragment(
+    identifiers={"customer_id:c-1": 1_000, "anonymous_id:a-1": 900},
+    messages=3,
+    ops=7,
+    first_seen_ms=900,
+    last_seen_ms=2_000,
+    counters={"app_opened": 3},
+    registers={"plan": ((1_500, "m-2", 0), True, "pro")},
+    elements={"tags": {"'a'": ((1_600, "m-3", 1), True, "a")}},
+    devices={"d-1": DeviceEntry(2, True, {"platform": "ios", "last_seen": 2_000}, 900)},
+)
+KEY_STATE = KeyState(None, 1_000, FRAGMENT, None)
+DEVICE_KEY = KeyState(
+    "customer_id:c-1", 900, None, DeviceInfo("customer_id:c-1", (2_000, "m-3"), {"platform": "ios"}, 2_000, 2)
+)
+SHIPMENT = Shipment(Fragment(identifiers={"email:a@x.io": 1_200}, ops=1), "m-4")
+
+
+def _level_layouts() -> dict[str, dict]:
+    """action-streaming-levels: each level's keys, and the items in flight in its batches."""
+    out = {}
+    for kind in LEVELS:
+        out[f"action-streaming-levels/{kind}-identifiers"] = {
+            "uid": f"action-streaming-levels-{kind}-keys",
+            "state": level_operator.IDENTIFIERS.name,
+            "kind": "map: tenant|identifier key -> packed KeyState (level_codec.py)",
+            "packed": repr([pickle.loads(pack_key_state(KEY_STATE)), pickle.loads(pack_key_state(DEVICE_KEY))]),
+        }
+    out["action-streaming-levels/forwarded"] = {
+        "uid": "action-streaming-levels-customer_id-batches",
+        "state": "pending",
+        "kind": "list: stage elements (IdentityLevels.java); a forwarded item is packed by level_codec.pack_item",
+        "packed": repr(pickle.loads(pack_item(SHIPMENT, bytes))),
+    }
+    return out
 
 
 def layouts() -> dict[str, dict]:
@@ -130,6 +171,7 @@ def layouts() -> dict[str, dict]:
             "kind": "broadcast map: config key -> (schema name, decoded record, digest)",
             "packed": repr(("destination", {"tenant": "acme", "destination_id": "d"}, "0123456789abcdef")),
         },
+        **_level_layouts(),
     }
 
 
@@ -149,6 +191,14 @@ def test_stored_values_round_trip_and_name_no_class():
     assert unpack_device(pack_device(DEVICE)) == DEVICE
     assert unpack(pack(PROFILE)) == PROFILE
     assert unpack_schema(pack_schema(SCHEMA)) == SCHEMA
+    assert unpack_key_state(pack_key_state(KEY_STATE)) == KEY_STATE
+    assert unpack_key_state(pack_key_state(DEVICE_KEY)) == DEVICE_KEY
+    assert unpack_item(pack_item(SHIPMENT, bytes), bytes) == SHIPMENT
+    payload = Payload(Action("acme", "sdk", "m-1", "batch", 5, Identifiers(customer_id="c")), "customer_id:c")
+    assert unpack_item(pack_item(payload, lambda a: a.message_id.encode()), lambda raw: payload.action) == payload
+    for raw in (pack_key_state(KEY_STATE), pack_key_state(DEVICE_KEY), pack_item(SHIPMENT, bytes)):
+        opcodes = {op.name for op, _arg, _pos in pickletools.genops(raw)}
+        assert not opcodes & {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "NEWOBJ", "REDUCE"}, raw
     for value in (pack_user(USER), pack_device(DEVICE), pack(PROFILE), pack_schema(SCHEMA)):
         opcodes = {op.name for op, _arg, _pos in pickletools.genops(pickle.dumps(value))}
         assert not opcodes & {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "NEWOBJ", "REDUCE"}, value
