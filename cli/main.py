@@ -492,9 +492,9 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
         return 0
     if args.command == "k8s":
         from infra.k8s import render
-        from jobs.registry import JOBS
+        from jobs.registry import JOBS, NOT_DEPLOYED
 
-        jobs = [job for job in sorted(JOBS) if job != "skeleton"]
+        jobs = [job for job in sorted(JOBS) if job not in NOT_DEPLOYED]
         for path in render(
             settings, jobs, args.out, image=args.image, namespace=args.namespace, parallelism=args.parallelism
         ):

@@ -20,6 +20,11 @@ JOBS: dict[str, str] = {
 }
 
 
+# Jobs `headwater k8s render` leaves out: the walking skeleton, and the identity levels until they
+# replace action-streaming (it reads the same topic, keyed differently).
+NOT_DEPLOYED = ("skeleton", "action-streaming-levels")
+
+
 class UnknownJob(HeadwaterError, KeyError):
     def __str__(self) -> str:
         return f"no job named {self.args[0]!r}; jobs: {', '.join(sorted(JOBS))}"
