@@ -81,7 +81,11 @@ def run(users: int, rate: int, seconds: int, parallelism: int = 1, cluster: bool
     job = job or "action-streaming"
     by_levels = job == LEVELS_JOB
     run_id = uuid.uuid4().hex[:8]
-    env = {"HEADWATER_TOPIC_PREFIX": f"bench{run_id}.", "HEADWATER_CHECKPOINTS": f"s3://headwater/bench-{run_id}"}
+    env = {
+        "HEADWATER_TOPIC_PREFIX": f"bench{run_id}.",
+        "HEADWATER_CHECKPOINTS": f"s3://headwater/bench-{run_id}",
+        "HEADWATER_ACTION_ROUTING": "identifier" if by_levels else "tenant",
+    }
     settings = config.load({**os.environ, **env})
     ensure_topics(settings, partitions=4)
     source = topic(settings.topic_prefix, "unified.actions")

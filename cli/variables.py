@@ -15,6 +15,7 @@ DECLARING = ("common.config", "common.contracts.tenants", "infra.stack.services"
 SECTIONS = (
     "services",
     "jobs",
+    "api-unification + action-streaming",
     "api-unification",
     "action-streaming",
     "reaction-streaming",

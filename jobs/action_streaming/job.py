@@ -18,6 +18,7 @@ from pyflink.common import WatermarkStrategy
 from pyflink.datastream import StreamExecutionEnvironment
 
 from common.config import Settings
+from common.contracts.routing import BY_TENANT, require_routing
 from common.contracts.tenants import load_registry
 from common.flink.batches import tenant_batches
 from common.flink.kafka import client_name, frame_type, framed_exactly_once_sink, kafka_source
@@ -31,6 +32,7 @@ __all__ = ["NAME", "OUTPUTS", "build"]
 
 
 def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
+    require_routing(NAME, BY_TENANT)
     source = topic(settings.topic_prefix, "unified.actions")
     actions = env.from_source(
         kafka_source(settings, source, group_id=client_name(settings, NAME), raw_bytes=True),

@@ -1,7 +1,8 @@
 """action-streaming keyed by identifier (issue 16; docs/identity.md, "Below the tenant"), while it is
 not yet the default: `headwater run action-streaming-levels`. It reads `hw.unified.actions` keyed by
-routing key (common/contracts/routing.py); api-unification still writes it keyed by tenant, so for
-now only the tests feed it (tests/integration/test_identity_levels.py).
+routing key (common/contracts/routing.py), as api-unification writes it with
+HEADWATER_ACTION_ROUTING=identifier. The default, `tenant`, is for action-streaming; each job refuses
+to start under the other's.
 
 Wiring only (operator: level_operator.py; the rules: levels.py):
   KafkaSource (read_committed, with keys) -> per level, weakest first: the records routed to keys of
@@ -19,7 +20,7 @@ from pyflink.datastream.data_stream import DataStream, KeyedStream
 from pyflink.java_gateway import get_gateway
 
 from common.config import Settings
-from common.contracts.routing import LEVELS
+from common.contracts.routing import BY_IDENTIFIER, LEVELS, require_routing
 from common.contracts.tenants import load_registry
 from common.flink.kafka import (
     client_name,
@@ -46,6 +47,7 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
     (common/contracts/routing.py) -> one stage per identifier level, weakest first, each keyed by
     bucket and fed by its routed records and the forwards of the stages below it -> one exactly-once
     sink (deltas, enriched events, profiles, rejected)."""
+    require_routing(NAME, BY_IDENTIFIER)
     gateway = get_gateway()
     jvm = gateway.jvm
 

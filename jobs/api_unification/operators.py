@@ -26,7 +26,7 @@ from common.flink.parking import ParkingLot
 from common.metrics import LatencyWindow, register_freshness
 from common.serde import frames
 from common.serde.avro import AvroCodec
-from jobs.api_unification.records import encode_action, encode_rejections
+from jobs.api_unification.records import action_records, encode_action, encode_rejections
 from jobs.api_unification.settings import UnificationSettings
 from jobs.api_unification.tenant_schema import EVENT, Check, TenantSchema, facts, new_groups, pack_schema, unpack_schema
 from jobs.api_unification.unify import Outcome, unify
@@ -117,7 +117,7 @@ class UnifyMessages(ProcessFunction, _Rejecting):
             self.remembered += len(seen) - before
             self.proposals.inc()
             yield PROPOSALS, (action.tenant, json.dumps(proposal))
-        key, encoded = encode_action(self.codec, action, outcome.arrival_ms)
+        key, encoded = encode_action(self.codec, action, outcome.arrival_ms, self.options.by_identifier)
         yield (
             routing_key(action),
             action.tenant,
@@ -221,7 +221,7 @@ class SchemaGate(KeyedBroadcastProcessFunction, _Rejecting):
         self.freshness.add(time.time() * 1000 - arrival_ms)
         if check is Check.PASS:
             self.events_accepted.inc(sum(1 for fact in asked if fact[0] == EVENT))
-            yield frames.pack([(ACTIONS_OUTPUT, bytes(key), bytes(encoded), arrival_ms)])
+            yield frames.pack((ACTIONS_OUTPUT, k, v, arrival_ms) for k, v in action_records(bytes(key), bytes(encoded)))
             return
         outcome = unify(source, bytes(raw), arrival_ms, self.registry)  # deterministic: the same action again
         refused = tenant.encode()
@@ -242,5 +242,6 @@ class SchemaGate(KeyedBroadcastProcessFunction, _Rejecting):
         records = [(REJECTED_OUTPUT, refused, r, arrival_ms) for r in encoded]
         self.events_accepted.inc(len(action.events))
         self.properties_dropped.inc(len(action.dropped))
-        records.append((ACTIONS_OUTPUT, *encode_action(self.codec, action, outcome.arrival_ms), arrival_ms))
+        encoded_action = encode_action(self.codec, action, outcome.arrival_ms, self.options.by_identifier)
+        records += [(ACTIONS_OUTPUT, k, v, arrival_ms) for k, v in action_records(*encoded_action)]
         yield frames.pack(records)

@@ -7,14 +7,37 @@ from __future__ import annotations
 
 from common.contracts.actions import Action, action_key, action_record
 from common.contracts.rejections import Rejection, rejected_record
+from common.contracts.routing import routed, routing_key
+from common.serde import frames
 from common.serde.avro import AvroCodec
 from jobs.api_unification.rejection_budget import shape
 
 JOB = "api-unification"
 
 
-def encode_action(codec: AvroCodec, action: Action, arrival_ms: int) -> tuple[bytes, bytes]:
-    return action_key(action), codec.encode("unified_action", action_record(action, arrival_ms))
+ROUTED = b""  # the key of an encoded action that holds its routed records (by identifier)
+
+
+def encode_action(
+    codec: AvroCodec, action: Action, arrival_ms: int, by_identifier: bool = False
+) -> tuple[bytes, bytes]:
+    """(Kafka key, value) of the action keyed by tenant; by identifier (HEADWATER_ACTION_ROUTING),
+    (ROUTED, a frame of its routed records: common/contracts/routing.py), which `action_records`
+    unpacks. One pair either way, so a message waiting for its schema keeps the same state layout."""
+    if not by_identifier:
+        return action_key(action), codec.encode("unified_action", action_record(action, arrival_ms))
+    records = [
+        (0, routing_key(action.tenant, key), codec.encode("unified_action", action_record(record, arrival_ms)))
+        for key, record in routed(action)
+    ]
+    return ROUTED, frames.pack(records)
+
+
+def action_records(key: bytes, encoded: bytes) -> list[tuple[bytes, bytes]]:
+    """The Kafka records of an action `encode_action` encoded."""
+    if key != ROUTED:
+        return [(key, encoded)]
+    return [(routed_key, value) for _output, routed_key, value in frames.unpack(encoded)]
 
 
 def encode_rejection(codec: AvroCodec, rejection: Rejection, **context) -> bytes:
