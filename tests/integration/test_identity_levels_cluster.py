@@ -2,8 +2,10 @@
 TaskManagers) spreads one tenant over both subtasks of every keyed operator (issue 16, item 6).
 
 10k merge-heavy messages of 2k users of one tenant at parallelism 2: after the documents are the
-reference model's, each subtask of each level's batches (records read) and keys (batches read) must
-hold 35-65% of what its operator read, from Flink's REST API.
+reference model's, each subtask of each level's batcher must have read 35-65% of its records, from
+Flink's REST API. A level's Python stage is keyed like its batcher (the same Row key, so the same
+key groups and subtask), so it handles the records of its batcher's subtask; Flink counts its input
+in batches, which it does not tell apart by size (logged, not asserted).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def test_one_tenant_spreads_over_both_subtasks_of_every_level(isolated_env, loca
     finally:
         job.kill()
         deltas.close()
-    uneven = {name: n for name, n in spread.items() if len(n) != 2 or not 0.35 <= n[0] / max(1, sum(n)) <= 0.65}
+    batchers = {name: n for name, n in spread.items() if name.endswith("batches")}
+    uneven = {name: n for name, n in batchers.items() if len(n) != 2 or not 0.35 <= n[0] / max(1, sum(n)) <= 0.65}
     assert not uneven, f"subtasks outside 35-65%: {uneven} (all: {spread})"
-    log.info(f"records (batches, for keys) each subtask read: {spread}")
+    log.info(f"records (for the keys: batches) each subtask read: {spread}")
