@@ -28,8 +28,8 @@ from confluent_kafka import Producer
 from bench.drive import Drive
 from bench.measure import mib
 from common import config
-from common.contracts.actions import Action, AttributeOp, Event, Identifiers, action_record
-from common.contracts.routing import LEVELS, routed, routing_key
+from common.contracts.actions import Action, AttributeOp, Event, Identifiers
+from common.contracts.routing import LEVELS, routed_records
 from common.kafka.admin import ensure_topics
 from common.kafka.produce import send
 from common.log import configure as configure_logging
@@ -112,9 +112,8 @@ def run(users: int, rate: int, seconds: int, parallelism: int = 1, cluster: bool
             key, value = encode_action(codec, message, int(now * 1000))
             send(producer, source, value, key=key)
             return
-        for key, record in routed(message):
-            value = codec.encode("unified_action", action_record(record, int(now * 1000)))
-            send(producer, source, value, key=routing_key(message.tenant, key))
+        for key, value in routed_records(codec, message, int(now * 1000)):
+            send(producer, source, value, key=key)
 
     where = "cluster" if cluster else "minicluster"
     log.info(f"\n[{job} {where} p={parallelism} {users:,} users] one 10-event message per user to {source}")

@@ -36,6 +36,21 @@ class LatencyWindow:
 FRESHNESS_PERCENTILES = (50, 99)
 
 
+class BatchedCounters:
+    """Flink counters fed once per element: counts add up in `pending` (a dict, cheap to update per
+    record) and reach the counters in `flush`, because each `inc` is a call into the JVM."""
+
+    def __init__(self, metrics_group, names):
+        self.counters = {name: metrics_group.counter(name) for name in names}
+        self.pending = dict.fromkeys(self.counters, 0)
+
+    def flush(self) -> None:
+        for name, n in self.pending.items():
+            if n:
+                self.counters[name].inc(n)
+                self.pending[name] = 0
+
+
 def register_freshness(metrics_group, window: LatencyWindow) -> None:
     """Gauges `freshness_p50_ms`, `freshness_p99_ms` and `freshness_max_ms` over `window`: how old the
     ingest data was (from the Kafka timestamp of its ingest record, which every hop carries along) when

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import time
 
-from common.contracts.actions import Action, action_record
-from common.contracts.routing import routed, routing_key
+from common.contracts.actions import Action
+from common.contracts.routing import routed_records
 from common.kafka.produce import send
 from common.serde.avro import AvroCodec
 from common.topics import topic
 from harness.kafka import Collector
-from harness.models import mongo
-from harness.models.identity_network import TIMING_FIELDS, reference
+from harness.models.identity_network import documents, reference
 
 
 def produce_routed(settings, actions: list[Action]) -> int:
@@ -23,9 +22,8 @@ def produce_routed(settings, actions: list[Action]) -> int:
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 5})
     codec, source, n = AvroCodec(), topic(settings.topic_prefix, "unified.actions"), 0
     for action in actions:
-        for key, record in routed(action):
-            value = codec.encode("unified_action", action_record(record, action.time_ms))
-            send(producer, source, value, key=routing_key(action.tenant, key), timestamp=action.time_ms)
+        for key, value in routed_records(codec, action, action.time_ms):
+            send(producer, source, value, key=key, timestamp=action.time_ms)
             n += 1
     if producer.flush(60) != 0:
         raise RuntimeError("records still unsent after 60 s")
@@ -34,16 +32,12 @@ def produce_routed(settings, actions: list[Action]) -> int:
 
 def live_documents(codec: AvroCodec, values: list[bytes]) -> dict:
     """The live documents (tombstones left out) that these delta values make, without timing fields."""
-    docs = mongo.fold([codec.decode(v) for v in values])
-    return {key: {k: v for k, v in doc.items() if k not in TIMING_FIELDS} for key, doc in docs.items()}
+    return documents([codec.decode(v) for v in values])
 
 
 def wanted(actions: list[Action], caps: dict[str, int]) -> tuple[dict, dict]:
     """The reference model's live documents and live profiles (user key -> identifier -> first seen)."""
-    want = reference(actions, caps)
-    docs = {key: doc for key, doc in want.documents().items() if not doc.get("deleted")}
-    profiles = {key: ids for key, (ids, merged, deleted) in want.profiles.items() if not merged and not deleted}
-    return docs, profiles
+    return reference(actions, caps).live()
 
 
 def without_versions(docs: dict) -> dict:

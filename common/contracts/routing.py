@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Literal
 
-from common.contracts.actions import Action, Identifiers
+from common.contracts.actions import Action, Identifiers, action_record
 from common.errors import HeadwaterError
 from common.variables import declare
 
@@ -100,3 +100,11 @@ def routed(action: Action) -> list[tuple[str, Action]]:
 def routing_key(tenant: str, key: str) -> bytes:
     """The Kafka key of a routed record."""
     return f"{tenant}|{key}".encode()
+
+
+def routed_records(codec, action: Action, arrival_ms: int) -> list[tuple[bytes, bytes]]:
+    """The Kafka (key, value) records of `routed(action)`, the values Avro-encoded by `codec`."""
+    return [
+        (routing_key(action.tenant, key), codec.encode("unified_action", action_record(record, arrival_ms)))
+        for key, record in routed(action)
+    ]

@@ -28,6 +28,13 @@ from jobs.action_streaming.levels import Effects, KeyState, Rules, on_forwarded,
 TIMING_FIELDS = ("last_message_id",)
 
 
+def documents(deltas: list[dict], *, tombstones: bool = False) -> dict[tuple[str, str], dict]:
+    """The MongoDB documents decoded `deltas` make (live ones, or with `tombstones` all of them),
+    without timing fields."""
+    docs = mongo.fold(deltas, tombstones=tombstones)
+    return {key: {k: v for k, v in doc.items() if k not in TIMING_FIELDS} for key, doc in docs.items()}
+
+
 def _slot(key: str, buckets: int) -> int:
     return zlib.crc32(key.encode()) % buckets
 
@@ -49,8 +56,13 @@ class Outputs:
 
     def documents(self) -> dict[tuple[str, str], dict]:
         """The MongoDB documents the deltas make (tombstones included), without timing fields."""
-        docs = mongo.fold(self.deltas, tombstones=True)
-        return {key: {k: v for k, v in doc.items() if k not in TIMING_FIELDS} for key, doc in docs.items()}
+        return documents(self.deltas, tombstones=True)
+
+    def live(self) -> tuple[dict, dict]:
+        """The live documents (no tombstones, no timing fields), and the live identity profiles (user
+        key -> identifier -> first seen; neither merged nor deleted): what must not depend on timing."""
+        profiles = {key: ids for key, (ids, merged, deleted) in self.profiles.items() if not merged and not deleted}
+        return documents(self.deltas), profiles
 
 
 class Network:

@@ -56,9 +56,6 @@ class Fragment:
     devices: dict[str, DeviceEntry] = field(default_factory=dict)
     deleted: bool = False
 
-    def is_empty(self) -> bool:
-        return not (self.identifiers or self.messages or self.devices or self.deleted)
-
 
 def _min(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else min(a, b)

@@ -22,7 +22,8 @@ from common.contracts.actions import action_record
 from common.contracts.profiles import profile_key, profile_record
 from common.contracts.routing import level, routing_key
 from common.contracts.tenants import TenantRegistry
-from common.metrics import LatencyWindow, register_freshness
+from common.flink.map_state_cache import CachedMapState
+from common.metrics import BatchedCounters, LatencyWindow, register_freshness
 from common.serde import frames
 from common.serde.avro import AvroCodec
 from common.serde.fast_avro import EnrichedEncoder
@@ -74,14 +75,12 @@ class LevelStage(KeyedProcessFunction):
         self.options = options
 
     def open(self, runtime_context):
-        from common.flink.map_state_cache import CachedMapState
-
         self.codec = AvroCodec()
         self.enriched = EnrichedEncoder(self.codec)
         self.keys = CachedMapState(runtime_context.get_map_state(IDENTIFIERS), self.options.state_cache)
         metrics = runtime_context.get_metrics_group()
-        self.counters = {name: metrics.counter(name) for name in (*COUNTS, "unreadable")}
-        self.counts = dict.fromkeys(self.counters, 0)
+        self.counters = BatchedCounters(metrics, (*COUNTS, "unreadable"))
+        self.counts = self.counters.pending
         self.freshness = LatencyWindow()
         register_freshness(metrics, self.freshness)
         self.rules: dict[str, Rules] = {}
@@ -108,10 +107,7 @@ class LevelStage(KeyedProcessFunction):
         )
         yield from frames.framed(records, self.options.frame_records)
         self.keys.flush()
-        for name, n in self.counts.items():
-            if n:
-                self.counters[name].inc(n)
-                self.counts[name] = 0
+        self.counters.flush()
 
     def _one(self, element: bytes, now_ms: float):
         origin, stamp, routed_key, payload = parse_element(element)
@@ -122,7 +118,7 @@ class LevelStage(KeyedProcessFunction):
                 if not bar or ":" not in key or level(key) != self.stage_level:
                     raise ValueError(f"the key {routed_key[:200]!r} names no identifier of this level")
                 record = decode_action(self.codec, payload)
-            except (*UNREADABLE, KeyError) as exc:  # refused with its bytes, never a crash loop
+            except UNREADABLE as exc:  # KeyError among them (a key of no level): refused with its bytes
                 self.counts["unreadable"] += 1
                 yield (REJECTED, *encode_unreadable(self.codec, payload, str(exc), stamp), stamp)
                 return

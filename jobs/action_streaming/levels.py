@@ -224,7 +224,10 @@ def _fold(rules: Rules, key: str, state: KeyState, item: Item, out: Effects) -> 
     listed_before, before_left_out = listed_identifiers(root, rules.cap)
     before_doc = user_document(tenant, uid, root, rules.cap, listed_before)
     before_ids = _profile_ids(root, listed_before)
-    before_devices = dict(root.devices)
+    # Only a shipment's devices can change here; a delete (clear) swaps the dict, so this one stays.
+    before_devices = root.devices
+    incoming = item.fragment.devices if isinstance(item, Shipment) else {}
+    entries_before = {device_id: before_devices.get(device_id) for device_id in incoming}
     if isinstance(item, Payload):
         message_id = item.action.message_id
         if item.action.kind == "delete_user":
@@ -249,14 +252,11 @@ def _fold(rules: Rules, key: str, state: KeyState, item: Item, out: Effects) -> 
         version = GONE_VERSION if after_doc is None else root.ops
         out.deltas.append((message_id, _user_delta(tenant, uid, before_doc, after_doc, version)))
     if root.deleted:
-        gone = {} if was_deleted else before_devices
-        if isinstance(item, Shipment):
-            gone = {**gone, **item.fragment.devices}
-        _delete_devices(rules, gone, message_id, out)
+        _delete_devices(rules, {**({} if was_deleted else before_devices), **incoming}, message_id, out)
         if not was_deleted and before_doc is not None:
             out.profiles.append((uid, {}, None, True))
         return
-    _write_devices(rules, key, uid, before_devices, root, message_id, out)
+    _write_devices(rules, key, uid, entries_before, root, message_id, out)
     after_ids = _profile_ids(root, listed_after)
     if after_doc is not None and (after_ids != before_ids or before_doc is None):
         out.profiles.append((uid, after_ids, None, False))
@@ -280,12 +280,20 @@ def _profile_ids(root: Fragment, listed: dict[str, int]) -> dict[str, int]:
 
 
 def _write_devices(
-    rules: Rules, key: str, uid: str, before: dict[str, DeviceEntry], root: Fragment, message_id: str, out: Effects
+    rules: Rules,
+    key: str,
+    uid: str,
+    before: dict[str, DeviceEntry | None],
+    root: Fragment,
+    message_id: str,
+    out: Effects,
 ) -> None:
     """Device documents: written by the root that owns the device, naming its user as owner, under a
-    version that only a newer device change or a stronger root (after a merge) beats."""
-    for device_id, entry in sorted(root.devices.items()):
-        if entry.present and before.get(device_id) != entry:
+    version that only a newer device change or a stronger root (after a merge) beats. `before`: the
+    entries of the devices the fold could change, as they were."""
+    for device_id in sorted(before):
+        entry = root.devices[device_id]
+        if entry.present and before[device_id] != entry:
             version = entry.version * DEVICE_VERSION_SCALE + level(key)
             fields = {"device_id": device_id, "owner": uid, **entry.fields, "tenant": rules.tenant, "version": version}
             out.deltas.append(

@@ -13,7 +13,7 @@ from pyflink.datastream.state import MapStateDescriptor
 from common.contracts.tenants import TenantRegistry
 from common.flink.batches import record_time
 from common.flink.map_state_cache import CachedMapState
-from common.metrics import LatencyWindow, register_freshness
+from common.metrics import BatchedCounters, LatencyWindow, register_freshness
 from common.serde import frames
 from common.serde.avro import AvroCodec
 from common.serde.fast_avro import EnrichedEncoder
@@ -129,8 +129,8 @@ class ResolveAndFold(KeyedProcessFunction):
             self.options.state_cache,
         )
         metrics = runtime_context.get_metrics_group()
-        self.counters = {name: metrics.counter(name) for name in COUNTERS}
-        self.counts = dict.fromkeys(COUNTERS, 0)
+        self.counters = BatchedCounters(metrics, COUNTERS)
+        self.counts = self.counters.pending
         self.freshness = LatencyWindow()
         register_freshness(metrics, self.freshness)
 
@@ -143,10 +143,7 @@ class ResolveAndFold(KeyedProcessFunction):
         records = (record for raw, arrival_ms in arrivals for record in self._one(raw, arrival_ms))
         yield from frames.framed(records, self.options.frame_records)
         self.state.flush()
-        for name, n in self.counts.items():
-            if n:
-                self.counters[name].inc(n)
-                self.counts[name] = 0
+        self.counters.flush()
 
     def _one(self, raw: bytes, arrival_ms: int):
         counts = self.counts

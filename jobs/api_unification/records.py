@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from common.contracts.actions import Action, action_key, action_record
 from common.contracts.rejections import Rejection, rejected_record
-from common.contracts.routing import routed, routing_key
+from common.contracts.routing import routed_records
 from common.serde import frames
 from common.serde.avro import AvroCodec
 from jobs.api_unification.rejection_budget import shape
@@ -26,11 +26,7 @@ def encode_action(
     unpacks. One pair either way, so a message waiting for its schema keeps the same state layout."""
     if not by_identifier:
         return action_key(action), codec.encode("unified_action", action_record(action, arrival_ms))
-    records = [
-        (0, routing_key(action.tenant, key), codec.encode("unified_action", action_record(record, arrival_ms)))
-        for key, record in routed(action)
-    ]
-    return ROUTED, frames.pack(records)
+    return ROUTED, frames.pack((0, key, value) for key, value in routed_records(codec, action, arrival_ms))
 
 
 def action_records(key: bytes, encoded: bytes) -> list[tuple[bytes, bytes]]:

@@ -10,12 +10,6 @@ from harness.models.identity_network import Network, merge_heavy, reference
 CAPS = {"acme": 50}
 
 
-def _live(outputs):
-    docs = {key: doc for key, doc in outputs.documents().items() if not doc.get("deleted")}
-    profiles = {key: p for key, p in outputs.profiles.items() if not p[1] and not p[2]}
-    return docs, profiles
-
-
 @pytest.fixture(scope="module")
 def workload():
     return merge_heavy(seed=16, messages=2500, users=250)
@@ -38,8 +32,8 @@ def test_the_workload_links_identifiers_in_every_way(workload, expected):
 @pytest.mark.parametrize("schedule", range(3))
 def test_documents_do_not_depend_on_parallelism_or_schedule(workload, expected, parallelism, schedule):
     got = Network(CAPS, parallelism=parallelism, partitions=8, seed=schedule * 31 + parallelism).run(workload)
-    docs, profiles = _live(got)
-    want_docs, want_profiles = _live(expected)
+    docs, profiles = got.live()
+    want_docs, want_profiles = expected.live()
     assert docs == want_docs
     assert profiles == want_profiles
     assert {("users", key) for key in profiles} == {key for key in docs if key[0] == "users"}

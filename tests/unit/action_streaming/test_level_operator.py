@@ -3,14 +3,12 @@ with their frames split and forwards delivered by hand, as the Java side of the 
 out equals the reference model (harness/models/identity_network.py), and a record it cannot read is
 refused with its bytes."""
 
-from common.contracts.actions import action_record
-from common.contracts.routing import LEVELS, level, routed, routing_key
+from common.contracts.routing import LEVELS, level, routed_records
 from common.contracts.tenants import load_registry
 from common.serde import frames
 from common.serde.avro import AvroCodec
 from harness.flink_fake import OperatorDriver
-from harness.models import mongo
-from harness.models.identity_network import merge_heavy, reference
+from harness.models.identity_network import documents, merge_heavy, reference
 from jobs.action_streaming.level_operator import FORWARD_BASE, FORWARDED, ROUTED, LevelStage, pack_element
 from jobs.action_streaming.records import DELTAS, REJECTED
 from jobs.action_streaming.settings import ActionSettings
@@ -43,18 +41,14 @@ def test_five_stages_give_the_documents_of_the_reference_model():
     actions = merge_heavy(seed=3, messages=400, users=40)
     elements = []
     for action in actions:
-        for key, record in routed(action):
-            value = codec.encode("unified_action", action_record(record, action.time_ms))
-            elements.append(
-                (level(key), pack_element(ROUTED, action.time_ms, routing_key("acme", key).decode(), value))
-            )
+        for key, value in routed_records(codec, action, action.time_ms):
+            routed_key = key.decode()
+            element = pack_element(ROUTED, action.time_ms, routed_key, value)
+            elements.append((level(routed_key.partition("|")[2]), element))
     out = _run(_stages(), elements)
     deltas = [codec.decode(value) for output, _key, value in out if output == DELTAS]
     want = reference(actions, {"acme": load_registry().get("acme").limits.max_identifiers_per_user})
-    live = {k: v for k, v in mongo.fold(deltas).items()}
-    for doc in live.values():
-        doc.pop("last_message_id", None)
-    assert live == {k: v for k, v in want.documents().items() if not v.get("deleted")}
+    assert documents(deltas) == want.live()[0]
 
 
 def test_a_record_it_cannot_read_is_refused_with_its_bytes():
