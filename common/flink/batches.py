@@ -10,20 +10,32 @@ key selector runs at all.
 
 Elements of the returned stream: a frame (common/serde/frames.py) of one tenant's raw records, in
 arrival order. `ctx.get_current_key()` is the tenant ("" for a record that is not Avro: the operator
-refuses it). With `timestamps`, each record's frame key is its Kafka timestamp (`record_time`).
+refuses it). With `timestamps`, each record's frame key is its Kafka timestamp (`record_time`);
+where the batcher keeps it is part of the job's savepoints (TenantBatches.java): INLINE in front of
+each pending value (action-streaming), BESIDE in a list of its own, so that a savepoint taken before
+a job had timestamps still restores (profile-dedupe).
 """
 
 from __future__ import annotations
 
 import struct
+from enum import IntEnum
+
+
+class Timestamps(IntEnum):
+    """Where TenantBatches.java keeps each pending record's Kafka timestamp (its constants)."""
+
+    NONE = 0
+    INLINE = 1
+    BESIDE = 2
 
 
 def record_time(key: bytes, default: int) -> int:
-    """The Kafka timestamp a batch frame carries for one record (`timestamps=True`), else `default`."""
+    """The Kafka timestamp a batch frame carries for one record (with timestamps), else `default`."""
     return struct.unpack(">q", key)[0] if len(key) == 8 else default
 
 
-def tenant_batches(stream, max_records: int, max_delay_ms: int, uid: str, timestamps: bool = False):
+def tenant_batches(stream, max_records: int, max_delay_ms: int, uid: str, timestamps: Timestamps = Timestamps.NONE):
     from pyflink.common import Types
     from pyflink.datastream.data_stream import DataStream, KeyedStream
     from pyflink.java_gateway import get_gateway
@@ -32,7 +44,7 @@ def tenant_batches(stream, max_records: int, max_delay_ms: int, uid: str, timest
     jvm = gateway.jvm
     leading_tenant = getattr(jvm.headwater.flink, "TenantBatches$LeadingTenant")()
     j_batches = stream._j_data_stream.keyBy(leading_tenant, Types.STRING().get_java_type_info()).process(
-        jvm.headwater.flink.TenantBatches(max_records, max_delay_ms, timestamps)
+        jvm.headwater.flink.TenantBatches(max_records, max_delay_ms, int(timestamps))
     )
     batches = DataStream(j_batches)
     batches.uid(uid).name(f"per-tenant batches (≤{max_records} records, ≤{max_delay_ms} ms)")

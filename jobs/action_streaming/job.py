@@ -20,7 +20,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 from common.config import Settings
 from common.contracts.routing import BY_TENANT, require_routing
 from common.contracts.tenants import load_registry
-from common.flink.batches import tenant_batches
+from common.flink.batches import Timestamps, tenant_batches
 from common.flink.kafka import client_name, frame_type, framed_exactly_once_sink, kafka_source
 from common.topics import topic
 from jobs.action_streaming.operators import ResolveAndFold
@@ -41,7 +41,7 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
     ).uid(f"{NAME}-source")
     options = ActionSettings.from_env()
     batches = tenant_batches(
-        actions, options.batch_records, options.batch_delay_ms, uid=f"{NAME}-batches", timestamps=True
+        actions, options.batch_records, options.batch_delay_ms, uid=f"{NAME}-batches", timestamps=Timestamps.INLINE
     )
     folded = (
         batches.process(ResolveAndFold(load_registry(), options.snapshot_attributes, options), output_type=frame_type())

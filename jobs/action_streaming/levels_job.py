@@ -80,7 +80,7 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
             j_inputs = j_inputs.union(_one(gateway, forwarded))
         bucket_type = Types.ROW([Types.STRING()]).get_java_type_info()
         j_batches = j_inputs.keyBy(java("Bucket")(buckets), bucket_type).process(
-            jvm.headwater.flink.TenantBatches(options.batch_records, options.batch_delay_ms, False)
+            jvm.headwater.flink.TenantBatches(options.batch_records, options.batch_delay_ms)
         )
         batches = DataStream(j_batches).uid(f"{NAME}-{kind}-batches").name(f"{kind} batches")
         j_keyed = j_batches.keyBy(jvm.KeyByKeySelector(), bucket_type)

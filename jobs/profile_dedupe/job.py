@@ -23,7 +23,7 @@ from pyflink.common import WatermarkStrategy
 from pyflink.datastream import StreamExecutionEnvironment
 
 from common.config import Settings
-from common.flink.batches import tenant_batches
+from common.flink.batches import Timestamps, tenant_batches
 from common.flink.kafka import client_name, frame_type, framed_exactly_once_sink, kafka_source
 from common.kafka.snapshot import read_to_end
 from common.serde.avro import AvroCodec
@@ -62,7 +62,9 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
         "compute.output + identity.profiles",
     ).uid(f"{NAME}-source")
     decided = (
-        tenant_batches(records, options.batch_records, options.batch_delay_ms, uid=f"{NAME}-batches")
+        tenant_batches(
+            records, options.batch_records, options.batch_delay_ms, uid=f"{NAME}-batches", timestamps=Timestamps.BESIDE
+        )
         .connect(config)
         .process(DedupeMessages(settings, options, expected), output_type=frame_type())
         .uid(f"{NAME}-decide")

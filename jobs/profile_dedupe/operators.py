@@ -17,13 +17,14 @@ from common.contracts.compute import Trigger, message_from_record
 from common.contracts.profiles import profile_from_record
 from common.contracts.rejections import Reason, Refusal, Rejection
 from common.contracts.rollout import Rollout
+from common.flink.batches import record_time
 from common.flink.environment import subtask_index
 from common.flink.map_state_cache import CachedMapState
 from common.flink.parking import ParkingLot
 from common.flink.progress import ProgressThrottle
 from common.log import configure_job as configure_logging
 from common.log import get_logger
-from common.metrics import LatencyWindow
+from common.metrics import LatencyWindow, register_freshness
 from common.serde import frames
 from common.serde.avro import AvroCodec, SerdeError
 from common.serde.frames import framed
@@ -92,6 +93,10 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
             for p in (95, 99):
                 metrics.gauge(f"{step}_latency_p{p}_us", lambda w=window, p=p: int(w.percentile(p)))
         self.progress = ProgressThrottle(self.totals, REPORT_EVERY_S)
+        # How old a message is when decided: from its Kafka timestamp on hw.compute.output (carried
+        # through the batcher and the parking lot) to the decision; its outbound events carry it too.
+        self.freshness = LatencyWindow()
+        register_freshness(metrics, self.freshness)
 
     # -- counting: once per batch into Flink ------------------------------------------------------
 
@@ -150,7 +155,11 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
         self._load_config(ctx)
         tenant = ctx.get_current_key()
         self.profiles.begin(tenant)
-        records = (out for _o, _k, raw in frames.unpack(bytes(value)) for out in self._on_record(raw, tenant, ctx))
+        records = (
+            out
+            for _o, key, raw in frames.unpack(bytes(value))
+            for out in self._on_record(raw, record_time(key, None), tenant, ctx)
+        )
         yield from framed(records, self.options.frame_records)
         self._end_batch(ctx)
 
@@ -170,7 +179,8 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
             latencies = {"decide_p95_us": int(window.percentile(95)), "decide_p99_us": int(window.percentile(99))}
             log.info(format_report(self.subtask, self.totals, latencies))
 
-    def _on_record(self, raw: bytes, tenant: str, ctx):
+    def _on_record(self, raw: bytes, stamp: int | None, tenant: str, ctx):
+        """The outputs of one record of a batch; `stamp` is its Kafka timestamp (None if it has none)."""
         try:
             schema, record = self.encoders.decode(raw)
         except SerdeError as exc:
@@ -195,10 +205,11 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
             return
         if self.parking.size(tenant) or not self._may_go(message, waited_ms=0):
             timers = ctx.timer_service()
-            self.parking.park(tenant, raw, timers.current_processing_time(), timers.register_processing_time_timer)
+            parked = (raw, stamp)
+            self.parking.park(tenant, parked, timers.current_processing_time(), timers.register_processing_time_timer)
             self._count("waiting")
         else:
-            yield from self._handle(message)
+            yield from self._handle(message, stamp)
 
     def _may_go(self, message, waited_ms: int) -> bool:
         config_ready = self.config_wait.ready()
@@ -223,20 +234,24 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
         """Handle parked messages from the oldest while they can go; keep the rest, in order."""
         timers = ctx.timer_service()
 
-        def may_go(raw: bytes, waited_ms: int) -> bool:
-            return self._may_go(self._parked_message(raw), waited_ms)
+        def may_go(parked, waited_ms: int) -> bool:
+            return self._may_go(self._parked_message(parked)[0], waited_ms)
 
-        for raw in self.parking.release(
+        for parked in self.parking.release(
             tenant, timers.current_processing_time(), may_go, timers.register_processing_time_timer
         ):
             self._count("waiting", -1)
-            yield from self._handle(self._parked_message(raw))
+            yield from self._handle(*self._parked_message(parked))
 
-    def _parked_message(self, raw: bytes):
-        return message_from_record(self.encoders.decode(raw)[1])  # it passed these checks before parking
+    def _parked_message(self, parked: tuple[bytes, int | None] | bytes):
+        """A parked message and its Kafka timestamp. A savepoint from before timestamps holds the bare
+        value (no timestamp)."""
+        raw, stamp = parked if isinstance(parked, tuple) else (parked, None)
+        return message_from_record(self.encoders.decode(raw)[1]), stamp  # it passed these checks before
 
-    def _handle(self, message):
-        """Yield the (output, key, value) records of one message. One message in TIMING_SAMPLE has its
+    def _handle(self, message, stamp: int | None):
+        """Yield the (output, key, value, timestamp) records of one message, stamped with the message's
+        Kafka timestamp. One message in TIMING_SAMPLE has its
         steps timed (state, decide, encode): enough for percentiles, without timing every one."""
         self.handled += 1
         timed = self.handled % TIMING_SAMPLE == 0
@@ -250,7 +265,9 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
             out = encoders.outbound(message, record) if kind == OUTBOUND else encoders.mismatch(message, record)
             if timed:
                 encoding += time.perf_counter() - encode_started
-            yield out
+            yield (*out, stamp)
+        if stamp is not None:
+            self.freshness.add(time.time() * 1000 - stamp)
         if timed:
             total = time.perf_counter() - started
             self.steps["state"].add(self.state_clock[0] * 1e6)

@@ -22,8 +22,10 @@ from common.contracts.destinations import Destination
 from common.contracts.profiles import ExternalId, ProfileIds
 from common.contracts.rollout import Rollout
 from common.kafka.produce import send
+from common.kafka.snapshot import messages_to_end
 from common.serde.avro import AvroCodec
 from common.topics import topic
+from harness import prometheus
 from harness.dedupe import (
     expected_outbound,
     generate,
@@ -94,6 +96,7 @@ def test_10k_messages_once_and_only_once_across_a_savepoint(isolated_env, tmp_pa
         b = _wait_until_done(job, len(second))
         # read while the job runs: its last outputs become visible when the next checkpoint commits them
         outbound = _decoded(settings, "delivery.outbound", expect=len(expected))
+        samples = prometheus.job_samples(settings.metrics_ports, settings.topic_prefix)
     finally:
         job.kill()
 
@@ -118,6 +121,17 @@ def test_10k_messages_once_and_only_once_across_a_savepoint(isolated_env, tmp_pa
     assert {len(r["destinations"]) for r in outbound} == {1, 2}  # webhook and ads list share an ID group
     assert _decoded(settings, "dedupe.mismatches") == []
     assert _decoded(settings, "rejected") == []
+
+    # Each outbound event carries the Kafka timestamp of the compute message it answers (one of them,
+    # for a message sent twice), through the batcher, the waiting room and the savepoint.
+    codec, stamps = AvroCodec(), {}
+    for record in messages_to_end(settings, [topic(settings.topic_prefix, "compute.output")]):
+        stamps.setdefault(codec.decode(record.value())["message_id"], set()).add(record.timestamp()[1])
+    events = list(messages_to_end(settings, [topic(settings.topic_prefix, "delivery.outbound")]))
+    assert len(events) == len(expected)
+    assert all(e.timestamp()[1] in stamps[codec.decode(e.value())["message_id"]] for e in events)
+    freshness = {s.name.split("freshness_")[1].removesuffix("_ms"): s.value for s in samples if "freshness_" in s.name}
+    assert 0 < freshness["p50"] <= freshness["p99"] <= freshness["max"], freshness
 
 
 def _message(message_id: str, profile_id: str, trigger=Trigger.VALUE_CHANGED, **extra) -> ComputeMessage:

@@ -162,8 +162,16 @@ def layouts() -> dict[str, dict]:
         "profile-dedupe/parked": {
             "uid": "profile-dedupe-decide",
             "state": dedupe_operators.PARKED_STATE.name,
-            "kind": "list: (raw compute_message value, parked at ms)",
-            "packed": repr((b"\xc3\x01...", 1_000)),
+            "kind": "list: ((raw compute_message value, its Kafka timestamp or None), parked at ms); "
+            "before timestamps the bare value (read as unstamped)",
+            "packed": repr(((b"\xc3\x01...", 900), 1_000)),
+        },
+        "profile-dedupe/pending_times": {
+            "uid": "profile-dedupe-batches",
+            "state": "pending_times",
+            "kind": "list: the Kafka timestamps (Java long) of the batcher's pending records, oldest first "
+            "(TenantBatches.java, BESIDE); after a restore from before it, shorter than `pending`",
+            "packed": repr(1_700_000_000_000),
         },
         "profile-dedupe/config": {
             "uid": "profile-dedupe-decide",

@@ -2,6 +2,8 @@
 (harness/flink_fake.py): a message for a profile not yet known waits, goes when the profile arrives or
 after the profile wait, in arrival order, and a restart keeps the waiting messages."""
 
+import time
+
 from common import config
 from common.contracts.compute import message_record
 from common.contracts.destinations import Destination, destination_record
@@ -120,6 +122,37 @@ def test_a_restarted_operator_releases_the_messages_its_state_kept(tmp_path):
     restarted.runtime.current_key = T
     restarted.function.parking.state.update(parked)  # what a restore puts back
     assert _sent(restarted.element(_batch(_profile("p-9")), key=T)) == ["m-1"]
+
+
+def _stamped_batch(*records: tuple[bytes, int]) -> bytes:
+    """A batch as TenantBatches.java builds it with timestamps: each record's key is its Kafka timestamp."""
+    return frames.pack([(0, stamp.to_bytes(8, "big"), r) for r, stamp in records])
+
+
+def test_outbound_events_carry_the_message_timestamp_through_waiting_and_freshness_counts_from_it(tmp_path):
+    driver = _driver(tmp_path, profile_wait_ms=10_000, retry_ms=200)
+    driver.element(_stamped_batch((_profile("p-1"), 1)), key=T)
+    now_ms = int(time.time() * 1000)
+    decided = driver.element(_stamped_batch((_message("m-1", "p-1"), now_ms - 5_000)), key=T)
+    assert driver.element(_stamped_batch((_message("m-2", "p-2"), now_ms - 9_000)), key=T) == []  # waits
+    decided += driver.element(_batch(_profile("p-2")), key=T)
+    outbound = [(v, t) for f in decided for out, _k, v, t in frames.unpack_stamped(f) if out == 0]
+    stamps = {CODEC.decode(v)["message_id"]: t for v, t in outbound}
+    assert stamps == {"m-1": now_ms - 5_000, "m-2": now_ms - 9_000}
+    freshness = driver.runtime.metrics.gauges
+    assert 9_000 <= freshness["freshness_max_ms"]() < 60_000
+    assert 5_000 <= freshness["freshness_p50_ms"]() <= freshness["freshness_max_ms"]()
+
+
+def test_a_message_parked_before_timestamps_is_released_unstamped(tmp_path):
+    """A savepoint from before profile-dedupe carried timestamps holds the bare value."""
+    driver = _driver(tmp_path, profile_wait_ms=1000, retry_ms=200)
+    driver.runtime.current_key = T
+    driver.function.parking.state.update([(_message("m-1", "p-9"), 0)])
+    released = driver.element(_batch(_profile("p-9")), key=T)
+    assert [(CODEC.decode(v)["message_id"], t) for f in released for o, _k, v, t in frames.unpack_stamped(f)] == [
+        ("m-1", None)
+    ]
 
 
 def test_the_size_cache_is_bounded_and_never_wrong():

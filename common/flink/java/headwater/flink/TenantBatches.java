@@ -3,7 +3,9 @@ package headwater.flink;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 import org.apache.flink.api.common.functions.OpenContext;
@@ -33,28 +35,39 @@ import org.apache.flink.util.Collector;
  * only decides when a batch is full (a restored batch may grow past {@code maxRecords} once).
  *
  * <p>The frame is the format of common/serde/frames.py with output 0 and, per record, an empty key,
- * or with {@code withTimestamps} its Kafka timestamp as 8 big-endian bytes (kept in the pending
- * state in front of the value; empty when the record has none).
+ * or with timestamps its Kafka timestamp as 8 big-endian bytes (empty when the record has none).
+ * Where the timestamp is kept is part of the job's savepoints: {@code INLINE} keeps it in the pending
+ * state in front of the value (action-streaming's layout); {@code BESIDE} keeps the values as they
+ * are and the timestamps in a second list, "pending_times", so a savepoint taken before the job had
+ * timestamps restores: its records, which have no entry there, are the oldest and go unstamped.
  * The Row(String, byte[]) output is what PyFlink's own key_by produces, so the Python side can key
  * it again by field 0 without a Python key selector.
  */
 public final class TenantBatches extends KeyedProcessFunction<Object, byte[], Row> implements ResultTypeQueryable<Row> {
     private static final long serialVersionUID = 1L;
 
+    /** Where the timestamps are kept: none, in front of each pending value, or in a list beside. */
+    public static final int NONE = 0, INLINE = 1, BESIDE = 2;
+    private static final long UNSTAMPED = Long.MIN_VALUE;
+
     private final int maxRecords;
     private final long maxDelayMs;
-    private final boolean withTimestamps;
+    private final int timestamps;
     private transient ListState<byte[]> pending;
+    private transient ListState<Long> pendingTimes;
     private transient Map<String, Integer> counts;
 
     public TenantBatches(int maxRecords, long maxDelayMs) {
-        this(maxRecords, maxDelayMs, false);
+        this(maxRecords, maxDelayMs, NONE);
     }
 
-    public TenantBatches(int maxRecords, long maxDelayMs, boolean withTimestamps) {
+    public TenantBatches(int maxRecords, long maxDelayMs, int timestamps) {
+        if (timestamps < NONE || timestamps > BESIDE) {
+            throw new IllegalArgumentException("timestamps must be NONE, INLINE or BESIDE, not " + timestamps);
+        }
         this.maxRecords = maxRecords;
         this.maxDelayMs = maxDelayMs;
-        this.withTimestamps = withTimestamps;
+        this.timestamps = timestamps;
     }
 
     /** The tenant: the first Avro string after the 10-byte single-object header; "" if unreadable. */
@@ -102,12 +115,19 @@ public final class TenantBatches extends KeyedProcessFunction<Object, byte[], Ro
     public void open(OpenContext context) {
         pending = getRuntimeContext().getListState(
                 new ListStateDescriptor<>("pending", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
+        if (timestamps == BESIDE) {
+            pendingTimes = getRuntimeContext().getListState(new ListStateDescriptor<>("pending_times", Types.LONG));
+        }
         counts = new HashMap<>();
     }
 
     @Override
     public void processElement(byte[] value, Context ctx, Collector<Row> out) throws Exception {
-        if (withTimestamps) {
+        if (timestamps == BESIDE) {
+            Long timestamp = ctx.timestamp();
+            pending.add(value);
+            pendingTimes.add(timestamp == null ? UNSTAMPED : timestamp);
+        } else if (timestamps == INLINE) {
             Long timestamp = ctx.timestamp();
             ByteBuffer stamped = ByteBuffer.allocate(9 + value.length);
             stamped.put((byte) (timestamp == null ? 0 : 1)).putLong(timestamp == null ? 0L : timestamp).put(value);
@@ -133,31 +153,47 @@ public final class TenantBatches extends KeyedProcessFunction<Object, byte[], Ro
 
     private void flush(String tenant, Collector<Row> out) throws Exception {
         ByteArrayOutputStream frame = new ByteArrayOutputStream();
-        ByteBuffer header = ByteBuffer.allocate(9);
         boolean any = false;
-        for (byte[] value : pending.get()) {
-            if (withTimestamps) {  // [u8 has timestamp][i64 timestamp][value] -> key: the timestamp or nothing
-                boolean stamped = value[0] != 0;
-                frame.write(0);
-                frame.write(ByteBuffer.allocate(4).putInt(stamped ? 8 : 0).array(), 0, 4);
-                if (stamped) {
-                    frame.write(value, 1, 8);
-                }
-                frame.write(ByteBuffer.allocate(4).putInt(value.length - 9).array(), 0, 4);
-                frame.write(value, 9, value.length - 9);
-            } else {
-                header.clear();
-                header.put((byte) 0).putInt(0).putInt(value.length);
-                frame.write(header.array(), 0, 9);
-                frame.write(value);
+        if (timestamps == BESIDE) {
+            List<byte[]> values = new ArrayList<>();
+            pending.get().forEach(values::add);
+            List<Long> times = new ArrayList<>();
+            pendingTimes.get().forEach(times::add);
+            int unstamped = values.size() - times.size();  // restored from before timestamps: the oldest
+            for (int i = 0; i < values.size(); i++) {
+                long time = i < unstamped ? UNSTAMPED : times.get(i - unstamped);
+                write(frame, time == UNSTAMPED ? null : time, values.get(i), 0, values.get(i).length);
+                any = true;
             }
-            any = true;
+            pendingTimes.clear();
+        } else {
+            for (byte[] value : pending.get()) {
+                if (timestamps == INLINE) {  // [u8 has timestamp][i64 timestamp][value]
+                    Long time = value[0] != 0 ? ByteBuffer.wrap(value, 1, 8).getLong() : null;
+                    write(frame, time, value, 9, value.length - 9);
+                } else {
+                    write(frame, null, value, 0, value.length);
+                }
+                any = true;
+            }
         }
         pending.clear();
         counts.remove(tenant);
         if (any) {
             out.collect(Row.of(tenant, frame.toByteArray()));
         }
+    }
+
+    /** One record of a frame: output 0, the timestamp as its key (or no key), the value. */
+    private static void write(ByteArrayOutputStream frame, Long time, byte[] value, int offset, int length) {
+        ByteBuffer header = ByteBuffer.allocate(9 + (time == null ? 0 : 8));
+        header.put((byte) 0).putInt(time == null ? 0 : 8);
+        if (time != null) {
+            header.putLong(time);
+        }
+        header.putInt(length);
+        frame.write(header.array(), 0, header.position());
+        frame.write(value, offset, length);
     }
 
     @Override
