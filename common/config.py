@@ -103,6 +103,13 @@ KAFKA_TRANSACTION_TIMEOUT_MS = declare(
     "`transaction.max.timeout.ms` (15 min by default)",
     kind=PositiveInt,
 )
+CLUSTER_PYTHON = declare(
+    "HEADWATER_CLUSTER_PYTHON",
+    None,
+    "the Python 3.11 a Flink cluster's TaskManagers run the jobs with (PyFlink installed, nothing else "
+    "needed: `submit` ships the code and its pinned dependencies); the local cluster runs it too",
+    default_text="this venv's python",
+)
 METRICS_PORTS = declare(
     "HEADWATER_METRICS_PORTS",
     "9250-9299",
@@ -156,6 +163,8 @@ class Settings:
     retention_hours: int = RETENTION_HOURS.default
     # HEADWATER_METRICS_PORTS: where Flink's Prometheus reporter serves (None or "": no reporter)
     metrics_ports: str | None = None
+    # HEADWATER_CLUSTER_PYTHON: the interpreter of the cluster's TaskManagers (None: this venv's)
+    cluster_python: str | None = None
     # `--reset-to TIME`: where a job started with empty state reads its topics from (epoch ms).
     start_from_ms: int | None = None
 
@@ -208,6 +217,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         kafka_transaction_timeout_ms=KAFKA_TRANSACTION_TIMEOUT_MS.read(env),
         retention_hours=RETENTION_HOURS.read(env),
         metrics_ports=METRICS_PORTS.read(env) or None,
+        cluster_python=CLUSTER_PYTHON.read(env) or None,
     )
 
 

@@ -12,7 +12,15 @@ import os
 from urllib.parse import urlparse
 
 from common.config import Settings
-from common.flink.settings import flink_home, flink_settings, plugins_dir, render_conf_dir
+from common.flink.settings import (
+    cluster_python,
+    flink_home,
+    flink_settings,
+    plugins_dir,
+    render_conf_dir,
+    venv_site_packages,
+)
+from common.flink.shipping import shipment
 
 LOCAL_REST_PORTS = "8081-8180"
 
@@ -74,7 +82,7 @@ def job_environment(
     from pyflink.datastream import StreamExecutionEnvironment
 
     _initialize_file_systems()
-    conf = _job_configuration(settings, job)
+    conf = _job_configuration(settings, job, shipped=cluster is not None)
     if parallelism is not None:
         conf.set_string("parallelism.default", str(parallelism))
     if restore_from:
@@ -107,12 +115,20 @@ def application_environment(settings: Settings, job: str):
     return StreamExecutionEnvironment.get_execution_environment(_job_configuration(settings, job))
 
 
-def _job_configuration(settings: Settings, job: str):
-    """Every Flink key of `job` (common/flink/settings.py) as a PyFlink Configuration."""
+def _job_configuration(settings: Settings, job: str, shipped: bool = False):
+    """Every Flink key of `job` (common/flink/settings.py) as a PyFlink Configuration. `shipped`: for a
+    cluster, whose TaskManagers get the code and its dependencies with the job (common/flink/shipping.py)
+    and run them with the cluster's Python, never from this checkout."""
     from pyflink.common import Configuration
 
+    keys = flink_settings(settings, job)
+    if shipped:
+        keys.update(cluster_python(settings))
+        if settings.cluster_python is None:  # this venv's python: the shipped archives, not the checkout
+            keys["python.pythonpath"] = venv_site_packages()
+        keys["python.files"] = shipment(settings).python_files()
     conf = Configuration()
-    for key, value in flink_settings(settings, job).items():
+    for key, value in keys.items():
         conf.set_string(key, value)
     return conf
 

@@ -12,7 +12,7 @@ import hashlib
 import os
 import sys
 import sysconfig
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 
@@ -78,14 +78,44 @@ def savepoint_dir(settings: Settings, job: str) -> str:
     return f"{settings.checkpoints}/{job}/savepoints"
 
 
+def local_python() -> dict[str, str]:
+    """The jobs' Python when it runs from this checkout (`headwater run`, the local cluster by default):
+    this venv's interpreter, with its site-packages and the checkout on the path."""
+    return {
+        "python.executable": sys.executable,
+        "python.client.executable": sys.executable,
+        # Thread mode embeds CPython through pemja from the *base* installation, which does not see the
+        # venv: without this the operator fails with "No module named 'pemja'" and restarts forever.
+        "python.pythonpath": os.pathsep.join([venv_site_packages(), str(REPO_ROOT)]),
+    }
+
+
+def venv_site_packages() -> str:
+    return sysconfig.get_paths()["purelib"]
+
+
+def cluster_python(settings: Settings) -> dict[str, str]:
+    """The jobs' Python on a cluster that was given HEADWATER_CLUSTER_PYTHON: that interpreter, and
+    nothing of this checkout on its path (the code and its dependencies come with each job,
+    common/flink/shipping.py). Without the setting, the local cluster runs `local_python()`.
+    The job's configuration decides, not the cluster's: `submit` sends these keys with each job."""
+    if settings.cluster_python is None:
+        return local_python()
+    # Thread mode embeds the interpreter's base installation, which does not see a venv's own
+    # site-packages: name it, from the interpreter's path alone (it may not exist on this host). For a
+    # system Python it does not exist, and its own site-packages is on the path anyway.
+    prefix = PurePosixPath(settings.cluster_python).parent.parent
+    return {
+        "python.executable": settings.cluster_python,
+        "python.client.executable": sys.executable,
+        "python.pythonpath": str(prefix / "lib" / "python3.11" / "site-packages"),
+    }
+
+
 def flink_settings(settings: Settings, job: str | None = None) -> dict[str, str]:
     """Every Flink key for a run: static settings + environment-dependent ones (+ a job's own dirs)."""
     conf = static_settings()
-    conf["python.executable"] = sys.executable
-    conf["python.client.executable"] = sys.executable
-    # Thread mode embeds CPython through pemja from the *base* installation, which does not see the
-    # venv: without this the operator fails with "No module named 'pemja'" and restarts forever.
-    conf["python.pythonpath"] = os.pathsep.join([sysconfig.get_paths()["purelib"], str(REPO_ROOT)])
+    conf.update(local_python())
     conf["pipeline.jars"] = ";".join(p.as_uri() for p in connector_jars(settings))
     if settings.s3_endpoint:
         conf["s3.endpoint"] = settings.s3_endpoint

@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from common.config import REPO_ROOT, Settings
-from common.flink.settings import flink_home, plugins_dir, render_conf_dir
+from common.flink.settings import cluster_python, flink_home, plugins_dir, render_conf_dir
 from common.log import get_logger
 from infra.stack.process import Service, StackError
 
@@ -140,7 +140,7 @@ def cluster_services(settings: Settings, size: ClusterSize) -> list[Service]:
     conf_dir = render_conf_dir(
         settings,
         settings.data_dir / "flink" / "cluster-conf",
-        {**size.overrides(), "rest.port": str(port), "rest.address": host},
+        {**size.overrides(), **cluster_python(settings), "rest.port": str(port), "rest.address": host},
     )
     log_dir = settings.data_dir / "logs" / "flink-cluster"
     env = {
@@ -150,6 +150,8 @@ def cluster_services(settings: Settings, size: ClusterSize) -> list[Service]:
         "FLINK_LOG_DIR": str(log_dir),
         "HADOOP_CLASSPATH": os.pathsep.join(str(p) for p in sorted((home / "opt").glob("flink-python-*.jar"))),
     }
+    if settings.cluster_python is not None:  # a TaskManager of another host: nothing of this checkout
+        env["PYTHONPATH"] = ""
     rest = settings.flink_rest
 
     def rest_answers() -> bool:
@@ -182,6 +184,8 @@ def cluster_services(settings: Settings, size: ClusterSize) -> list[Service]:
                 ready=lambda index=index: registered_taskmanagers(rest) >= index,
                 env=env,
                 start_timeout=90.0,
+                # not the checkout: with HEADWATER_CLUSTER_PYTHON a TaskManager sees none of it
+                cwd=settings.data_dir / "flink" / f"taskmanager-{index}",
             )
         )
     return services

@@ -66,6 +66,7 @@ class Service:
     start_timeout: float = 60.0
     extra_ports: tuple[int, ...] = ()
     port_hint: str = ""
+    cwd: Path | None = None  # the working directory (None: the caller's); created on start
 
     @property
     def pid_file(self) -> Path:
@@ -97,6 +98,8 @@ class Service:
                     f"{self.name}: port {self.host}:{port} is taken by another process; stop it or {self.port_hint}"
                 )
         self.prepare()
+        if self.cwd is not None:
+            self.cwd.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
@@ -109,6 +112,7 @@ class Service:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env={**os.environ, **self.env},
+                    cwd=self.cwd,
                     start_new_session=True,
                     user=self.user,
                 )

@@ -23,7 +23,8 @@ from common.contracts.profiles import profile_key, profile_record
 from common.contracts.routing import level, routing_key
 from common.contracts.tenants import TenantRegistry
 from common.flink.map_state_cache import CachedMapState
-from common.metrics import BatchedCounters, LatencyWindow, register_freshness
+from common.flink.shipped_code import ShippedFunction
+from common.metrics import BatchedCounters, LatencyWindow, PushedGauges, register_freshness
 from common.serde import frames
 from common.serde.avro import AvroCodec
 from common.serde.fast_avro import EnrichedEncoder
@@ -66,7 +67,7 @@ def pack_element(origin: int, timestamp: int, key: str, payload: bytes) -> bytes
     return _ELEMENT.pack(origin, timestamp, len(encoded)) + encoded + payload
 
 
-class LevelStage(KeyedProcessFunction):
+class LevelStage(ShippedFunction, KeyedProcessFunction):
     """The keys of one level. `ctx.get_current_key()` is the bucket."""
 
     def __init__(self, stage_level: int, registry: TenantRegistry, options: ActionSettings):
@@ -82,7 +83,8 @@ class LevelStage(KeyedProcessFunction):
         self.counters = BatchedCounters(metrics, (*COUNTS, "unreadable"))
         self.counts = self.counters.pending
         self.freshness = LatencyWindow()
-        register_freshness(metrics, self.freshness)
+        self.gauges = PushedGauges(metrics)
+        register_freshness(self.gauges, self.freshness)
         self.rules: dict[str, Rules] = {}
 
     def _encode(self, action) -> bytes:
@@ -108,6 +110,7 @@ class LevelStage(KeyedProcessFunction):
         yield from frames.framed(records, self.options.frame_records)
         self.keys.flush()
         self.counters.flush()
+        self.gauges.push()
 
     def _one(self, element: bytes, now_ms: float):
         origin, stamp, routed_key, payload = parse_element(element)

@@ -13,7 +13,8 @@ from pyflink.datastream.state import MapStateDescriptor
 from common.contracts.tenants import TenantRegistry
 from common.flink.batches import record_time
 from common.flink.map_state_cache import CachedMapState
-from common.metrics import BatchedCounters, LatencyWindow, register_freshness
+from common.flink.shipped_code import ShippedFunction
+from common.metrics import BatchedCounters, LatencyWindow, PushedGauges, register_freshness
 from common.serde import frames
 from common.serde.avro import AvroCodec
 from common.serde.fast_avro import EnrichedEncoder
@@ -110,7 +111,7 @@ class _MapStateTenant:
 COUNTERS = ("messages", "events", "deltas", "merges", "conflicts", "capped", "unreadable")
 
 
-class ResolveAndFold(KeyedProcessFunction):
+class ResolveAndFold(ShippedFunction, KeyedProcessFunction):
     """Elements: batches of one tenant's raw actions, in arrival order, each with its Kafka timestamp
     (common/flink/batches.py); the outputs of a batch leave in frames of `frame_records` records."""
 
@@ -132,7 +133,8 @@ class ResolveAndFold(KeyedProcessFunction):
         self.counters = BatchedCounters(metrics, COUNTERS)
         self.counts = self.counters.pending
         self.freshness = LatencyWindow()
-        register_freshness(metrics, self.freshness)
+        self.gauges = PushedGauges(metrics)
+        register_freshness(self.gauges, self.freshness)
 
     def process_element(self, value, ctx):
         self.state.begin_batch(ctx.get_current_key())
@@ -144,6 +146,7 @@ class ResolveAndFold(KeyedProcessFunction):
         yield from frames.framed(records, self.options.frame_records)
         self.state.flush()
         self.counters.flush()
+        self.gauges.push()
 
     def _one(self, raw: bytes, arrival_ms: int):
         counts = self.counts

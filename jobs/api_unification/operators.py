@@ -23,7 +23,8 @@ from common.contracts.actions import routing_key
 from common.contracts.rejections import Reason, Rejection
 from common.contracts.tenants import TenantRegistry
 from common.flink.parking import ParkingLot
-from common.metrics import LatencyWindow, register_freshness
+from common.flink.shipped_code import ShippedFunction
+from common.metrics import LatencyWindow, PushedGauges, register_freshness
 from common.serde import frames
 from common.serde.avro import AvroCodec
 from jobs.api_unification.records import action_records, encode_action, encode_rejections
@@ -77,7 +78,7 @@ class _Rejecting:
         yield from encode_rejections(self.codec, outcome, rejections, original_sent)
 
 
-class UnifyMessages(ProcessFunction, _Rejecting):
+class UnifyMessages(ShippedFunction, ProcessFunction, _Rejecting):
     """Per source: every message rule, on whichever subtask reads the record. Refusals go out here; an
     action goes on Avro-encoded (the gate sends it as it is when the schema changes nothing), with its
     raw bytes (for a refusal at the gate) and its facts."""
@@ -130,7 +131,7 @@ class UnifyMessages(ProcessFunction, _Rejecting):
         )
 
 
-class SchemaArbiter(KeyedProcessFunction):
+class SchemaArbiter(ShippedFunction, KeyedProcessFunction):
     """Keyed by tenant: the one author of the tenant's schema decisions. The state value is the whole
     TenantSchema; a read-through cache is exact because only this subtask owns the tenant's key."""
 
@@ -155,7 +156,7 @@ class SchemaArbiter(KeyedProcessFunction):
             yield tenant, json.dumps(decisions)
 
 
-class SchemaGate(KeyedBroadcastProcessFunction, _Rejecting):
+class SchemaGate(ShippedFunction, KeyedBroadcastProcessFunction, _Rejecting):
     """Keyed by user, the arbiter's decisions as broadcast state (one packed view per tenant, the same
     on every subtask): let a message out once its facts are decided; per user in arrival order."""
 
@@ -172,7 +173,8 @@ class SchemaGate(KeyedBroadcastProcessFunction, _Rejecting):
         self.waited = self.metrics.counter("messages_waited_for_schema")
         self.timed_out = self.metrics.counter("schema_waits_timed_out")
         self.freshness = LatencyWindow()
-        register_freshness(self.metrics, self.freshness)
+        self.gauges = PushedGauges(self.metrics)
+        register_freshness(self.gauges, self.freshness)
 
     def _view(self, tenant: str, ctx) -> TenantSchema:
         view = self.views.get(tenant)
@@ -219,6 +221,7 @@ class SchemaGate(KeyedBroadcastProcessFunction, _Rejecting):
         _route, tenant, source, arrival_ms, raw, key, encoded, _facts = record
         check, asked = checked
         self.freshness.add(time.time() * 1000 - arrival_ms)
+        self.gauges.push()
         if check is Check.PASS:
             self.events_accepted.inc(sum(1 for fact in asked if fact[0] == EVENT))
             yield frames.pack((ACTIONS_OUTPUT, k, v, arrival_ms) for k, v in action_records(bytes(key), bytes(encoded)))

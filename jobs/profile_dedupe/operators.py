@@ -22,9 +22,10 @@ from common.flink.environment import subtask_index
 from common.flink.map_state_cache import CachedMapState
 from common.flink.parking import ParkingLot
 from common.flink.progress import ProgressThrottle
+from common.flink.shipped_code import ShippedFunction
 from common.log import configure_job as configure_logging
 from common.log import get_logger
-from common.metrics import LatencyWindow, register_freshness
+from common.metrics import LatencyWindow, PushedGauges, register_freshness
 from common.serde import frames
 from common.serde.avro import AvroCodec, SerdeError
 from common.serde.frames import framed
@@ -49,7 +50,7 @@ REPORT_EVERY_S = 2.0
 TIMING_SAMPLE = 16  # one message in this many has its steps timed
 
 
-class DedupeMessages(KeyedBroadcastProcessFunction):
+class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
     def __init__(self, settings: Settings, options: DedupeSettings, expected: dict[str, str]):
         self.settings = settings
         self.options = options
@@ -86,17 +87,18 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
             self._branch_counter(f"shadow.{branch}")
         self.handled = 0
         # whether HEADWATER_DEDUPE_PROFILE_CACHE is large enough: misses are state reads
-        metrics.gauge("profile_cache_hits", lambda: self.profiles.hits)
-        metrics.gauge("profile_cache_misses", lambda: self.profiles.misses)
+        self.gauges = PushedGauges(metrics)
+        self.gauges.add("profile_cache_hits", lambda: self.profiles.hits)
+        self.gauges.add("profile_cache_misses", lambda: self.profiles.misses)
         self.steps = {step: LatencyWindow() for step in ("decide", "state", "encode")}
         for step, window in self.steps.items():
             for p in (95, 99):
-                metrics.gauge(f"{step}_latency_p{p}_us", lambda w=window, p=p: int(w.percentile(p)))
+                self.gauges.add(f"{step}_latency_p{p}_us", lambda w=window, p=p: w.percentile(p))
         self.progress = ProgressThrottle(self.totals, REPORT_EVERY_S)
         # How old a message is when decided: from its Kafka timestamp on hw.compute.output (carried
         # through the batcher and the parking lot) to the decision; its outbound events carry it too.
         self.freshness = LatencyWindow()
-        register_freshness(metrics, self.freshness)
+        register_freshness(self.gauges, self.freshness)
 
     # -- counting: once per batch into Flink ------------------------------------------------------
 
@@ -174,6 +176,7 @@ class DedupeMessages(KeyedBroadcastProcessFunction):
     def _end_batch(self, ctx) -> None:
         self.profiles.flush()
         self._flush_metrics()
+        self.gauges.push()
         if self.progress.due(self.totals, ctx):
             window = self.steps["decide"]
             latencies = {"decide_p95_us": int(window.percentile(95)), "decide_p99_us": int(window.percentile(99))}

@@ -13,9 +13,10 @@ from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor
 from common.config import Settings
 from common.contracts.rejections import Reason, Rejection
 from common.flink.progress import ProgressThrottle
+from common.flink.shipped_code import ShippedFunction
 from common.log import configure_job as configure_logging
 from common.log import get_logger
-from common.metrics import LatencyWindow, register_freshness
+from common.metrics import LatencyWindow, PushedGauges, register_freshness
 from common.serde.avro import AvroCodec
 from jobs.reaction_streaming.flushing import COUNTS, FlushPolicy, flush
 from jobs.reaction_streaming.parking import Parked, park, sort_out
@@ -55,7 +56,7 @@ def mongo_writer(settings: Settings, options: ReactionSettings) -> tuple[object,
     return client, writer
 
 
-class ApplyDeltas(KeyedProcessFunction):
+class ApplyDeltas(ShippedFunction, KeyedProcessFunction):
     """Keyed by shard. Pending deltas are part of every checkpoint, so a delta that a completed
     checkpoint has passed is either in MongoDB or in the restored state, and is written again
     (harmlessly: writes are version-gated) after a restore."""
@@ -83,12 +84,13 @@ class ApplyDeltas(KeyedProcessFunction):
         self.totals = dict.fromkeys(COUNTS, 0)
         self.progress = ProgressThrottle(self.totals, REPORT_EVERY_S)
         self.last = {"batch_size": 0, "coalescing_ratio": 0.0}
-        metrics.gauge("batch_size", lambda: self.last["batch_size"])
-        metrics.gauge("coalescing_ratio_x100", lambda: int(self.last["coalescing_ratio"] * 100))
-        metrics.gauge("write_latency_p50_ms", lambda: self._percentile(50))
-        metrics.gauge("write_latency_p99_ms", lambda: self._percentile(99))
+        self.gauges = PushedGauges(metrics)
+        self.gauges.add("batch_size", lambda: self.last["batch_size"])
+        self.gauges.add("coalescing_ratio_x100", lambda: self.last["coalescing_ratio"] * 100)
+        self.gauges.add("write_latency_p50_ms", lambda: self._percentile(50))
+        self.gauges.add("write_latency_p99_ms", lambda: self._percentile(99))
         self.freshness = LatencyWindow()
-        register_freshness(metrics, self.freshness)
+        register_freshness(self.gauges, self.freshness)
         self.ingest_times: dict[int, deque] = {}
 
     def close(self):
@@ -176,6 +178,7 @@ class ApplyDeltas(KeyedProcessFunction):
             for name, n in flushed.counts.items():
                 self.counters[name].inc(n)
                 self.totals[name] += n
+        self.gauges.push()
         yield from flushed.rejected
         if self.progress.due(self.totals, ctx):
             log.info(format_report(self.totals, self._percentile(50), self._percentile(99)))

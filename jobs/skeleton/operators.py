@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pyflink.datastream import MapFunction
 
+from common.flink.shipped_code import ShippedFunction
 from common.serde.avro import AvroCodec
 from jobs.skeleton.envelope import ENVELOPE_SCHEMA, wrap
 
 
-class WrapInEnvelope(MapFunction):
+class WrapInEnvelope(ShippedFunction, MapFunction):
     def __init__(self, source: str, ingest_topic: str):
         self.source = source
         self.ingest_topic = ingest_topic

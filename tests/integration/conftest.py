@@ -61,11 +61,14 @@ def local_cluster(stack, tmp_path_factory):
     import sys
     import time
 
+    from harness.flink_python import flink_only_python
     from harness.jobs import headwater
     from infra.stack import flink_cluster
 
     running = any(pid for _, pid, _ in flink_cluster.processes(stack))
     if not running:
+        # TaskManagers as on another host: PyFlink's Python, no checkout; every submit ships the code.
+        os.environ["HEADWATER_CLUSTER_PYTHON"] = str(flink_only_python(stack.data_dir / "flink" / "python-flink-only"))
         up_log = tmp_path_factory.mktemp("cluster") / "cluster-up.log"
         started = time.monotonic()
         assert headwater({}, up_log, "cluster", "up", "--taskmanagers", "2", "--slots", "4").wait(180) == 0, (

@@ -5,16 +5,24 @@ schema gate (keyed by user) must read 35-65% of them (Flink's read-records, from
 what comes out is what one schema applied in order gives (the generator's types never conflict, so the
 order does not matter): every action, as the rules encode it, and no refusal. The TaskManagers'
 Prometheus endpoints count the same messages.
+
+The TaskManagers run as on another host (tests/integration/conftest.py, `local_cluster`): PyFlink's
+Python without Headwater's dependencies, a working directory outside the checkout, no PYTHONPATH. So
+the job ran the code and the pinned dependencies `submit` shipped with it (common/flink/shipping.py).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from cli.synthetic import Generator
+from common.config import REPO_ROOT
 from common.contracts.actions import action_record
 from common.contracts.tenants import load_registry
 from common.kafka.produce import send
@@ -23,12 +31,14 @@ from common.topics import topic
 from harness import prometheus
 from harness.jobs import SubmittedJob
 from harness.kafka import Collector
+from infra.stack import flink_cluster
 from jobs.api_unification.tenant_schema import TenantSchema
 from jobs.api_unification.unify import unify
 
 pytestmark = pytest.mark.integration
 
 BATCHES = 2_000
+SHIPPED_MODULES = ("pydantic", "phonenumbers", "rocksdict", "confluent_kafka")
 
 
 def _scraped_messages(settings) -> float:
@@ -78,3 +88,26 @@ def test_one_tenant_spreads_over_both_subtasks_of_the_gate(isolated_env, local_c
     assert got == want
     rejected.poll_for(2)
     assert rejected.values == []
+    _assert_the_code_came_with_the_job(settings, local_cluster)
+
+
+def _assert_the_code_came_with_the_job(settings, rest: str) -> None:
+    """The TaskManagers could not have imported the code or its dependencies from anywhere but the
+    archives the job brought: their interpreter lacks them, and their Python path holds the archives."""
+    python = settings.cluster_python
+    assert python is not None, "the session's cluster must run HEADWATER_CLUSTER_PYTHON (conftest.local_cluster)"
+    for module in ("common", "jobs", *SHIPPED_MODULES):
+        found = subprocess.run([python, "-c", f"import {module}"], cwd="/", capture_output=True)
+        assert found.returncode != 0, f"the TaskManagers' Python imports {module} by itself"
+    taskmanagers = [(pid, log) for _name, pid, log in flink_cluster.processes(settings) if "taskmanager" in log.name]
+    assert taskmanagers and all(pid for pid, _log in taskmanagers), taskmanagers
+    for pid, log in taskmanagers:
+        environ = dict(
+            line.split("=", 1) for line in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in line
+        )
+        assert environ.get("PYTHONPATH", "") == "" and Path(f"/proc/{pid}/cwd").resolve() != REPO_ROOT
+        paths = re.findall(r"PYTHONPATH of python worker: (\S+)", log.read_text(errors="replace"))
+        assert paths, f"{log} names no Python path of a job"
+        entries = paths[-1].split(":")
+        assert any("/code-" in e for e in entries) and any("/dependencies-" in e for e in entries), entries
+        assert not any(e.startswith(str(REPO_ROOT)) and "/.data/" not in e for e in entries), entries
