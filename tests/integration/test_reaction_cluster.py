@@ -92,7 +92,7 @@ def _documents(settings) -> dict:
 # test shortens the timeout (HEADWATER_CHECKPOINT_TIMEOUT_MS) so the outage need not pass flink-conf's
 # 2 minutes; 3 minutes against those 2 minutes behaved the same here (and `make chaos` still stops
 # FerretDB for 3 minutes).
-CHECKPOINT_TIMEOUT_S, OUTAGE_S = 40, 70
+CHECKPOINT_TIMEOUT_S, OUTAGE_S = 20, 35
 
 
 @pytest.mark.timeout(900)
@@ -116,7 +116,7 @@ def test_an_outage_longer_than_the_checkpoint_timeout_under_load_loses_nothing_a
             if stop_producing.is_set():
                 return
             produce_deltas(settings, chunk)
-            time.sleep((OUTAGE_S + 60) / len(chunks))
+            time.sleep((OUTAGE_S + 30) / len(chunks))
 
     producer = threading.Thread(target=produce_steadily, daemon=True)
     try:
