@@ -69,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     cluster_help = "Flink REST address (default $HEADWATER_FLINK: the local cluster)"
     submit_help = (
         "submit a job to a Flink cluster and wait until it runs; like `run`, it resumes from the job's "
-        "newest retained checkpoint or savepoint unless told otherwise"
+        "newest retained checkpoint or savepoint unless told otherwise. It ships the code and its pinned "
+        "dependencies with the job: the TaskManagers need only Flink and a Python 3.11 with PyFlink "
+        "($HEADWATER_CLUSTER_PYTHON, default this venv's python)"
     )
     submit = sub.add_parser("submit", help=submit_help, description=submit_help)
     submit.add_argument("job", help=f"one of: {', '.join(JOBS)}")

@@ -1,5 +1,5 @@
 """Hand-written Avro encoders for the records jobs write most: profile-dedupe's outbound_event and
-action-streaming's enriched_event.
+action-streaming's enriched_event and state_delta.
 
 fastavro's generic writer costs about 8 µs per outbound event here; this one about 4.5 µs, and
 profile-dedupe writes close to two events per input message on a single Python core (one GIL per
@@ -167,3 +167,64 @@ class EnrichedEncoder:
                     pass
             record = enriched_record(tenant, user_id, message_id, index, event, snapshot)
             yield self.codec.encode("enriched_event", record)
+
+
+DELTA_FIELDS = (
+    "tenant",
+    "collection",
+    "doc_id",
+    "version",
+    "message_id",
+    "delete",
+    "set",
+    "unset",
+    "add_to_set",
+    "pull",
+)
+
+
+def _array_map(values: dict) -> bytes:
+    """A map whose values are arrays of scalars (add_to_set, pull)."""
+    if not values:
+        return b"\x00"
+    parts = [_long(len(values))]
+    for name, items in values.items():
+        parts.append(_string(name))
+        if items:
+            parts.append(_long(len(items)))
+            parts.extend(map(_scalar, items))
+        parts.append(b"\x00")
+    parts.append(b"\x00")
+    return b"".join(parts)
+
+
+class DeltaEncoder:
+    """`encode(record)` == `AvroCodec().encode("state_delta", record)`, faster: action-streaming writes
+    a few deltas per message, and fastavro's generic writer was a tenth of its CPU time."""
+
+    def __init__(self, codec: AvroCodec):
+        self.codec = codec
+        self.header = MAGIC + codec.registry.current("state_delta").fingerprint
+        schema = codec.registry.current("state_delta").parsed
+        collection = next(f for f in schema["fields"] if f["name"] == "collection")["type"]
+        self.collections = {name: _long(i) for i, name in enumerate(collection["symbols"])}
+
+    def encode(self, r: dict) -> bytes:
+        try:
+            unset = r["unset"]
+            parts = [
+                self.header,
+                _string(r["tenant"]),
+                self.collections[r["collection"]],
+                _string(r["doc_id"]),
+                _long(r["version"]),
+                _string(r["message_id"]),
+                b"\x01" if r["delete"] else b"\x00",
+                _map(r["set"]),
+                (_long(len(unset)) + b"".join(map(_string, unset)) + b"\x00") if unset else b"\x00",
+                _array_map(r["add_to_set"]),
+                _array_map(r["pull"]),
+            ]
+        except (_Unencodable, KeyError, TypeError):  # let fastavro write it, or say what is wrong
+            return self.codec.encode("state_delta", r)
+        return b"".join(parts)

@@ -27,7 +27,7 @@ from common.flink.shipped_code import ShippedFunction
 from common.metrics import BatchedCounters, LatencyWindow, PushedGauges, register_freshness
 from common.serde import frames
 from common.serde.avro import AvroCodec
-from common.serde.fast_avro import EnrichedEncoder
+from common.serde.fast_avro import DeltaEncoder, EnrichedEncoder
 from jobs.action_streaming.level_codec import pack_item, pack_key_state, unpack_item, unpack_key_state
 from jobs.action_streaming.levels import COUNTS, Effects, KeyState, Rules, on_forwarded, on_routed
 from jobs.action_streaming.records import (
@@ -77,6 +77,7 @@ class LevelStage(ShippedFunction, KeyedProcessFunction):
 
     def open(self, runtime_context):
         self.codec = AvroCodec()
+        self.delta_encoder = DeltaEncoder(self.codec)
         self.enriched = EnrichedEncoder(self.codec)
         self.keys = CachedMapState(runtime_context.get_map_state(IDENTIFIERS), self.options.state_cache)
         metrics = runtime_context.get_metrics_group()
@@ -140,9 +141,9 @@ class LevelStage(ShippedFunction, KeyedProcessFunction):
         counts = self.counts
         for name, n in effects.counts.items():
             counts[name] += n
-        codec = self.codec
+        encoder = self.delta_encoder
         for message_id, delta in effects.deltas:
-            yield (DELTAS, *encode_delta(codec, tenant, message_id, delta), stamp)
+            yield (DELTAS, *encode_delta(encoder, tenant, message_id, delta), stamp)
         by_message: dict[str, list] = {}
         for message_id, uid, index, event, snapshot in effects.events:
             by_message.setdefault(message_id, []).append((uid, index, event, snapshot))
@@ -152,7 +153,7 @@ class LevelStage(ShippedFunction, KeyedProcessFunction):
         for uid, ids, merged_into, deleted in effects.profiles:
             key = profile_key(tenant, uid)
             record = profile_record(tenant, uid, ids, merged_into, deleted)
-            yield (PROFILES, key, codec.encode("identity_profile", record), stamp)
+            yield (PROFILES, key, self.codec.encode("identity_profile", record), stamp)
             if deleted:
                 yield (PROFILES, key, None, stamp)
         for target, item in effects.forwards:

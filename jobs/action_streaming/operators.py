@@ -17,7 +17,7 @@ from common.flink.shipped_code import ShippedFunction
 from common.metrics import BatchedCounters, LatencyWindow, PushedGauges, register_freshness
 from common.serde import frames
 from common.serde.avro import AvroCodec
-from common.serde.fast_avro import EnrichedEncoder
+from common.serde.fast_avro import DeltaEncoder, EnrichedEncoder
 from jobs.action_streaming.process import process_action
 from jobs.action_streaming.records import (
     DELTAS,
@@ -122,6 +122,7 @@ class ResolveAndFold(ShippedFunction, KeyedProcessFunction):
 
     def open(self, runtime_context):
         self.codec = AvroCodec()
+        self.delta_encoder = DeltaEncoder(self.codec)
         self.enriched = EnrichedEncoder(self.codec)
         self.state = _MapStateTenant(
             runtime_context.get_map_state(IDENTITY_INDEX),
@@ -169,7 +170,7 @@ class ResolveAndFold(ShippedFunction, KeyedProcessFunction):
         tenant, codec, message_id = action.tenant, self.codec, action.message_id
         # Every output carries the ingest record's Kafka timestamp (frames.py): freshness downstream.
         for d in out.deltas:
-            yield (DELTAS, *encode_delta(codec, tenant, message_id, d), arrival_ms)
+            yield (DELTAS, *encode_delta(self.delta_encoder, tenant, message_id, d), arrival_ms)
         for key, value in encode_events(self.enriched, tenant, message_id, out.events):
             yield (EVENTS, key, value, arrival_ms)
         for identity, merged_into, deleted in out.profiles:

@@ -12,7 +12,7 @@ from common.contracts.enriched import enriched_key, enriched_record
 from common.contracts.profiles import profile_key, profile_record
 from common.contracts.rejections import Reason, Rejection, rejected_record
 from common.serde.avro import AvroCodec, SerdeError
-from common.serde.fast_avro import EnrichedEncoder
+from common.serde.fast_avro import DeltaEncoder, EnrichedEncoder
 from jobs.action_streaming.identity import UserIdentity
 
 OUTPUTS = ("state.deltas", "events.enriched", "identity.profiles")  # what the job makes of an action
@@ -45,8 +45,12 @@ def encode_unreadable(codec: AvroCodec, raw: bytes, why: str, arrival_ms: int) -
     )
 
 
-def encode_delta(codec: AvroCodec, tenant: str, message_id: str, delta: Delta) -> tuple[bytes, bytes]:
-    return delta_key(delta), codec.encode("state_delta", delta_record(tenant, message_id, delta))
+def encode_delta(encoder: AvroCodec | DeltaEncoder, tenant: str, message_id: str, delta: Delta) -> tuple[bytes, bytes]:
+    """The Kafka record of a delta; the operators pass a DeltaEncoder (the same bytes, faster)."""
+    record = delta_record(tenant, message_id, delta)
+    if isinstance(encoder, DeltaEncoder):
+        return delta_key(delta), encoder.encode(record)
+    return delta_key(delta), encoder.encode("state_delta", record)
 
 
 def encode_event(
