@@ -11,6 +11,7 @@ every replay and at every parallelism. action-streaming reads them at the level 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from typing import Literal
 
@@ -21,6 +22,7 @@ from common.variables import declare
 # Identifier kinds, weakest first. A profile lives at its strongest identifier; an identifier can only
 # be claimed by a stronger one, so claims (and everything they carry) flow one way: up.
 LEVELS = {"device": 0, "anonymous_id": 1, "phone": 2, "email": 3, "customer_id": 4}
+SEALED_HEX = 32  # hex digits of a sealed key's digest (128 bits)
 LINK = "link"  # the kind of a link record (common/contracts/actions.py: Action.kind)
 BY_TENANT, BY_IDENTIFIER = "tenant", "identifier"
 ACTION_ROUTING = declare(
@@ -95,6 +97,15 @@ def routed(action: Action) -> list[tuple[str, Action]]:
             link = replace(action, kind=LINK, time_ms=earliest_ms(action), device=None, events=[], attributes=[])
         out.append((key, link))
     return out
+
+
+def seal(tenant: str, key: str) -> str:
+    """The identifier key as action-streaming keeps it: its kind, then a digest of (tenant, key)
+    ("email:a@b.c" -> "email:#3f2a..."). State, forwards and owners name identifiers sealed, so a
+    deleted user's identifiers are gone once its profile is: only its root's profile holds them raw.
+    IdentityLevels.java seals a routed record's key the same way to pick its bucket."""
+    kind = key.partition(":")[0]
+    return f"{kind}:#{hashlib.sha256(f'{tenant}|{key}'.encode()).hexdigest()[:SEALED_HEX]}"
 
 
 def routing_key(tenant: str, key: str) -> bytes:

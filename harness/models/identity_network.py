@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from common.contracts.actions import Action, AttributeOp, Device, Event, Identifiers
 from common.contracts.deltas import delta_record
-from common.contracts.routing import level, routed
+from common.contracts.routing import level, routed, seal
 from harness.models import mongo
 from jobs.action_streaming.levels import Effects, KeyState, Rules, on_forwarded, on_routed
 
@@ -79,15 +79,17 @@ class Network:
         return level(key), _slot(key, self.parallelism)
 
     def _apply(self, tenant: str, key: str, kind: str, item) -> None:
+        """`key`: raw for a routed record ("kind:value"), sealed for a forward, as the job has them."""
         effects = Effects()
         rules = Rules(tenant, self.caps.get(tenant, 50))
-        state = self.states[(tenant, key)]
+        sealed = seal(tenant, key) if kind == "routed" else key
+        state = self.states[(tenant, sealed)]
         if kind == "routed":
             on_routed(rules, key, state, item, effects)
         else:
             on_forwarded(rules, key, state, item, effects)
         self.out.take(tenant, effects)
-        sender = self._subtask(key)
+        sender = self._subtask(sealed)
         for target, forwarded in effects.forwards:
             if self.rng is None:
                 self._apply(tenant, target, "forwarded", forwarded)
@@ -102,7 +104,7 @@ class Network:
                     self._apply(action.tenant, key, "routed", record)
                     continue
                 partition = _slot(f"{action.tenant}|{key}", self.partitions)
-                self.channels[(("partition", partition), self._subtask(key))].append(
+                self.channels[(("partition", partition), self._subtask(seal(action.tenant, key)))].append(
                     (action.tenant, key, "routed", record)
                 )
         while self.rng is not None:

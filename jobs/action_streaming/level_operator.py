@@ -20,7 +20,7 @@ from pyflink.datastream.state import MapStateDescriptor
 
 from common.contracts.actions import action_record
 from common.contracts.profiles import profile_key, profile_record
-from common.contracts.routing import level, routing_key
+from common.contracts.routing import level, routing_key, seal
 from common.contracts.tenants import TenantRegistry
 from common.flink.map_state_cache import CachedMapState
 from common.flink.shipped_code import ShippedFunction
@@ -126,7 +126,9 @@ class LevelStage(ShippedFunction, KeyedProcessFunction):
                 self.counts["unreadable"] += 1
                 yield (REJECTED, *encode_unreadable(self.codec, payload, str(exc), stamp), stamp)
                 return
-        stored = self.keys.get(routed_key)
+        # State is kept under the sealed key (routing.seal); a forward names its target sealed already.
+        state_key = f"{tenant}|{seal(tenant, key)}" if origin == ROUTED else routed_key
+        stored = self.keys.get(state_key)
         state = unpack_key_state(stored) if stored is not None else KeyState()
         effects = Effects()
         rules = self._rules(tenant)
@@ -134,7 +136,7 @@ class LevelStage(ShippedFunction, KeyedProcessFunction):
             on_routed(rules, key, state, record, effects)
         else:
             on_forwarded(rules, key, state, unpack_item(payload, self._decode), effects)
-        self.keys.put(routed_key, pack_key_state(state))
+        self.keys.put(state_key, pack_key_state(state))
         yield from self._outputs(tenant, effects, stamp)
 
     def _outputs(self, tenant: str, effects: Effects, stamp: int):

@@ -12,6 +12,10 @@ Every identifier key (tenant, "kind:value") lives in the stage of its kind's lev
   claimed, device entries. Their arrival order is timing; nothing here depends on it, because
   fragments fold confluently (fragments.py).
 
+Keys are *sealed* (routing.seal: the kind and a digest): the state, the forward targets and the
+device owners never name an identifier itself, so a delete, which clears its root's profile, leaves
+none behind there. A routed record brings its key raw, for what the document lists.
+
 A key that nothing claimed is a *root*: it holds the profile (`Fragment`) of its user, whose id
 derives from the key, and writes the user's document. A claimed key forwards everything to its
 claimer, so everything flows up, from weaker to stronger levels, and the job stays a DAG.
@@ -19,13 +23,12 @@ claimer, so everything flows up, from weaker to stronger levels, and the job sta
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 
 from common.contracts.actions import Action, Event, Value
 from common.contracts.deltas import Delta, doc_id
-from common.contracts.routing import LINK, earliest_ms, home_key, level
+from common.contracts.routing import LINK, earliest_ms, home_key, level, seal
 from jobs.action_streaming.device_state import device_doc_id
 from jobs.action_streaming.fragments import (
     DeviceEntry,
@@ -51,9 +54,10 @@ GONE_VERSION = 2**63 - 1
 COUNTS = ("messages", "events", "deletes", "merges", "conflicts", "links_refused_by_level", "capped", "dropped_deleted")
 
 
-def user_id(tenant: str, key: str) -> str:
-    """A user's id: a hash of its root identifier. Every path that reaches the root names it alike."""
-    return "u-" + hashlib.sha256(f"{tenant}|{key}".encode()).hexdigest()[:20]
+def user_id(key: str) -> str:
+    """A user's id, from its root's sealed key: a hash of (tenant, root identifier), so every path
+    that reaches the root names it alike."""
+    return "u-" + key.partition(":#")[2][:20]
 
 
 @dataclass
@@ -80,7 +84,7 @@ Item = Payload | Shipment
 class DeviceInfo:
     """What a device's own key decides, in the order of its records."""
 
-    owner: str | None = None  # the home key of the message that owns it (the latest by event time)
+    owner: str | None = None  # the sealed home key of the message that owns it (the latest by event time)
     owner_stamp: tuple[int, str] = (-1, "")
     fields: dict[str, object] = field(default_factory=dict)
     last_seen_ms: int = 0
@@ -91,7 +95,7 @@ class DeviceInfo:
 class KeyState:
     """The state of one identifier key."""
 
-    claimed_by: str | None = None  # the stronger key it forwards to, once claimed (never changes)
+    claimed_by: str | None = None  # the sealed stronger key it forwards to, once claimed (never changes)
     first_seen_ms: int | None = None
     root: Fragment | None = None  # its user's profile, while it is a root and holds anything
     device: DeviceInfo | None = None  # device keys only
@@ -99,7 +103,7 @@ class KeyState:
 
 @dataclass
 class Effects:
-    forwards: list[tuple[str, Item]] = field(default_factory=list)  # (target key, item)
+    forwards: list[tuple[str, Item]] = field(default_factory=list)  # (sealed target key, item)
     deltas: list[tuple[str, Delta]] = field(default_factory=list)  # (message id, delta)
     events: list[tuple[str, str, int, Event, dict[str, Value]]] = field(default_factory=list)
     # (message id, user id, index, event, attribute snapshot)
@@ -115,23 +119,27 @@ class Rules:
     snapshot_attributes: tuple[str, ...] | None = None
 
 
-def on_routed(rules: Rules, key: str, state: KeyState, record: Action, out: Effects) -> None:
-    """A record of `hw.unified.actions` at its own key, in the partition's order."""
+def on_routed(rules: Rules, raw: str, state: KeyState, record: Action, out: Effects) -> None:
+    """A record of `hw.unified.actions` at its own key (`raw`, as routed: "kind:value"; the state is
+    the sealed key's), in the partition's order."""
+    key = seal(rules.tenant, raw)
     seen = earliest_ms(record)
     if key.startswith("device:"):
-        _device_record(rules, key, state, record, out)
+        _device_record(rules, raw, key, state, record, out)
         return
     lowered = state.first_seen_ms is None or seen < state.first_seen_ms
     if lowered:
         state.first_seen_ms = seen
     if record.kind != LINK:  # the message itself carries its home's first-seen time to the root
-        on_forwarded(rules, key, state, Payload(record, key), out)
-    elif not _link(rules, key, state, record, out) and lowered:  # a claim carries it too
-        on_forwarded(rules, key, state, Shipment(Fragment(identifiers={key: seen}, ops=1), record.message_id), out)
+        on_forwarded(rules, key, state, Payload(record, raw), out)
+    elif not _link(rules, raw, key, state, record, out) and lowered:  # a claim carries it too
+        shipment = Shipment(Fragment(identifiers={raw: seen}, ops=1), record.message_id)
+        on_forwarded(rules, key, state, shipment, out)
 
 
 def on_forwarded(rules: Rules, key: str, state: KeyState, item: Item, out: Effects) -> None:
-    """An item for the user of `key`: forwarded up if the key is claimed, folded if it is the root."""
+    """An item for the user of (sealed) `key`: forwarded up if the key is claimed, folded if it is the
+    root."""
     if state.claimed_by is not None:
         target = state.claimed_by
         if key.startswith("device:") and isinstance(item, Payload):
@@ -141,12 +149,13 @@ def on_forwarded(rules: Rules, key: str, state: KeyState, item: Item, out: Effec
     _fold(rules, key, state, item, out)
 
 
-def _link(rules: Rules, key: str, state: KeyState, record: Action, out: Effects) -> bool:
+def _link(rules: Rules, raw: str, key: str, state: KeyState, record: Action, out: Effects) -> bool:
     """`key` named beside a stronger home: the first stronger home claims it; any other is refused.
     Whether this link claimed it."""
-    home = home_key(record.identifiers)
+    home_raw = home_key(record.identifiers)
+    home = seal(rules.tenant, home_raw)
     if state.claimed_by is None and level(home) > level(key):
-        _claim(rules, key, state, home, record.message_id, out)
+        _claim(rules, raw, key, state, home, record.message_id, out)
         return True
     if state.claimed_by is None or state.claimed_by != home:
         both_customers = home.startswith("customer_id:") and (state.claimed_by or "").startswith("customer_id:")
@@ -154,33 +163,34 @@ def _link(rules: Rules, key: str, state: KeyState, record: Action, out: Effects)
     return False
 
 
-def _claim(rules: Rules, key: str, state: KeyState, claimer: str, message_id: str, out: Effects) -> None:
-    """`claimer` claims `key`: the key's profile goes up once, its user (if it had a document) is
-    merged away, and from now on the key forwards everything to the claimer."""
+def _claim(rules: Rules, raw: str, key: str, state: KeyState, claimer: str, message_id: str, out: Effects) -> None:
+    """`claimer` claims `key` (`raw` as routed): the key's profile goes up once, its user (if it had a
+    document) is merged away, and from now on the key forwards everything to the claimer."""
     fragment = state.root or Fragment()
     if state.first_seen_ms is not None and not key.startswith("device:") and not fragment.deleted:
-        fragment.identifiers[key] = min(state.first_seen_ms, fragment.identifiers.get(key, state.first_seen_ms))
+        fragment.identifiers[raw] = min(state.first_seen_ms, fragment.identifiers.get(raw, state.first_seen_ms))
     fragment.ops += 1
     if state.root is not None and state.root.messages and not state.root.deleted:
-        merged = user_id(rules.tenant, key)
+        merged = user_id(key)
         out.deltas.append((message_id, Delta("users", doc_id(rules.tenant, merged), GONE_VERSION, delete=True)))
-        out.profiles.append((merged, {}, user_id(rules.tenant, claimer), False))
+        out.profiles.append((merged, {}, user_id(claimer), False))
         out.counts["merges"] += 1
     state.claimed_by = claimer
     state.root = None
     out.forwards.append((claimer, Shipment(fragment, message_id)))
 
 
-def _device_record(rules: Rules, key: str, state: KeyState, record: Action, out: Effects) -> None:
+def _device_record(rules: Rules, raw: str, key: str, state: KeyState, record: Action, out: Effects) -> None:
     """A device's record: its fields and last seen, its owner (the latest message by event time that
     names a stronger identifier beside it), and, for a device-only message, where the message goes."""
     device = state.device = state.device or DeviceInfo()
     seen = earliest_ms(record)
     state.first_seen_ms = seen if state.first_seen_ms is None else min(state.first_seen_ms, seen)
-    home = home_key(record.identifiers)
+    home_raw = home_key(record.identifiers)
+    home = seal(rules.tenant, home_raw)
     owner_before = device.owner
     changed = False
-    if home != key and (record.time_ms, record.message_id) > device.owner_stamp:
+    if home_raw != raw and (record.time_ms, record.message_id) > device.owner_stamp:
         device.owner_stamp = (record.time_ms, record.message_id)
         changed = device.owner != home
         device.owner = home
@@ -197,12 +207,12 @@ def _device_record(rules: Rules, key: str, state: KeyState, record: Action, out:
         entry = DeviceEntry(
             device.version, True, {**device.fields, "last_seen": device.last_seen_ms}, state.first_seen_ms
         )
-        device_id = key.partition(":")[2]
+        device_id = raw.partition(":")[2]
         if owner_before is not None and owner_before != device.owner:
             gone = Fragment(devices={device_id: DeviceEntry(device.version, False)}, ops=1)
             out.forwards.append((owner_before, Shipment(gone, record.message_id)))
         if device.owner is not None and state.claimed_by is None:
-            _claim(rules, key, state, device.owner, record.message_id, out)  # its first owner takes its profile
+            _claim(rules, raw, key, state, device.owner, record.message_id, out)  # its first owner takes its profile
         target = device.owner
         # Only a change of owner (or the first entry) can change a user document: a change of the
         # device's fields alone is not a contribution to the user (no version of its own there).
@@ -213,12 +223,12 @@ def _device_record(rules: Rules, key: str, state: KeyState, record: Action, out:
         else:
             out.forwards.append((target, shipment))
     if record.kind != LINK:
-        on_forwarded(rules, key, state, Payload(record, key), out)
+        on_forwarded(rules, key, state, Payload(record, raw), out)
 
 
 def _fold(rules: Rules, key: str, state: KeyState, item: Item, out: Effects) -> None:
     """`key` is the root: fold the item into its profile and write what changed."""
-    tenant, uid = rules.tenant, user_id(rules.tenant, key)
+    tenant, uid = rules.tenant, user_id(key)
     root = state.root = state.root or Fragment()
     was_deleted, ops_before = root.deleted, root.ops
     listed_before, before_left_out = listed_identifiers(root, rules.cap)

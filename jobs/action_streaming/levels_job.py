@@ -87,7 +87,7 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
         stage = (
             KeyedStream(j_keyed, Types.PRIMITIVE_ARRAY(Types.BYTE()), batches)
             .process(LevelStage(n, registry, options), output_type=frame_type())
-            .uid(f"{NAME}-{kind}-keys")
+            .uid(f"{NAME}-{kind}-sealed-keys")  # "-keys" held raw keys: old savepoints are refused
             .name(f"{kind} keys")
         )
         rows = split_frames(stage, outputs, uid=f"{NAME}-{kind}-split")._j_data_stream

@@ -88,9 +88,9 @@ def _level_layouts() -> dict[str, dict]:
     out = {}
     for kind in LEVELS:
         out[f"action-streaming-levels/{kind}-identifiers"] = {
-            "uid": f"action-streaming-levels-{kind}-keys",
+            "uid": f"action-streaming-levels-{kind}-sealed-keys",
             "state": level_operator.IDENTIFIERS.name,
-            "kind": "map: tenant|identifier key -> packed KeyState (level_codec.py)",
+            "kind": "map: tenant|sealed identifier key (routing.seal) -> packed KeyState (level_codec.py)",
             "packed": repr([pickle.loads(pack_key_state(KEY_STATE)), pickle.loads(pack_key_state(DEVICE_KEY))]),
         }
     out["action-streaming-levels/forwarded"] = {

@@ -3,8 +3,10 @@ reference model (harness/models/identity_network.py): what docs/identity.md prom
 the rules that changed change as documented, counted."""
 
 from common.contracts.actions import Action, AttributeOp, Device, Event, Identifiers
-from harness.models.identity_network import reference
+from common.contracts.routing import seal
+from harness.models.identity_network import Network, reference
 from jobs.action_streaming.device_state import device_doc_id
+from jobs.action_streaming.level_codec import pack_key_state
 from jobs.action_streaming.levels import GONE_VERSION, user_id
 
 T0 = 1_795_000_000_000
@@ -35,7 +37,7 @@ def _users(out):
 
 
 def _uid(key):
-    return user_id("acme", key)
+    return user_id(seal("acme", key))
 
 
 def test_an_anonymous_visitor_who_logs_in_becomes_the_customer():
@@ -169,6 +171,25 @@ def test_a_delete_removes_the_user_and_its_devices_and_suppresses_what_follows()
     assert out.documents()[("devices", device_doc_id("acme", "d1"))]["deleted"]
     assert out.profiles[f"acme:{_uid('customer_id:c1')}"] == ({}, None, True)
     assert out.counts["dropped_deleted"] == 2 and out.counts["messages"] == 1
+
+
+def test_after_a_delete_the_state_names_the_users_identifiers_only_sealed():
+    """Keys, claims and owners are sealed (routing.seal) and a delete clears the root's profile, so
+    nothing of what a job keeps names a deleted identifier, but a device key's own fields (a push
+    token, its platform): docs/identity.md says what clears those."""
+    network = Network({})
+    network.run(
+        [
+            _a("m1", 1, anonymous_ids=["anon-gone"], device_id="dev-gone"),
+            _a("m2", 2, customer_id="cust-gone", emails=["gone@x.io"], anonymous_ids=["anon-gone"]),
+            _a("m3", 3, customer_id="cust-gone", device_id="dev-gone"),
+            _a("m4", 4, kind="delete_user", customer_id="cust-gone"),
+            _a("m5", 5, customer_id="cust-kept", emails=["kept@x.io"]),
+        ]
+    )
+    kept = repr([(key, pack_key_state(state)) for key, state in network.states.items()])
+    assert "gone" not in kept, kept
+    assert "kept@x.io" in kept  # a live user's profile lists its identifiers: the search sees them
 
 
 def test_the_cap_limits_what_a_user_lists_and_counts_the_rest():

@@ -2,6 +2,8 @@ package headwater.flink;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 
 import org.apache.flink.api.common.functions.FilterFunction;
 import org.apache.flink.api.common.functions.FlatMapFunction;
@@ -21,7 +23,8 @@ import org.apache.flink.util.Collector;
  * input is a stream of <em>elements</em>: the records of {@code hw.unified.actions} routed to keys of its
  * level (read with their Kafka key, which names the identifier), and the items weaker stages forward
  * to it. Element: [u8 origin: 0 routed, 1 forwarded][i64 timestamp][u16 key length][key: UTF-8
- * "tenant|kind:value"][payload]. The Python stage (jobs/action_streaming/level_operator.py) reads
+ * "tenant|kind:value" as routed, or sealed "tenant|kind:#digest" as forwarded][payload]. A routed key is
+ * sealed before it picks its bucket, so an identifier's routed records and forwards share one. The Python stage (jobs/action_streaming/level_operator.py) reads
  * them in batches keyed by bucket (TenantBatches), and emits frames whose outputs below
  * {@code forwardBase} are Kafka topics and whose output {@code forwardBase + level} forwards to that
  * level's stage. Everything here is routing at JVM speed; no rule lives here.
@@ -114,7 +117,34 @@ public final class IdentityLevels {
 
         @Override
         public Row getKey(byte[] element) {
-            return Row.of(buckets[Math.floorMod(keyOf(element).hashCode(), buckets.length)]);
+            String key = keyOf(element);
+            if (element[0] == ROUTED) {  // forwards name their target sealed already
+                key = sealed(key);
+            }
+            return Row.of(buckets[Math.floorMod(key.hashCode(), buckets.length)]);
+        }
+    }
+
+    /**
+     * A routed key "tenant|kind:value" as the Python side keeps it (common/contracts/routing.py, seal):
+     * "tenant|kind:#" and the first 32 hex digits of SHA-256("tenant|kind:value"). A key that names no
+     * identifier is left as it is (it is refused, with its bytes, by the Python stage).
+     */
+    static String sealed(String key) {
+        int bar = key.indexOf('|');
+        int colon = key.indexOf(':', bar + 1);
+        if (bar < 0 || colon < 0) {
+            return key;
+        }
+        try {
+            byte[] digest = MessageDigest.getInstance("SHA-256").digest(key.getBytes(StandardCharsets.UTF_8));
+            StringBuilder out = new StringBuilder(colon + 34).append(key, 0, colon + 1).append('#');
+            for (int i = 0; i < 16; i++) {
+                out.append(Character.forDigit((digest[i] >> 4) & 0xf, 16)).append(Character.forDigit(digest[i] & 0xf, 16));
+            }
+            return out.toString();
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is part of every Java platform", e);
         }
     }
 
