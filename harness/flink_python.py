@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
+from common.flink.settings import venv_site_packages, venv_site_packages_of
 from common.flink.shipping import closure
 
 FLINK = "apache-flink"
@@ -25,15 +25,7 @@ def flink_only_python(folder: Path) -> Path:
     if marker.is_file() and python.exists():
         return python
     subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", "--clear", str(folder)], check=True)
-    ours = Path(sysconfig.get_paths()["purelib"])
-    theirs = Path(
-        subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    )
+    ours, theirs = Path(venv_site_packages()), Path(venv_site_packages_of(str(python)))
     tops = {
         Path(str(entry)).parts[0]
         for dist in closure([FLINK]).values()

@@ -102,14 +102,19 @@ def cluster_python(settings: Settings) -> dict[str, str]:
     if settings.cluster_python is None:
         return local_python()
     # Thread mode embeds the interpreter's base installation, which does not see a venv's own
-    # site-packages: name it, from the interpreter's path alone (it may not exist on this host). For a
-    # system Python it does not exist, and its own site-packages is on the path anyway.
-    prefix = PurePosixPath(settings.cluster_python).parent.parent
+    # site-packages: name it (for a system Python the folder does not exist, and its own
+    # site-packages is on the path anyway).
     return {
         "python.executable": settings.cluster_python,
         "python.client.executable": sys.executable,
-        "python.pythonpath": str(prefix / "lib" / "python3.11" / "site-packages"),
+        "python.pythonpath": venv_site_packages_of(settings.cluster_python),
     }
+
+
+def venv_site_packages_of(python: str) -> str:
+    """The site-packages of a Python 3.11 venv whose interpreter is `python`, from its path alone (the
+    interpreter may be on another host)."""
+    return str(PurePosixPath(python).parent.parent / "lib" / "python3.11" / "site-packages")
 
 
 def flink_settings(settings: Settings, job: str | None = None) -> dict[str, str]:

@@ -23,7 +23,12 @@ Without shipped folders on the path (`headwater run`, a cluster that sees the ch
 
 from __future__ import annotations
 
+import importlib
+import os
+import shutil
 import sys
+import tempfile
+import threading
 
 import cloudpickle
 
@@ -40,8 +45,6 @@ class ShippedFunction:
 
 
 def _revive(module: str, qualname: str, state: bytes):
-    import importlib
-
     _settle_shipped_code()
     found = importlib.import_module(module)
     for part in qualname.split("."):
@@ -52,11 +55,6 @@ def _revive(module: str, qualname: str, state: bytes):
 
 
 def _settle_shipped_code() -> None:
-    import os
-    import shutil
-    import tempfile
-    import threading
-
     shipped = {}
     for entry in sys.path:  # the job's own folders come first: the interpreter was just told of them
         name = os.path.basename(entry)
@@ -88,13 +86,7 @@ def _settle_shipped_code() -> None:
         for name in list(sys.modules):
             if name in OWN or name.startswith(tuple(f"{own}." for own in OWN)):
                 del sys.modules[name]
-        importlib_invalidate()
-
-
-def importlib_invalidate() -> None:
-    import importlib
-
-    importlib.invalidate_caches()
+        importlib.invalidate_caches()
 
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
