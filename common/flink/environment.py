@@ -21,6 +21,7 @@ from common.flink.settings import (
     venv_site_packages,
 )
 from common.flink.shipping import shipment
+from common.flink.temp_dirs import jvm_temp_options, local_run_folder
 
 LOCAL_REST_PORTS = "8081-8180"
 
@@ -37,6 +38,11 @@ def prepare_gateway_environment(settings: Settings) -> None:
     log_dir = settings.data_dir / "logs" / "flink"
     log_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("FLINK_LOG_DIR", str(log_dir))
+    # The gateway JVM (and its MiniCluster) keeps its temporary files in a folder of this process's,
+    # cleared by the next run if this one is killed (common/flink/temp_dirs.py).
+    if "-Djava.io.tmpdir=" not in os.environ.get("JVM_ARGS", ""):
+        temp = jvm_temp_options(local_run_folder(settings.data_dir / "flink" / "tmp"))
+        os.environ["JVM_ARGS"] = " ".join(filter(None, [os.environ.get("JVM_ARGS", ""), temp]))
 
 
 def _reporter_on_gateway_classpath(plugins) -> None:

@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 
 from common.config import REPO_ROOT, Settings
 from common.flink.settings import cluster_python, flink_home, plugins_dir, render_conf_dir
+from common.flink.temp_dirs import fresh_folder, jvm_temp_options
 from common.log import get_logger
 from infra.stack.process import Service, StackError
 
@@ -154,10 +155,16 @@ def cluster_services(settings: Settings, size: ClusterSize) -> list[Service]:
         env["PYTHONPATH"] = ""
     rest = settings.flink_rest
 
+    def own_temp(folder: Path) -> dict[str, str]:
+        """A process's temporary files (io.tmp.dirs, python-dist-*, headwater-shipped) in its own
+        folder, emptied before it starts (common/flink/temp_dirs.py)."""
+        return {**env, "JVM_ARGS": jvm_temp_options(folder), "TMPDIR": str(folder)}
+
     def rest_answers() -> bool:
         registered_taskmanagers(rest)
         return True
 
+    jobmanager_temp = settings.data_dir / "flink" / "jobmanager" / "tmp"
     services = [
         Service(
             name="flink-jobmanager",
@@ -167,12 +174,14 @@ def cluster_services(settings: Settings, size: ClusterSize) -> list[Service]:
             log_dir=settings.data_dir / "logs",
             command=lambda: [str(home / "bin" / "jobmanager.sh"), "start-foreground"],
             ready=rest_answers,
-            env=env,
+            prepare=lambda: fresh_folder(jobmanager_temp),
+            env=own_temp(jobmanager_temp),
             start_timeout=90.0,
             port_hint=f"set HEADWATER_FLINK to another http://{host}:PORT",
         )
     ]
     for index in range(1, size.taskmanagers + 1):
+        home_dir = settings.data_dir / "flink" / f"taskmanager-{index}"
         services.append(
             Service(
                 name=f"flink-taskmanager-{index}",
@@ -182,10 +191,11 @@ def cluster_services(settings: Settings, size: ClusterSize) -> list[Service]:
                 log_dir=settings.data_dir / "logs",
                 command=lambda: [str(home / "bin" / "taskmanager.sh"), "start-foreground"],
                 ready=lambda index=index: registered_taskmanagers(rest) >= index,
-                env=env,
+                prepare=lambda temp=home_dir / "tmp": fresh_folder(temp),
+                env=own_temp(home_dir / "tmp"),
                 start_timeout=90.0,
                 # not the checkout: with HEADWATER_CLUSTER_PYTHON a TaskManager sees none of it
-                cwd=settings.data_dir / "flink" / f"taskmanager-{index}",
+                cwd=home_dir,
             )
         )
     return services

@@ -101,7 +101,7 @@ def _assert_the_code_came_with_the_job(settings, rest: str) -> None:
         assert found.returncode != 0, f"the TaskManagers' Python imports {module} by itself"
     taskmanagers = [(pid, log) for _name, pid, log in flink_cluster.processes(settings) if "taskmanager" in log.name]
     assert taskmanagers and all(pid for pid, _log in taskmanagers), taskmanagers
-    for pid, log in taskmanagers:
+    for index, (pid, log) in enumerate(taskmanagers, start=1):
         environ = dict(
             line.split("=", 1) for line in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in line
         )
@@ -111,3 +111,6 @@ def _assert_the_code_came_with_the_job(settings, rest: str) -> None:
         entries = paths[-1].split(":")
         assert any("/code-" in e for e in entries) and any("/dependencies-" in e for e in entries), entries
         assert not any(e.startswith(str(REPO_ROOT)) and "/.data/" not in e for e in entries), entries
+        # unpacked in the TaskManager's own temporary folder, which `cluster up` empties (temp_dirs.py)
+        temp = str(settings.data_dir / "flink" / f"taskmanager-{index}" / "tmp") + "/python-dist-"
+        assert all(e.startswith(temp) for e in entries if "/code-" in e or "/dependencies-" in e), entries
