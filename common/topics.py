@@ -30,6 +30,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("events.enriched", expires=True, doc="Avro: events with resolved user and attribute snapshot"),
     TopicSpec("state.deltas", doc="Avro: idempotent set/unset/add_to_set/pull per entity"),
     TopicSpec("identity.profiles", compacted=True, doc="Avro: profile -> external ids"),
+    TopicSpec("identity.forget", doc="sealed device keys a delete tells to forget their fields (version, 8 bytes)"),
     TopicSpec("compute.output", doc="Avro: profile computation messages with trigger reasons"),
     TopicSpec("destinations.config", compacted=True, doc="Avro: destination instances with dedupes_on"),
     TopicSpec("delivery.outbound", doc="Avro: deduplicated outbound events, one per ID group"),

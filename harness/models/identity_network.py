@@ -90,11 +90,15 @@ class Network:
             on_forwarded(rules, key, state, item, effects)
         self.out.take(tenant, effects)
         sender = self._subtask(sealed)
-        for target, forwarded in effects.forwards:
+        # Forgets go back down through a Kafka topic (hw.identity.forget): a channel of their own
+        for channel, (target, forwarded) in [
+            *(((sender, self._subtask(t)), (t, f)) for t, f in effects.forwards),
+            *(((sender, "forget", self._subtask(t)), (t, f)) for t, f in effects.forgets),
+        ]:
             if self.rng is None:
                 self._apply(tenant, target, "forwarded", forwarded)
             else:
-                self.channels[(sender, self._subtask(target))].append((tenant, target, "forwarded", forwarded))
+                self.channels[channel].append((tenant, target, "forwarded", forwarded))
 
     def run(self, actions: list[Action]) -> Outputs:
         """Every action's routed records, then deliveries until nothing is in flight."""
@@ -163,8 +167,11 @@ def merge_heavy(seed: int, messages: int, users: int, tenant: str = "acme") -> l
             Event(rng.choice(NAMES), t - rng.randint(0, 90_000), {"n": rng.randint(1, 9)})
             for _ in range(rng.randint(0, 4) if kind == "batch" else 0)
         ]
+        token = f"tok-{ids.device_id}-{rng.randint(0, 2)}" if rng.random() < 0.5 else None
         device = (
-            Device(ids.device_id, rng.choice(["ios", "android"]), f"1.{rng.randint(0, 3)}") if ids.device_id else None
+            Device(ids.device_id, rng.choice(["ios", "android"]), f"1.{rng.randint(0, 3)}", push_token=token)
+            if ids.device_id
+            else None
         )
         attributes = []
         if kind == "batch" and rng.random() < 0.5:

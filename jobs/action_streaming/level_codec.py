@@ -12,7 +12,7 @@ from __future__ import annotations
 import pickle
 
 from jobs.action_streaming.fragments import DeviceEntry, Fragment
-from jobs.action_streaming.levels import DeviceInfo, KeyState, Payload, Shipment
+from jobs.action_streaming.levels import DeviceInfo, KeyState, Payload, Shipment, field_digest
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 PAYLOAD, SHIPMENT = 0, 1
@@ -53,7 +53,18 @@ def unpack_fragment(packed: tuple) -> Fragment:
 def pack_key_state(state: KeyState) -> bytes:
     device = state.device
     packed_device = (
-        (device.owner, device.owner_stamp, device.fields, device.last_seen_ms, device.version) if device else None
+        (
+            device.owner,
+            device.owner_stamp,
+            device.fields,
+            device.last_seen_ms,
+            device.version,
+            device.digests,
+            device.since_version,
+            device.forgotten,
+        )
+        if device
+        else None
     )
     root = pack_fragment(state.root) if state.root is not None else None
     return pickle.dumps((state.claimed_by, state.first_seen_ms, root, packed_device), protocol=_PROTOCOL)
@@ -65,8 +76,18 @@ def unpack_key_state(raw: bytes) -> KeyState:
         claimed_by,
         first_seen,
         unpack_fragment(root) if root is not None else None,
-        DeviceInfo(device[0], tuple(device[1]), device[2], device[3], device[4]) if device is not None else None,
+        _unpack_device(device) if device is not None else None,
     )
+
+
+def _unpack_device(packed: tuple) -> DeviceInfo:
+    """A device key's state; one packed before forgets existed (five fields) gets its digests from
+    its fields, and counts as held by its owner since its first version."""
+    owner, stamp, fields, last_seen, version, *later = packed
+    if not later:
+        later = [{name: field_digest(value) for name, value in fields.items()}, 0, False]
+    digests, since_version, forgotten = later
+    return DeviceInfo(owner, tuple(stamp), fields, last_seen, version, digests, since_version, forgotten)
 
 
 def pack_item(item: Payload | Shipment, encode_action) -> bytes:

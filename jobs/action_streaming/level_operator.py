@@ -1,11 +1,12 @@
 """One identity level's operator (docs/identity.md, "Below the tenant"): the state of every
 identifier key of its level, and one call of the rules (levels.py) per element.
 
-Elements arrive in batches keyed by bucket (IdentityLevels.java: [origin][timestamp][key][payload]);
+Elements arrive in batches keyed by bucket (IdentityLevels.java: [origin][timestamp][key][payload]):
+routed records, forwards, and at the device stage the forgets a delete sends back through Kafka;
 the operator's MapState maps each routing key ("tenant|kind:value") of the bucket to its `KeyState`,
 read through a bounded cache (common/flink/map_state_cache.py). Outputs leave as frames: outputs
-0..3 are Kafka topics (records.FRAME_TOPICS), output FORWARD_BASE + level forwards an item to that
-level's stage. State and items are packed to tuples of builtins (level_codec.py): no class of this
+below FORWARD_BASE are Kafka topics (LEVEL_TOPICS), output FORWARD_BASE + level forwards an item to
+that level's stage. State and items are packed to tuples of builtins (level_codec.py): no class of this
 package is ever in a savepoint.
 """
 
@@ -29,7 +30,7 @@ from common.serde import frames
 from common.serde.avro import AvroCodec
 from common.serde.fast_avro import DeltaEncoder, EnrichedEncoder
 from jobs.action_streaming.level_codec import pack_item, pack_key_state, unpack_item, unpack_key_state
-from jobs.action_streaming.levels import COUNTS, Effects, KeyState, Rules, on_forwarded, on_routed
+from jobs.action_streaming.levels import COUNTS, Effects, Forget, KeyState, Rules, on_forwarded, on_routed
 from jobs.action_streaming.records import (
     DELTAS,
     EVENTS,
@@ -48,9 +49,14 @@ from jobs.action_streaming.settings import ActionSettings
 # Values: level_codec.pack_key_state bytes (PyFlink pickles them once more: a missing key of a
 # PRIMITIVE_ARRAY map state fails in its converter, PICKLED_BYTE_ARRAY answers None).
 IDENTIFIERS = MapStateDescriptor("identifiers", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
-FORWARD_BASE = len(FRAME_TOPICS)  # outputs from here on forward to level (output - FORWARD_BASE)
-ROUTED, FORWARDED = 0, 1
+# Frame outputs: FRAME_TOPICS, then the feedback topic of forgets (it goes down, to device keys, so
+# through Kafka), then from FORWARD_BASE on a forward to level (output - FORWARD_BASE).
+LEVEL_TOPICS = (*FRAME_TOPICS, "identity.forget")
+FORGETS = len(FRAME_TOPICS)
+FORWARD_BASE = len(LEVEL_TOPICS)
+ROUTED, FORWARDED, FORGET = 0, 1, 2  # an element's origin (IdentityLevels.java)
 _ELEMENT = struct.Struct(">BqH")
+_FORGET = struct.Struct(">q")  # a forget record's value: the device version its root knew
 DEFAULT_IDENTIFIER_CAP = 50
 
 
@@ -126,6 +132,13 @@ class LevelStage(ShippedFunction, KeyedProcessFunction):
                 self.counts["unreadable"] += 1
                 yield (REJECTED, *encode_unreadable(self.codec, payload, str(exc), stamp), stamp)
                 return
+        elif origin == FORGET:
+            try:
+                (version,) = _FORGET.unpack(payload)
+            except struct.error as exc:
+                self.counts["unreadable"] += 1
+                yield (REJECTED, *encode_unreadable(self.codec, payload, f"not a forget: {exc}", stamp), stamp)
+                return
         # State is kept under the sealed key (routing.seal); a forward names its target sealed already.
         state_key = f"{tenant}|{seal(tenant, key)}" if origin == ROUTED else routed_key
         stored = self.keys.get(state_key)
@@ -134,6 +147,8 @@ class LevelStage(ShippedFunction, KeyedProcessFunction):
         rules = self._rules(tenant)
         if origin == ROUTED:
             on_routed(rules, key, state, record, effects)
+        elif origin == FORGET:
+            on_forwarded(rules, key, state, Forget(version), effects)
         else:
             on_forwarded(rules, key, state, unpack_item(payload, self._decode), effects)
         self.keys.put(state_key, pack_key_state(state))
@@ -158,6 +173,8 @@ class LevelStage(ShippedFunction, KeyedProcessFunction):
             yield (PROFILES, key, self.codec.encode("identity_profile", record), stamp)
             if deleted:
                 yield (PROFILES, key, None, stamp)
+        for target, forget in effects.forgets:
+            yield (FORGETS, routing_key(tenant, target), _FORGET.pack(forget.version), stamp)
         for target, item in effects.forwards:
             payload = pack_item(item, self._encode)
             yield (FORWARD_BASE + level(target), routing_key(tenant, target), payload, stamp)

@@ -23,6 +23,7 @@ claimer, so everything flows up, from weaker to stronger levels, and the job sta
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -51,7 +52,23 @@ DELETED_SLOT = 7
 # any parallelism. A merged-away or deleted user never comes back (claims and deletes are for ever),
 # so its tombstone takes the last version there is.
 GONE_VERSION = 2**63 - 1
-COUNTS = ("messages", "events", "deletes", "merges", "conflicts", "links_refused_by_level", "capped", "dropped_deleted")
+COUNTS = (
+    "messages",
+    "events",
+    "deletes",
+    "merges",
+    "conflicts",
+    "links_refused_by_level",
+    "capped",
+    "dropped_deleted",
+    "devices_forgotten",
+    "device_fields_restarted",
+)
+
+
+def field_digest(value: object) -> str:
+    """What a device key keeps of a field's value to see it change (64 bits of SHA-256)."""
+    return hashlib.sha256(repr(value).encode()).hexdigest()[:16]
 
 
 def user_id(key: str) -> str:
@@ -77,7 +94,16 @@ class Shipment:
     message_id: str
 
 
-Item = Payload | Shipment
+@dataclass
+class Forget:
+    """A deleted user's root tells the key of a device it had (through `hw.identity.forget`: the graph
+    only flows up) to forget the device's fields. `version`: the device's version in the root's entry;
+    the key forgets only if the device has not changed hands since."""
+
+    version: int
+
+
+Item = Payload | Shipment | Forget
 
 
 @dataclass
@@ -86,9 +112,14 @@ class DeviceInfo:
 
     owner: str | None = None  # the sealed home key of the message that owns it (the latest by event time)
     owner_stamp: tuple[int, str] = (-1, "")
-    fields: dict[str, object] = field(default_factory=dict)
+    fields: dict[str, object] = field(default_factory=dict)  # since it last changed hands; empty once forgotten
     last_seen_ms: int = 0
     version: int = 0
+    # What decides a change: a digest per field, which a forget leaves, so the versions and everything
+    # sent do not depend on when the forget arrived.
+    digests: dict[str, str] = field(default_factory=dict)
+    since_version: int = 0  # the version at which the current owner took it
+    forgotten: bool = False  # its owner was deleted: no field value is kept until it changes hands
 
 
 @dataclass
@@ -109,6 +140,7 @@ class Effects:
     # (message id, user id, index, event, attribute snapshot)
     profiles: list[tuple[str, dict[str, int], str | None, bool]] = field(default_factory=list)
     # (user id, identifier key -> first seen, merged into, deleted)
+    forgets: list[tuple[str, Forget]] = field(default_factory=list)  # (sealed device key, forget)
     counts: Counter = field(default_factory=Counter)
 
 
@@ -139,7 +171,10 @@ def on_routed(rules: Rules, raw: str, state: KeyState, record: Action, out: Effe
 
 def on_forwarded(rules: Rules, key: str, state: KeyState, item: Item, out: Effects) -> None:
     """An item for the user of (sealed) `key`: forwarded up if the key is claimed, folded if it is the
-    root."""
+    root; a forget is the device key's own."""
+    if isinstance(item, Forget):
+        _forget(state.device, item, out)
+        return
     if state.claimed_by is not None:
         target = state.claimed_by
         if key.startswith("device:") and isinstance(item, Payload):
@@ -194,16 +229,29 @@ def _device_record(rules: Rules, raw: str, key: str, state: KeyState, record: Ac
         device.owner_stamp = (record.time_ms, record.message_id)
         changed = device.owner != home
         device.owner = home
+    if owner_before is not None and owner_before != device.owner:
+        # A device that changes hands starts its fields over: what its new owner's messages say. So
+        # what a deleted owner's messages set never reaches the next owner, whenever the forget comes.
+        resent = {name for name in DEVICE_FIELDS if record.device and getattr(record.device, name) is not None}
+        out.counts["device_fields_restarted"] += int(bool(set(device.digests) - resent))
+        device.fields, device.digests, device.forgotten = {}, {}, False
     for name in DEVICE_FIELDS:
         value = getattr(record.device, name) if record.device else None
-        if value is not None and device.fields.get(name) != value:
-            device.fields[name] = value
+        if value is None:
+            continue
+        digest = field_digest(value)
+        if device.digests.get(name) != digest:
+            device.digests[name] = digest
             changed = True
+        if not device.forgotten:
+            device.fields[name] = value
     if record.time_ms > device.last_seen_ms:
         device.last_seen_ms = record.time_ms
         changed = True
     if changed:
         device.version += 1
+        if owner_before != device.owner:
+            device.since_version = device.version
         entry = DeviceEntry(
             device.version, True, {**device.fields, "last_seen": device.last_seen_ms}, state.first_seen_ms
         )
@@ -224,6 +272,18 @@ def _device_record(rules: Rules, raw: str, key: str, state: KeyState, record: Ac
             out.forwards.append((target, shipment))
     if record.kind != LINK:
         on_forwarded(rules, key, state, Payload(record, raw), out)
+
+
+def _forget(device: DeviceInfo | None, forget: Forget, out: Effects) -> None:
+    """A deleted root's forget at its device's key: the device's field values go, unless the device
+    changed hands after the version the root knew (a new owner's fields are the new owner's). Nothing
+    is sent and no version moves: every later change is decided on digests, which stay, so the
+    documents and versions are the same whether the forget came early or late."""
+    if device is None or device.since_version > forget.version:
+        return
+    device.fields = {}
+    device.forgotten = True
+    out.counts["devices_forgotten"] += 1
 
 
 def _fold(rules: Rules, key: str, state: KeyState, item: Item, out: Effects) -> None:
@@ -262,7 +322,11 @@ def _fold(rules: Rules, key: str, state: KeyState, item: Item, out: Effects) -> 
         version = GONE_VERSION if after_doc is None else root.ops
         out.deltas.append((message_id, _user_delta(tenant, uid, before_doc, after_doc, version)))
     if root.deleted:
-        _delete_devices(rules, {**({} if was_deleted else before_devices), **incoming}, message_id, out)
+        devices = {} if was_deleted else dict(before_devices)
+        for device_id, entry in incoming.items():
+            if entry.newer_than(devices.get(device_id)):
+                devices[device_id] = entry
+        _delete_devices(rules, devices, message_id, out)
         if not was_deleted and before_doc is not None:
             out.profiles.append((uid, {}, None, True))
         return
@@ -306,20 +370,23 @@ def _write_devices(
         if entry.present and before[device_id] != entry:
             version = entry.version * DEVICE_VERSION_SCALE + level(key)
             fields = {"device_id": device_id, "owner": uid, **entry.fields, "tenant": rules.tenant, "version": version}
-            out.deltas.append(
-                (message_id, Delta("devices", device_doc_id(rules.tenant, device_id), version, set=fields))
-            )
+            # A device that changed hands starts its fields over: what it no longer has is unset.
+            gone = [name for name in DEVICE_FIELDS if name not in entry.fields]
+            delta = Delta("devices", device_doc_id(rules.tenant, device_id), version, set=fields, unset=gone)
+            out.deltas.append((message_id, delta))
 
 
 def _delete_devices(rules: Rules, devices: dict[str, DeviceEntry], message_id: str, out: Effects) -> None:
     """A deleted user's devices go with it, each under a version no root's write of the same device
-    version beats (a newer change of the device, owned by someone else, does)."""
+    version beats (a newer change of the device, owned by someone else, does), and each device's key
+    is told to forget its fields."""
     for device_id, entry in sorted(devices.items()):
         if entry.present:
             version = entry.version * DEVICE_VERSION_SCALE + DELETED_SLOT
             out.deltas.append(
                 (message_id, Delta("devices", device_doc_id(rules.tenant, device_id), version, delete=True))
             )
+            out.forgets.append((seal(rules.tenant, f"device:{device_id}"), Forget(entry.version)))
 
 
 def _user_delta(tenant: str, uid: str, before: dict | None, after: dict | None, version: int) -> Delta:

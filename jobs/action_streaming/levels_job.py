@@ -8,8 +8,11 @@ Wiring only (operator: level_operator.py; the rules: levels.py):
   KafkaSource (read_committed, with keys) -> per level, weakest first: the records routed to keys of
   that level, and the items the stages below forward to it, in batches keyed by bucket (Java:
   IdentityLevels.java, TenantBatches.java) -> LevelStage -> frames split in Java: Kafka records to
-  one exactly-once sink (deltas, enriched events, profiles, rejected), forwards to the stages above.
-Everything flows up, so the graph has no cycle.
+  one exactly-once sink (deltas, enriched events, profiles, rejected, forgets), forwards to the
+  stages above.
+Everything in the job flows up, so the graph has no cycle; the one thing that goes down (a deleted
+user's forgets, to its devices' keys) leaves through the transactional sink to `hw.identity.forget`
+and comes back through a read_committed source.
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ from common.flink.kafka import (
 from common.flink.keys import spread_names
 from common.flink.settings import static_settings
 from common.topics import topic
-from jobs.action_streaming.level_operator import FORWARD_BASE, LevelStage
-from jobs.action_streaming.records import FRAME_TOPICS, OUTPUTS
+from jobs.action_streaming.level_operator import FORGET, FORWARD_BASE, LEVEL_TOPICS, LevelStage
+from jobs.action_streaming.records import OUTPUTS
 from jobs.action_streaming.settings import ActionSettings
 
 NAME = "action-streaming-levels"
@@ -68,7 +71,19 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
     registry = load_registry()
     max_parallelism = int(static_settings()["pipeline.max-parallelism"])
     buckets = java_strings(spread_names(min(LEVEL_BUCKETS, max_parallelism), max_parallelism))
-    topics = [topic(settings.topic_prefix, suffix) for suffix in FRAME_TOPICS]
+    # A delete's forgets go down, to the device keys, so through Kafka: written by the sink below with
+    # everything else (transactions), read back committed by the device stage.
+    forgets = env.from_source(
+        kafka_source(
+            settings,
+            topic(settings.topic_prefix, "identity.forget"),
+            group_id=client_name(settings, NAME),
+            j_deserializer=java("RoutedRecords")(FORGET),
+        ),
+        WatermarkStrategy.no_watermarks(),
+        "identity.forget",
+    ).uid(f"{NAME}-forget-source")
+    topics = [topic(settings.topic_prefix, suffix) for suffix in LEVEL_TOPICS]
     outputs = [*topics, *(f"forward-to-level-{n}" for n in range(len(LEVELS)))]
     forwards: dict[int, list] = {n: [] for n in range(len(LEVELS))}
     to_topics = []
@@ -76,6 +91,8 @@ def build(env: StreamExecutionEnvironment, settings: Settings) -> None:
         inputs = DataStream(source._j_data_stream.filter(java("AtLevel")(n)))
         inputs.uid(f"{NAME}-{kind}-routed").name(f"{kind} records")
         j_inputs = inputs._j_data_stream
+        if n == 0:  # device keys
+            j_inputs = j_inputs.union(_one(gateway, forgets._j_data_stream))
         for forwarded in forwards[n]:
             j_inputs = j_inputs.union(_one(gateway, forwarded))
         bucket_type = Types.ROW([Types.STRING()]).get_java_type_info()

@@ -33,6 +33,7 @@ from common.serde.avro import AvroCodec
 from common.topics import TOPICS, topic
 from harness.jobs import RunningJob
 from harness.kafka import Collector
+from harness.routed import produce_routed
 
 pytestmark = pytest.mark.integration
 
@@ -42,13 +43,12 @@ GONE = ("gone-", "4155550101")  # every identifier of the deleted user holds one
 KEPT = "keep-"
 
 
-def _action(n: int, kind: str, ids: Identifiers, device: Device | None = None, time_ms: int = T0) -> bytes:
+def _action(n: int, kind: str, ids: Identifiers, device: Device | None = None, time_ms: int = T0) -> Action:
     events = [Event("viewed", time_ms, {"n": n})] if kind == "track" else []
-    action = Action("acme", "sdk", f"del-{n}", kind, time_ms, ids, device=device, events=events)
-    return CODEC.encode("unified_action", action_record(action, time_ms))
+    return Action("acme", "sdk", f"del-{n}", kind, time_ms, ids, device=device, events=events)
 
 
-def _actions() -> list[bytes]:
+def _actions() -> list[Action]:
     gone_device = Device("gone-dev-1", platform="ios", push_token="gone-tok-1")
     kept_device = Device("keep-dev-2", platform="android", push_token="keep-tok-2")
     kept = Identifiers(customer_id="keep-c2", emails=["keep-2@x.io"], device_id="keep-dev-2")
@@ -75,19 +75,31 @@ def _savepoint_bytes(path: str) -> bytes:
     return b"".join(f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file())
 
 
-def test_a_deleted_user_leaves_no_identifier_in_any_collection_compacted_topic_or_job_state(isolated_env, tmp_path):
+@pytest.mark.parametrize("action_job", ["action-streaming", "action-streaming-levels"])
+def test_a_deleted_user_leaves_no_identifier_in_any_collection_compacted_topic_or_job_state(
+    isolated_env, tmp_path, action_job
+):
+    """action-streaming-levels keeps its keys sealed and sends a delete's forgets back to the device
+    keys through hw.identity.forget (docs/identity.md): the device's push token must be gone from its
+    savepoint too."""
     env, settings = isolated_env
     env = {**env, "HEADWATER_CHECKPOINTS": (tmp_path / "checkpoints").as_uri(), "HEADWATER_RETENTION_HOURS": "36"}
+    if action_job == "action-streaming-levels":
+        env["HEADWATER_ACTION_ROUTING"] = "identifier"
     settings = config.load({**env, "HEADWATER_KAFKA": settings.kafka_bootstrap})
     ensure_topics(settings, partitions=2)  # applies the retention to the topics isolated_env created
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
-    for value in _actions():
-        producer.produce(topic(settings.topic_prefix, "unified.actions"), value, key=b"acme", partition=0)
-    assert producer.flush(30) == 0
+    if action_job == "action-streaming-levels":
+        produce_routed(settings, _actions())
+    else:
+        producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+        for action in _actions():
+            value = CODEC.encode("unified_action", action_record(action, action.time_ms))
+            producer.produce(topic(settings.topic_prefix, "unified.actions"), value, key=b"acme", partition=0)
+        assert producer.flush(30) == 0
     profiles = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "identity.profiles"))
     jobs = {
         name: RunningJob(name, env, tmp_path / f"{name}.log")
-        for name in ("action-streaming", "reaction-streaming", "profile-dedupe")
+        for name in (action_job, "reaction-streaming", "profile-dedupe")
     }
     savepoints = {}
     try:

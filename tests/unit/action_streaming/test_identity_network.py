@@ -4,7 +4,7 @@ and 4 with deliveries in random order, against the reference model."""
 
 import pytest
 
-from common.contracts.routing import identifier_keys
+from common.contracts.routing import identifier_keys, seal
 from harness.models.identity_network import Network, merge_heavy, reference
 
 CAPS = {"acme": 50}
@@ -47,3 +47,27 @@ def test_nothing_is_lost_every_message_is_folded_dropped_or_a_delete(workload):
     folded = {m for m, _u, _i in got.events}
     events = sum(len(a.events) for a in workload if a.message_id in folded)
     assert got.counts["events"] == events == len(got.events)
+
+
+def _device_keys(network: Network, workload) -> dict[str, object]:
+    """Device id -> what its key keeps, for every device of the workload."""
+    ids = {a.identifiers.device_id for a in workload if a.identifiers.device_id}
+    return {d: network.states[("acme", seal("acme", f"device:{d}"))].device for d in sorted(ids)}
+
+
+@pytest.mark.parametrize("parallelism", [2, 4])
+def test_a_deleted_users_devices_keep_no_field_values_whenever_the_forget_arrives(workload, parallelism):
+    """A delete tells its devices' keys to forget their fields through a topic (hw.identity.forget),
+    so the forget races the devices' own records: the keys end the same in every schedule, and a
+    device whose document is gone (its owner was deleted) keeps no value, its push token least of all."""
+    first = Network(CAPS)
+    live = {doc["device_id"] for (kind, _), doc in first.run(workload).live()[0].items() if kind == "devices"}
+    want = _device_keys(first, workload)
+    gone = [d for d in want if d not in live]
+    assert gone and first.out.counts["devices_forgotten"] and first.out.counts["device_fields_restarted"]
+    assert all(want[d].fields == {} and want[d].forgotten for d in gone)
+    assert any(want[d].fields.get("push_token") for d in live)  # a live device keeps its token
+    for schedule in range(3):
+        network = Network(CAPS, parallelism=parallelism, partitions=8, seed=schedule * 7 + parallelism)
+        network.run(workload)
+        assert _device_keys(network, workload) == want

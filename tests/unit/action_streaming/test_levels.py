@@ -12,9 +12,13 @@ from jobs.action_streaming.levels import GONE_VERSION, user_id
 T0 = 1_795_000_000_000
 
 
-def _a(mid, t, kind="batch", events=1, device_platform=None, attributes=(), **ids):
+def _a(mid, t, kind="batch", events=1, device_platform=None, attributes=(), push_token=None, **ids):
     identifiers = Identifiers(**ids)
-    device = Device(identifiers.device_id, platform=device_platform) if identifiers.device_id else None
+    device = (
+        Device(identifiers.device_id, platform=device_platform, push_token=push_token)
+        if identifiers.device_id
+        else None
+    )
     return Action(
         "acme",
         "sdk",
@@ -127,8 +131,8 @@ def test_a_weaker_identifier_never_glues_two_stronger_ones():
 def test_a_device_moves_to_the_latest_user_by_event_time():
     out = reference(
         [
-            _a("m1", 1, customer_id="c1", device_id="d1", device_platform="ios"),
-            _a("m2", 5, customer_id="c2", device_id="d1"),
+            _a("m1", 1, customer_id="c1", device_id="d1", device_platform="ios", push_token="tok-c1"),
+            _a("m2", 5, customer_id="c2", device_id="d1", device_platform="ios"),
             _a("m3", 3, customer_id="c1", device_id="d1"),  # late: the device stays with c2
         ],
         {},
@@ -138,6 +142,8 @@ def test_a_device_moves_to_the_latest_user_by_event_time():
     device = out.documents()[("devices", device_doc_id("acme", "d1"))]
     assert device["owner"] == _uid("customer_id:c2") and device["platform"] == "ios"
     assert device["last_seen"] == T0 + 5
+    # In new hands it starts over: c1's push token is not c2's (docs/identity.md), counted.
+    assert "push_token" not in device and out.counts["device_fields_restarted"] == 1
 
 
 def test_a_device_alone_is_a_user_until_its_first_owner_takes_it():
@@ -174,13 +180,13 @@ def test_a_delete_removes_the_user_and_its_devices_and_suppresses_what_follows()
 
 
 def test_after_a_delete_the_state_names_the_users_identifiers_only_sealed():
-    """Keys, claims and owners are sealed (routing.seal) and a delete clears the root's profile, so
-    nothing of what a job keeps names a deleted identifier, but a device key's own fields (a push
-    token, its platform): docs/identity.md says what clears those."""
+    """Keys, claims and owners are sealed (routing.seal), a delete clears the root's profile, and the
+    root's forget clears its devices' fields at their keys, so nothing of what a job keeps names a
+    deleted identifier or holds its push token."""
     network = Network({})
     network.run(
         [
-            _a("m1", 1, anonymous_ids=["anon-gone"], device_id="dev-gone"),
+            _a("m1", 1, anonymous_ids=["anon-gone"], device_id="dev-gone", push_token="tok-gone"),
             _a("m2", 2, customer_id="cust-gone", emails=["gone@x.io"], anonymous_ids=["anon-gone"]),
             _a("m3", 3, customer_id="cust-gone", device_id="dev-gone"),
             _a("m4", 4, kind="delete_user", customer_id="cust-gone"),
@@ -189,6 +195,7 @@ def test_after_a_delete_the_state_names_the_users_identifiers_only_sealed():
     )
     kept = repr([(key, pack_key_state(state)) for key, state in network.states.items()])
     assert "gone" not in kept, kept
+    assert network.out.counts["devices_forgotten"] == 1
     assert "kept@x.io" in kept  # a live user's profile lists its identifiers: the search sees them
 
 
@@ -201,3 +208,16 @@ def test_the_cap_limits_what_a_user_lists_and_counts_the_rest():
 def test_events_carry_the_user_of_their_root_and_its_attributes():
     out = reference([_a("m1", 1, customer_id="c1", attributes=[AttributeOp("set", "plan", "pro")])], {})
     assert out.events == [("m1", _uid("customer_id:c1"), 0)]
+
+
+def test_a_device_key_packed_before_forgets_restores_with_the_digests_of_its_fields():
+    """level_codec adds the device's digests, owner version and forgotten flag at the end: a state
+    packed before them (five fields) restores, and a later change is still seen as one."""
+    import pickle
+
+    from jobs.action_streaming.level_codec import unpack_key_state
+    from jobs.action_streaming.levels import field_digest
+
+    old = pickle.dumps(("customer_id:#x", 900, None, ("customer_id:#x", (2000, "m-3"), {"platform": "ios"}, 2000, 2)))
+    device = unpack_key_state(old).device
+    assert device.digests == {"platform": field_digest("ios")} and device.since_version == 0 and not device.forgotten

@@ -21,8 +21,9 @@ import org.apache.flink.util.Collector;
  *
  * <p>Every identifier key lives in the stage of its kind's level (device 0 .. customer_id 4). A stage's
  * input is a stream of <em>elements</em>: the records of {@code hw.unified.actions} routed to keys of its
- * level (read with their Kafka key, which names the identifier), and the items weaker stages forward
- * to it. Element: [u8 origin: 0 routed, 1 forwarded][i64 timestamp][u16 key length][key: UTF-8
+ * level (read with their Kafka key, which names the identifier), the items weaker stages forward
+ * to it, and (device stage) the forgets of {@code hw.identity.forget}. Element: [u8 origin: 0 routed,
+ * 1 forwarded, 2 forget][i64 timestamp][u16 key length][key: UTF-8
  * "tenant|kind:value" as routed, or sealed "tenant|kind:#digest" as forwarded][payload]. A routed key is
  * sealed before it picks its bucket, so an identifier's routed records and forwards share one. The Python stage (jobs/action_streaming/level_operator.py) reads
  * them in batches keyed by bucket (TenantBatches), and emits frames whose outputs below
@@ -32,6 +33,8 @@ import org.apache.flink.util.Collector;
 public final class IdentityLevels {
     public static final byte ROUTED = 0;
     public static final byte FORWARDED = 1;
+    /** A record of {@code hw.identity.forget}: a sealed device key and the version its deleted root knew. */
+    public static final byte FORGET = 2;
     private static final String[] KINDS = {"device", "anonymous_id", "phone", "email", "customer_id"};
     /** The stage that refuses elements whose key names no level (they reach the Python side there). */
     public static final int REFUSING_LEVEL = KINDS.length - 1;
@@ -69,15 +72,27 @@ public final class IdentityLevels {
 
     private static final TypeInformation<byte[]> BYTES = PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO;
 
-    /** {@code hw.unified.actions} records as elements: the Kafka key names the identifier. */
+    /**
+     * Kafka records as elements of one origin: {@code hw.unified.actions} (ROUTED: the key names the
+     * identifier) or {@code hw.identity.forget} (FORGET: the key is sealed already).
+     */
     public static final class RoutedRecords implements KafkaRecordDeserializationSchema<byte[]> {
         private static final long serialVersionUID = 1L;
+        private final byte origin;
+
+        public RoutedRecords() {
+            this(ROUTED);
+        }
+
+        public RoutedRecords(int origin) {
+            this.origin = (byte) origin;
+        }
 
         @Override
         public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<byte[]> out) {
             byte[] key = record.key() == null ? new byte[0] : record.key();
             byte[] value = record.value() == null ? new byte[0] : record.value();
-            out.collect(element(ROUTED, record.timestamp(), key, value));
+            out.collect(element(origin, record.timestamp(), key, value));
         }
 
         @Override
@@ -118,7 +133,7 @@ public final class IdentityLevels {
         @Override
         public Row getKey(byte[] element) {
             String key = keyOf(element);
-            if (element[0] == ROUTED) {  // forwards name their target sealed already
+            if (element[0] == ROUTED) {  // forwards and forgets name their target sealed already
                 key = sealed(key);
             }
             return Row.of(buckets[Math.floorMod(key.hashCode(), buckets.length)]);
