@@ -16,6 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from common.errors import HeadwaterError
+from common.flink.retired_uids import unmapped_operator
 
 JOB_NAME_PREFIX = "headwater-"
 TERMINAL_STATES = {"FINISHED", "CANCELED", "FAILED", "SUSPENDED"}
@@ -281,11 +282,11 @@ def submission_error(job: str, restore_from: str | None, exc: BaseException) -> 
     """One line for a submission the cluster refused, naming the fix where the cause is known."""
     cause = root_cause(str(exc))
     if restore_from and RESTORE_REFUSED in str(exc):
+        operator = unmapped_operator(str(exc)) or f"an operator {job} does not have"
         return ClusterError(
-            f"savepoint {restore_from} does not fit {job}: it holds state for an operator {job} does "
-            f"not have (a savepoint of another job, or of a version whose operators changed: CHANGELOG.md "
-            f"says which and how to move on); restore from a savepoint of this job and version, or start empty "
-            f"on purpose with --reset"
+            f"savepoint {restore_from} does not fit {job}: it holds state of {operator} (a savepoint of "
+            f"another job, or of a version whose operators changed: CHANGELOG.md says which and how to move "
+            f"on); restore from a savepoint of this job and version, or start empty on purpose with --reset"
         )
     if restore_from and ("FileNotFoundException" in cause or "Cannot access file system" in cause):
         return ClusterError(f"the cluster cannot read savepoint {restore_from}: {cause}")

@@ -3,8 +3,9 @@
 100k deltas for 10k entities (users and devices), with duplicates and stale retries mixed in, give
 exactly the documents (tombstones included) that applying every delta once, in order, gives
 (harness/models/mongo.py). Sending a quarter of the input again (drawn from all of it) changes
-nothing: every write of the second pass is stale. Another test stops FerretDB for 20 s in the middle of a run; the last sends a
-write MongoDB refuses and a record that is no delta, and finds both on hw.rejected.
+nothing: every write of the second pass is stale. Another test stops FerretDB for 20 s in the middle
+of a run; the last sends a write MongoDB refuses and a record that is no delta, and finds both on
+hw.rejected.
 """
 
 import os

@@ -149,6 +149,7 @@ def test_reaction_streaming_refuses_a_0_1_savepoint_in_one_line(fixture_topics, 
     assert len(errors) == 1, done.stderr[-2000:]
     assert errors[0].startswith(f"headwater: error: savepoint {savepoint} does not fit reaction-streaming"), errors
     assert "CHANGELOG.md" in errors[0] and "Traceback" not in done.stderr
+    assert "operator reaction-streaming-apply-deltas of reaction-streaming (state pending)" in errors[0], errors
 
 
 def test_profile_dedupe_restores_profiles_and_config(fixture_topics, tmp_path):

@@ -93,7 +93,7 @@ def test_the_cluster_refusing_a_savepoint_that_does_not_fit_says_so():
         "not available in the new program.\n\tat org.apache.flink.Foo(Foo.java:1)"
     )
     error = submission_error("api-unification", "file:///sp", RuntimeError(trace))
-    assert str(error).startswith("savepoint file:///sp does not fit api-unification: it holds state for an operator")
+    assert str(error).startswith("savepoint file:///sp does not fit api-unification: it holds state of an operator")
     assert root_cause(trace).startswith("java.lang.IllegalStateException: Failed to rollback")
     assert str(submission_error("skeleton", None, RuntimeError("boom"))) == "the cluster refused skeleton: boom"
 
@@ -123,3 +123,23 @@ def test_submitting_to_a_local_cluster_started_with_other_code_names_the_restart
     refuse_stale_local_cluster(settings, "http://127.0.0.1:28081")  # another cluster: its code is not ours to know
     (tmp_path / "run" / "flink-cluster-code.json").write_text(f'"{flink_cluster.code_digest()}"')
     refuse_stale_local_cluster(settings, settings.flink_rest)  # started with this code: fine
+
+
+def test_a_refused_savepoint_names_the_retired_operator_and_its_state():
+    """Flink names the operator by id, the MurmurHash3 of its uid (checked against a 0.1 savepoint's
+    _metadata, which holds those bytes): a retired uid that hashes to it is named, with its state."""
+    from common.flink.retired_uids import operator_id
+
+    fixture = (config.REPO_ROOT / "tests" / "fixtures" / "savepoints" / "reaction-streaming" / "_metadata").read_bytes()
+    assert bytes.fromhex(operator_id("reaction-streaming-apply-deltas")) in fixture
+    trace = (
+        "Caused by: java.lang.IllegalStateException: Failed to rollback to checkpoint/savepoint file:/sp. "
+        f"Cannot map checkpoint/savepoint state for operator {operator_id('reaction-streaming-apply-deltas')} "
+        "to the new program, because the operator is not available in the new program."
+    )
+    line = str(submission_error("reaction-streaming", "file:///sp", RuntimeError(trace)))
+    named = "state of operator reaction-streaming-apply-deltas of reaction-streaming (state pending), retired: 0.2"
+    assert named in line
+    unknown = trace.replace(operator_id("reaction-streaming-apply-deltas"), "0" * 32)
+    line = str(submission_error("reaction-streaming", "file:///sp", RuntimeError(unknown)))
+    assert f"state of operator {'0' * 32}, which is not one of this version's" in line

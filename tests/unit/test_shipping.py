@@ -71,8 +71,8 @@ def test_every_module_the_jobs_import_is_shipped_or_comes_with_pyflink():
         for entry in dist.files or []:
             provided.setdefault(Path(str(entry)).parts[0].removesuffix(".py"), dist)
     imported = _third_party_imports(REPO_ROOT / "jobs")
-    # the CLI's and the stack's (S3, properties files, `headwater top`), never on a TaskManager
-    client_only = {"boto3", "botocore", "jproperties", "prometheus_client", "rich", "tqdm", "matplotlib"}
+    # the CLI's and the stack's (S3, properties files, `headwater top`, refused savepoints), never on a TaskManager
+    client_only = {"boto3", "botocore", "jproperties", "prometheus_client", "rich", "tqdm", "matplotlib", "mmh3"}
     imported |= _third_party_imports(REPO_ROOT / "common") - client_only
     assert imported - set(provided) == set(), "imported by the jobs but shipped by nothing"
     assert metadata.distribution("packaging")  # the requirement markers of `closure`
