@@ -34,7 +34,7 @@ from jobs.profile_dedupe.config import ConfigReadiness, apply_config, config_key
 from jobs.profile_dedupe.decide import BRANCHES
 from jobs.profile_dedupe.engine import DedupeEngine, DestinationIndex
 from jobs.profile_dedupe.parking import ConfigWait, Verdict, verdict
-from jobs.profile_dedupe.process import OUTBOUND, MessageOutcome
+from jobs.profile_dedupe.process import OUTBOUND, MessageOutcome, profiles_read_by
 from jobs.profile_dedupe.records import Encoders
 from jobs.profile_dedupe.report import FIELDS, format_report
 from jobs.profile_dedupe.settings import DedupeSettings
@@ -63,7 +63,12 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
         self.profiles = CachedMapState(
             runtime_context.get_map_state(PROFILES_STATE), self.options.profile_cache, self.state_clock
         )
-        self.parking = ParkingLot(runtime_context.get_list_state(PARKED_STATE), self.options.retry_ms)
+        self.parking = ParkingLot(
+            runtime_context.get_list_state(PARKED_STATE),
+            self.options.retry_ms,
+            # a message's order matters for the profiles it reads only (docs/profile-dedupe.md)
+            names=lambda parked: frozenset(profiles_read_by(self._parked_message(parked)[0])),
+        )
         spill = os.path.join(self.settings.data_dir, "profile-dedupe", "comparator")
         self.engine = DedupeEngine(
             ShadowComparator(spill, cap=self.options.comparator_cap),
@@ -206,7 +211,8 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
         except Refusal as refusal:
             yield self._reject(Rejection.of(refusal), raw, record)
             return
-        if self.parking.size(tenant) or not self._may_go(message, waited_ms=0):
+        read = frozenset(profiles_read_by(message))
+        if self.parking.waits_behind(tenant, read) or not self._may_go(message, waited_ms=0):
             timers = ctx.timer_service()
             parked = (raw, stamp)
             self.parking.park(tenant, parked, timers.current_processing_time(), timers.register_processing_time_timer)

@@ -3,8 +3,10 @@ config that existed when the job was submitted.
 
 - A message waits while the submit-time config snapshot is incomplete in the broadcast state
   (config.py), or while a profile it reads (its own; for a merge, the merged ones too) is not known.
-- Per key, messages go in arrival order: once one waits, every later message of the key waits
-  behind it, so one profile's messages are never reordered.
+- Per profile, messages go in arrival order: once one waits, every later message that reads one of
+  its profiles waits behind it, so one profile's messages are never reordered, and a merge never
+  passes a message of a profile it merges. A message of another profile goes on: one late profile
+  holds back its own messages only, never its tenant's (ParkingLot `names`: process.profiles_read_by).
 - A waiting message goes as soon as it can, or once it has waited `profile_wait_ms` (it is then
   decided with what is known, and counted as a profile wait timeout).
 - The config is waited for at most `config_wait_ms`, from the first message that needed it; then

@@ -52,6 +52,22 @@ def test_parked_messages_leave_in_order_up_to_the_first_that_may_not_go():
     assert lot.size("acme") == 0 and timers == [1200, 2200]
 
 
+def test_with_names_a_record_waits_only_behind_records_that_share_one():
+    timers, names = [], {b"a1": {"a"}, b"b1": {"b"}, b"a2": {"a"}, b"ab": {"a", "b"}, b"c1": {"c"}}
+    lot = ParkingLot(ListState(), retry_ms=200, names=lambda raw: frozenset(names[raw]))
+    lot.park("acme", b"a1", now_ms=1000, schedule=timers.append)
+    assert lot.waits_behind("acme", frozenset({"a"})) and not lot.waits_behind("acme", frozenset({"b"}))
+    for raw in (b"b1", b"a2", b"ab", b"c1"):
+        lot.park("acme", raw, now_ms=1001, schedule=timers.append)
+    # a1 may not go yet: a2 and ab (which shares a) stay behind it; b1 and c1 go
+    released = list(lot.release("acme", 2000, lambda raw, waited: raw != b"a1", timers.append))
+    assert released == [b"b1", b"c1"] and lot.size("acme") == 3
+    assert lot.waits_behind("acme", frozenset({"b"}))  # ab still waits, holding b too
+    fresh = ParkingLot(lot.state, retry_ms=200, names=lot.names)  # a restore: recomputed from the state
+    assert fresh.waits_behind("acme", frozenset({"b"})) and not fresh.waits_behind("acme", frozenset({"c"}))
+    assert list(fresh.release("acme", 2200, lambda raw, waited: True, timers.append)) == [b"a1", b"a2", b"ab"]
+
+
 def test_a_restored_parking_lot_counts_what_its_state_holds():
     state = ListState()
     state.update([(b"a", 1), (b"b", 2)])
@@ -97,12 +113,32 @@ def _driver(tmp_path, **options) -> OperatorDriver:
 def test_the_operator_holds_a_message_until_its_profile_arrives_and_keeps_arrival_order(tmp_path):
     driver = _driver(tmp_path, profile_wait_ms=10_000, retry_ms=200)
     assert _sent(driver.element(_batch(_profile("p-1"), _message("m-1", "p-1")), key=T)) == ["m-1"]
-    # p-2 is not known: m-2 waits, and m-3 (of a known profile) waits behind it
-    assert _sent(driver.element(_batch(_message("m-2", "p-2"), _message("m-3", "p-1")), key=T)) == []
+    # p-2 is not known: m-2 waits, and so does m-4, behind it; m-3, of a known profile, goes on
+    batch = _batch(_message("m-2", "p-2"), _message("m-3", "p-1"), _message("m-4", "p-2"))
+    assert _sent(driver.element(batch, key=T)) == ["m-3"]
     assert driver.advance(1000) == []
     assert driver.runtime.metrics.counters["waiting"].count == 2
-    assert _sent(driver.element(_batch(_profile("p-2")), key=T)) == ["m-2", "m-3"]
+    assert _sent(driver.element(_batch(_profile("p-2")), key=T)) == ["m-2", "m-4"]
     assert driver.runtime.metrics.counters["waiting"].count == 0
+
+
+def test_a_late_profile_holds_back_the_messages_that_read_it_only(tmp_path):
+    """A merge of p-3 into p-1 waits for p-3; a later message of p-1 may go by itself but waits behind
+    the merge (they share p-1); p-5's message goes on. Order per profile, never per tenant."""
+    driver = _driver(tmp_path, profile_wait_ms=10_000, retry_ms=200)
+    merge = CODEC.encode(
+        "compute_message",
+        message_record(message(trigger="profile_merge", profile="p-1", message_id="m-merge", merged=("p-3",))),
+    )
+    batch = _batch(_profile("p-1"), _profile("p-5"), merge, _message("m-after", "p-1"), _message("m-other", "p-5"))
+    assert _sent(driver.element(batch, key=T)) == ["m-other"]
+    assert driver.runtime.metrics.counters["waiting"].count == 2
+    restarted = _driver(tmp_path, profile_wait_ms=10_000, retry_ms=200)  # the names come back from the state
+    restarted.runtime.current_key = T
+    restarted.function.parking.state.update(driver.state("parked", T).get())
+    late = _batch(_profile("p-1"), _profile("p-5"), _message("m-also-after", "p-1"), _message("m-other-2", "p-5"))
+    assert _sent(restarted.element(late, key=T)) == ["m-other-2"]
+    assert _sent(restarted.element(_batch(_profile("p-3")), key=T)) == ["m-merge", "m-after", "m-also-after"]
 
 
 def test_the_operator_gives_up_waiting_for_a_profile_after_the_profile_wait(tmp_path):
