@@ -20,6 +20,7 @@ from common.contracts.compute import ComputeMessage, Trigger
 from common.contracts.destinations import Destination
 from common.contracts.outbound import mismatch_record, outbound_record
 from common.contracts.profiles import ExternalId
+from jobs.profile_dedupe.ad_lists import ADS_LIST, hashed
 from jobs.profile_dedupe.comparator import ShadowComparator
 from jobs.profile_dedupe.decide import Decision, decide_legacy, decide_new
 from jobs.profile_dedupe.deliveries import Delivery
@@ -64,8 +65,12 @@ def _decide(
     if not destination.enabled:
         return DISABLED
     if new:
-        return decide_new(message, destination, membership, before_merge, ids)
-    return decide_legacy(message, destination, ids)
+        decision = decide_new(message, destination, membership, before_merge, ids)
+    else:
+        decision = decide_legacy(message, destination, ids)
+    if decision.delivery is not None and destination.kind == ADS_LIST:  # hashed identifiers only (ad_lists.py)
+        return replace(decision, delivery=hashed(decision.delivery))
+    return decision
 
 
 def process_message(

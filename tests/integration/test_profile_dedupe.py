@@ -118,7 +118,17 @@ def test_10k_messages_once_and_only_once_across_a_savepoint(isolated_env, tmp_pa
         if d in dedupe_ids
     )
     assert max(engagements.values()) == 1
-    assert {len(r["destinations"]) for r in outbound} == {1, 2}  # webhook and ads list share an ID group
+    # one destination of each kind per computation; the ads list gets the webhook's ids hashed, so no
+    # ID group of two
+    assert {len(r["destinations"]) for r in outbound} == {1}
+    # an ad list receives hashed identifiers only: no email or phone of any profile, raw, in its events
+    ads = {d.destination_id for d in scenario.destinations if d.kind == "ads_list"}
+    to_ads = [r for r in outbound if set(r["destinations"]) & ads]
+    raw = {i.value for _t, _p, ids in scenario.profiles for i in ids.ids if i.type in ("email", "phone")}
+    assert to_ads and raw
+    assert all(i["type"].endswith("_sha256") and len(i["value"]) == 64 for r in to_ads for i in r["external_ids"])
+    text = repr(to_ads)
+    assert not [value for value in raw if value in text]
     assert _decoded(settings, "dedupe.mismatches") == []
     assert _decoded(settings, "rejected") == []
 

@@ -5,6 +5,8 @@ import pytest
 
 from common.contracts.profiles import ProfileIds
 from common.contracts.rollout import Rollout
+from jobs.profile_dedupe.ad_lists import hashed
+from jobs.profile_dedupe.deliveries import Delivery
 from jobs.profile_dedupe.engine import DedupeEngine, DestinationIndex, DictStore
 from jobs.profile_dedupe.groups import id_group_hash
 from jobs.profile_dedupe.process import MISMATCH, OUTBOUND, MessageOutcome
@@ -86,12 +88,13 @@ def test_destinations_with_and_without_dedupes_on_get_their_own_id_groups():
     run.profile("p-1", *ALL)
     out = run.send(message())
     groups = {tuple(r["destinations"]): r for r in out}
-    assert set(groups) == {("d-email", "d-email-2"), ("d-sms",), ("d-ads", "d-hook")}
-    assert groups[("d-ads", "d-hook")]["external_ids"] == [
-        {"type": t, "value": v} for t, v in sorted(i.pair for i in ALL)
-    ]
+    # the ad list gets the same ids as the webhook, hashed: another id set, so its own group
+    assert set(groups) == {("d-email", "d-email-2"), ("d-sms",), ("d-hook",), ("d-ads",)}
+    assert groups[("d-hook",)]["external_ids"] == [{"type": t, "value": v} for t, v in sorted(i.pair for i in ALL)]
+    hashed_ids = hashed(Delivery("d-ads", tuple(sorted(i.pair for i in ALL)))).ids
+    assert groups[("d-ads",)]["external_ids"] == [{"type": t, "value": v} for t, v in hashed_ids]
     assert groups[("d-email", "d-email-2")]["id_group"] == id_group_hash((EMAIL_NEW.pair,))
-    assert len({r["event_id"] for r in out}) == 3
+    assert len({r["event_id"] for r in out}) == 4
     assert run.outcomes[0].branches == {"value_changed.entered.send_some": 3, "no_dedupes_on.send_all": 2}
 
 
