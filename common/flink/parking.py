@@ -81,11 +81,20 @@ class ParkingLot:
             schedule(now_ms + self.retry_ms)
 
     def release(
-        self, key, now_ms: int, may_go: Callable[[object, int], bool], schedule: Callable[[int], None]
+        self,
+        key,
+        now_ms: int,
+        may_go: Callable[[object, int], bool],
+        schedule: Callable[[int], None],
+        touched: frozenset | None = None,
     ) -> Iterator:
         """The records that may go now (`may_go(record, waited_ms)`), oldest first: without `names` up to
         the first that may not, with `names` every one that may and shares no name with an earlier one
-        that still waits. The rest keep waiting, in order, and ask for another timer."""
+        that still waits. The rest keep waiting, in order, and ask for another timer.
+
+        `touched` (with `names`): only what changed for these names can let a record go (a profile
+        arrived), so `may_go` is asked only of records that share one with it, or with a record that
+        went before them in this call; None (a timer: waits may have timed out) asks every record."""
         parked = list(self.state.get() or [])
         kept, held = [], frozenset()
         for at, (record, parked_at) in enumerate(parked):
@@ -96,10 +105,12 @@ class ParkingLot:
                 yield record
                 continue
             mine = self.names(record)
-            if held & mine or not may_go(record, now_ms - parked_at):
+            if held & mine or (touched is not None and not touched & mine) or not may_go(record, now_ms - parked_at):
                 kept.append((record, parked_at))
                 held |= mine
                 continue
+            if touched is not None:
+                touched = touched | mine
             yield record
         if len(kept) != len(parked):
             self.state.update(kept)

@@ -4,6 +4,7 @@ the rules: decisions (engine.py), waiting (parking.py), config readiness (config
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections import Counter
@@ -46,6 +47,7 @@ NAME = "profile-dedupe"
 CONFIG_STATE = MapStateDescriptor("config", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
 PROFILES_STATE = MapStateDescriptor("profiles", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
 PARKED_STATE = ListStateDescriptor("parked", Types.PICKLED_BYTE_ARRAY())
+PARKED_DECODED = 50_000  # parked messages kept decoded (a few hundred bytes each)
 REPORT_EVERY_S = 2.0
 TIMING_SAMPLE = 16  # one message in this many has its steps timed
 
@@ -200,7 +202,7 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
             self.engine.on_profile(self.profiles, user_id, update)
             self._count("profiles")
             if self.parking.size(tenant):
-                yield from self._release(ctx, tenant)
+                yield from self._release(ctx, tenant, touched=frozenset((user_id,)))
             return
         self._count("messages")
         if schema != "compute_message":
@@ -239,7 +241,7 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
             self._count("profile_wait_timeouts")
         return decided is not Verdict.WAIT
 
-    def _release(self, ctx, tenant: str):
+    def _release(self, ctx, tenant: str, touched: frozenset | None = None):
         """Handle parked messages from the oldest while they can go; keep the rest, in order."""
         timers = ctx.timer_service()
 
@@ -247,7 +249,7 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
             return self._may_go(self._parked_message(parked)[0], waited_ms)
 
         for parked in self.parking.release(
-            tenant, timers.current_processing_time(), may_go, timers.register_processing_time_timer
+            tenant, timers.current_processing_time(), may_go, timers.register_processing_time_timer, touched
         ):
             self._count("waiting", -1)
             yield from self._handle(*self._parked_message(parked))
@@ -256,7 +258,12 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
         """A parked message and its Kafka timestamp. A savepoint from before timestamps holds the bare
         value (no timestamp)."""
         raw, stamp = parked if isinstance(parked, tuple) else (parked, None)
-        return message_from_record(self.encoders.decode(raw)[1]), stamp  # it passed these checks before
+        return self._decode_parked(raw), stamp
+
+    @functools.lru_cache(maxsize=PARKED_DECODED)  # noqa: B019 - one operator per process slot, for the job's life
+    def _decode_parked(self, raw: bytes):
+        """A parked message, decoded once while it waits (a release asks each waiting one again)."""
+        return message_from_record(self.encoders.decode(raw)[1])  # it passed these checks before
 
     def _handle(self, message, stamp: int | None):
         """Yield the (output, key, value, timestamp) records of one message, stamped with the message's

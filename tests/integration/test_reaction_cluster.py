@@ -92,7 +92,7 @@ def _documents(settings) -> dict:
 # test shortens the timeout (HEADWATER_CHECKPOINT_TIMEOUT_MS) so the outage need not pass flink-conf's
 # 2 minutes; 3 minutes against those 2 minutes behaved the same here (and `make chaos` still stops
 # FerretDB for 3 minutes).
-CHECKPOINT_TIMEOUT_S, OUTAGE_S = 20, 35
+CHECKPOINT_TIMEOUT_S, OUTAGE_S = 12, 22
 
 
 @pytest.mark.timeout(900)

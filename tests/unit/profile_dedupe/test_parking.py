@@ -68,6 +68,26 @@ def test_with_names_a_record_waits_only_behind_records_that_share_one():
     assert list(fresh.release("acme", 2200, lambda raw, waited: True, timers.append)) == [b"a1", b"a2", b"ab"]
 
 
+def test_a_change_of_one_name_asks_only_the_records_it_can_free():
+    """A profile's arrival (touched) asks may_go of the records that read it, and of those a record
+    freed in the same call held back; a timer (touched None) asks all. 5,000 waiting messages and
+    1,000 arriving profiles must not cost five million decisions."""
+    names = {b"p1": {"p"}, b"pq": {"p", "q"}, b"q1": {"q"}, b"r1": {"r"}}
+    lot = ParkingLot(ListState(), retry_ms=200, names=lambda raw: frozenset(names[raw]))
+    for raw in (b"p1", b"pq", b"q1", b"r1"):
+        lot.park("acme", raw, now_ms=1000, schedule=lambda at: None)
+    asked = []
+
+    def may_go(raw, waited):
+        asked.append(raw)
+        return raw != b"r1"
+
+    released = list(lot.release("acme", 1100, may_go, lambda at: None, touched=frozenset({"p"})))
+    assert released == [b"p1", b"pq", b"q1"] and asked == [b"p1", b"pq", b"q1"]  # r1 is not asked
+    asked.clear()
+    assert list(lot.release("acme", 1300, may_go, lambda at: None)) == [] and asked == [b"r1"]
+
+
 def test_a_restored_parking_lot_counts_what_its_state_holds():
     state = ListState()
     state.update([(b"a", 1), (b"b", 2)])
