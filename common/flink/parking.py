@@ -48,8 +48,9 @@ class ParkingLot:
     def waits_behind(self, key, names: frozenset) -> bool:
         """Whether a record of `key` with these `names` must wait behind records already waiting: any
         of them without `names`, those sharing a name with it with `names`."""
-        if self.names is None or not self.size(key):
-            return bool(self.size(key))
+        waiting = self.size(key)
+        if self.names is None or not waiting:
+            return bool(waiting)
         held = self.held.get(key)
         if held is None:  # not seen since open (restored records), or evicted with the sizes
             held = self.held[key] = frozenset().union(*(self.names(record) for record, _at in self.state.get() or []))

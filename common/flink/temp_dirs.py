@@ -22,6 +22,7 @@ import shutil
 from pathlib import Path
 
 from common.log import get_logger
+from common.processes import pid_alive
 
 log = get_logger(__name__)
 
@@ -46,19 +47,9 @@ def local_run_folder(root: Path, pid: int | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for left in root.glob(f"{LOCAL_PREFIX}*"):
         owner = left.name.removeprefix(LOCAL_PREFIX)
-        if owner.isdigit() and int(owner) != pid and not _running(int(owner)):
+        if owner.isdigit() and int(owner) != pid and not pid_alive(int(owner)):
             log.debug("clearing %s: its process is gone", left)
             shutil.rmtree(left, ignore_errors=True)
     folder = root / f"{LOCAL_PREFIX}{pid}"
     folder.mkdir(exist_ok=True)
     return folder
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
