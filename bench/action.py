@@ -1,12 +1,11 @@
 """Benchmark of action-streaming (`make bench-action`), fed unified actions directly.
 
-All messages are one tenant's (`bench`). For each job of --jobs: `action-streaming` (keyed by tenant,
-fed actions keyed by tenant) and `action-streaming-levels` (keyed by identifier, docs/identity.md,
-fed routed records as common/contracts/routing.py makes them). Runs:
+All messages are one tenant's (`bench`), fed as the routed records api-unification writes
+(common/contracts/routing.py; the job is keyed by identifier, docs/identity.md). Runs:
 1. In the MiniCluster, parallelism 1, for each --users count.
 2. On the local cluster (`headwater cluster up`: 2 TaskManagers), --cluster-users users at parallelism 1
    and 2: how one tenant spreads over the subtasks (the share of records each subtask of the
-   batchers read, from Flink's REST API). Keyed by tenant, one subtask gets them all.
+   batchers of each identifier level read, from Flink's REST API).
 
 Each: one 10-event message per user builds the state (messages/s and events/s while draining it, CPU
 seconds per message of all of the job's processes), then --rate messages/s to existing users for
@@ -36,7 +35,6 @@ from common.log import configure as configure_logging
 from common.log import get_logger
 from common.serde.avro import AvroCodec
 from common.topics import topic
-from jobs.api_unification.records import encode_action
 
 log = get_logger(__name__)
 
@@ -74,25 +72,22 @@ def _state_bytes(settings, job: str) -> int:
     )
 
 
-LEVELS_JOB = "action-streaming-levels"
+JOB = "action-streaming"
 
 
-def run(users: int, rate: int, seconds: int, parallelism: int = 1, cluster: bool = False, job: str = "") -> dict:
-    job = job or "action-streaming"
-    by_levels = job == LEVELS_JOB
+def run(users: int, rate: int, seconds: int, parallelism: int = 1, cluster: bool = False) -> dict:
+    job = JOB
     run_id = uuid.uuid4().hex[:8]
     env = {
         "HEADWATER_TOPIC_PREFIX": f"bench{run_id}.",
         "HEADWATER_CHECKPOINTS": f"s3://headwater/bench-{run_id}",
-        "HEADWATER_ACTION_ROUTING": "identifier" if by_levels else "tenant",
     }
     settings = config.load({**os.environ, **env})
     ensure_topics(settings, partitions=4)
     source = topic(settings.topic_prefix, "unified.actions")
-    # Keyed by tenant, a first message makes a user delta and a device delta; by levels, the deltas of
-    # one message depend on the order its records meet: count its 10 enriched events instead.
-    out = topic(settings.topic_prefix, "events.enriched" if by_levels else "state.deltas")
-    per_message = 10 if by_levels else 2
+    # The deltas of one message depend on the order its records meet: count its 10 enriched events.
+    out = topic(settings.topic_prefix, "events.enriched")
+    per_message = 10
     codec, rng = AvroCodec(), random.Random(users)
     producer = Producer(
         {
@@ -108,10 +103,6 @@ def run(users: int, rate: int, seconds: int, parallelism: int = 1, cluster: bool
         now = time.time()
         message = _message(rng, user, seq, int(now * 1000))
         sent_at[f"m-{seq}"] = now
-        if not by_levels:
-            key, value = encode_action(codec, message, int(now * 1000))
-            send(producer, source, value, key=key)
-            return
         for key, value in routed_records(codec, message, int(now * 1000)):
             send(producer, source, value, key=key)
 
@@ -156,7 +147,7 @@ def run(users: int, rate: int, seconds: int, parallelism: int = 1, cluster: bool
         drive.collector.values.clear()
         drive.collector.arrivals.clear()
         drive.at_rate(rate, seconds, send=send_next, produced_at=produced_at, flush=lambda: producer.flush(60))
-        share = _share(drive, users, by_levels) if cluster else "-"
+        share = _share(drive, users) if cluster else "-"
     finally:
         result = drive.stop()
     state = _state_bytes(settings, job)
@@ -181,10 +172,10 @@ def run(users: int, rate: int, seconds: int, parallelism: int = 1, cluster: bool
     }
 
 
-def _share(drive: Drive, at_least: int, by_levels: bool) -> str:
-    """The share of records each subtask of the batchers read (Flink's metrics trail the records by a
-    few seconds: wait until they count `at_least`); by levels, per level."""
-    vertices = [f"{kind} batches" for kind in LEVELS] if by_levels else ["per-tenant batches"]
+def _share(drive: Drive, at_least: int) -> str:
+    """The share of records each subtask of each level's batchers read (Flink's metrics trail the
+    records by a few seconds: wait until they count `at_least`)."""
+    vertices = [f"{kind} batches" for kind in LEVELS]
     deadline, previous = time.monotonic() + 60, None
     while True:
         counts = [drive.job.flink.records_in_per_subtask(drive.job.job_id, vertex) for vertex in vertices]
@@ -203,14 +194,12 @@ def main() -> None:
     ap.add_argument("--runs", default="minicluster,cluster", help="which runs: minicluster, cluster or both")
     ap.add_argument("--rate", type=int, default=500, help="messages/s (10 events each) in the latency phase")
     ap.add_argument("--seconds", type=int, default=20)
-    ap.add_argument("--jobs", default=f"action-streaming,{LEVELS_JOB}", help="which topologies, comma-separated")
     args = ap.parse_args()
     rows = []
-    for job in args.jobs.split(","):
-        if "minicluster" in args.runs:
-            rows += [run(int(u), args.rate, args.seconds, job=job) for u in args.users.split(",")]
-        if "cluster" in args.runs.replace("minicluster", ""):
-            rows += [run(args.cluster_users, args.rate, args.seconds, p, cluster=True, job=job) for p in (1, 2)]
+    if "minicluster" in args.runs:
+        rows += [run(int(u), args.rate, args.seconds) for u in args.users.split(",")]
+    if "cluster" in args.runs.replace("minicluster", ""):
+        rows += [run(args.cluster_users, args.rate, args.seconds, p, cluster=True) for p in (1, 2)]
     log.info(
         "\njob                      where        p  users      messages/s  events/s  CPU µs/msg  "
         "latency p50 / p99 (ms)  state     peak memory  share per subtask"

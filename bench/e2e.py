@@ -45,6 +45,7 @@ from cli.produce import producer
 from cli.synthetic import WRITE_KEYS, Generator
 from common import config
 from common.contracts.deltas import doc_id
+from common.contracts.routing import seal
 from common.flink.kafka import client_name
 from common.kafka.admin import ensure_topics
 from common.kafka.produce import send
@@ -54,7 +55,7 @@ from common.topics import topic
 from harness.jobs import SubmittedJob
 from infra.stack import flink_cluster
 from infra.stack.services import build_services
-from jobs.action_streaming.identity import new_user_id
+from jobs.action_streaming.levels import user_id
 from jobs.api_unification.timestamps import iso
 from jobs.reaction_streaming.coalesce import Write
 from jobs.reaction_streaming.requests import statements
@@ -89,8 +90,8 @@ class Freshness:
 
     def sent(self, tenant: str, user: str, message_id: str, stamp_ms: int, events: int) -> None:
         with self.lock:
-            if (tenant, user) not in self.doc_ids:  # its first batch creates it (a fresh database)
-                self.doc_ids[(tenant, user)] = doc_id(tenant, new_user_id(tenant, message_id, f"customer_id:{user}"))
+            if (tenant, user) not in self.doc_ids:  # a user lives at its customer id's key (levels.py)
+                self.doc_ids[(tenant, user)] = doc_id(tenant, user_id(seal(tenant, f"customer_id:{user}")))
             self.pending[(tenant, user)].append((stamp_ms, events))
             self.offered.append((stamp_ms / 1000, events))
 

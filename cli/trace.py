@@ -1,6 +1,7 @@
 """`headwater trace --tenant T --message-id M`: where one message went, in time order.
 
-The trail: the ingest record, the unified action or its refusals (with reasons), the deltas it caused
+The trail: the ingest record, the unified action (and its links at its other identifiers) or its
+refusals (with reasons), the deltas it caused
 and the MongoDB documents that hold them now (their version against the delta's), the enriched events,
 and the identity profiles written for it. Every derived record carries its ingest record's Kafka
 timestamp (common/serde/frames.py), so the topics are read from `--since` on (by Kafka timestamp), not
@@ -14,6 +15,7 @@ import json
 from dataclasses import dataclass
 
 from common.config import Settings
+from common.contracts.routing import LINK
 from common.errors import HeadwaterError
 from common.serde.avro import AvroCodec, SerdeError
 from common.topics import topic
@@ -51,6 +53,8 @@ def _describe(suffix: str, record: dict) -> str:
     if suffix == "unified.actions":
         identifiers = record.get("identifiers") or {}
         named = ", ".join(f"{k}={v}" for k, v in identifiers.items() if v) if isinstance(identifiers, dict) else ""
+        if record.get("kind") == LINK:  # the message's mark at one of its other identifiers (routing.py)
+            return f"action link ({record.get('source')}) to the other identifiers{': ' + named if named else ''}"
         return f"action ({record.get('kind')}, {record.get('source')}){': ' + named if named else ''}"
     if suffix == "rejected":
         return (

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         csv_rows, _refused = import_csv(
             settings, "acme", recent["customers.csv"], EXAMPLES / "customers.mapping.yaml", WRITE_KEYS["acme"]
         )
-        expected_actions = sample_lines + csv_rows  # every valid sample line and sent row becomes one action
+        expected_actions = sample_lines + csv_rows  # each valid line and row: a message (and links beside it)
         log.info("3/5 waiting for the outputs (they become visible when a checkpoint commits, every 2 s)")
         deadline, last_change, last = time.monotonic() + TIMEOUT_S, time.monotonic(), None
         while time.monotonic() < deadline:
@@ -269,7 +269,7 @@ def _report(settings, collectors, before, documents, savepoints, on_cluster) -> 
         log.info(f"      {name:<20} {path}")
     log.info(f"""
 Where to look:
-  .venv/bin/headwater tail unified.actions --max 5      validated, consolidated actions
+  .venv/bin/headwater tail unified.actions --max 5      validated messages, one record per identifier
   .venv/bin/headwater tail rejected --max 5             refusals with reason codes and the original bytes
   .venv/bin/headwater tail state.deltas --max 5         idempotent set/unset/add_to_set/pull per user and device
   .venv/bin/headwater tail identity.profiles --max 5    user -> external ids

@@ -1,9 +1,9 @@
 """The four jobs on the local cluster over one private topic prefix, and the checks that what they
 wrote equals the reference models: used by the cluster operations test and by `make chaos`.
 
-- action-streaming's three topics equal, byte for byte per key, the pure rules run once over the
-  unified actions api-unification wrote (harness/models/action.py);
-- the MongoDB documents equal the fold of exactly those deltas (harness/models/mongo.py);
+- action-streaming's deltas fold to the documents of the reference model run over the messages
+  api-unification wrote (harness/models/identity_network.py), and it enriched no event twice;
+- the MongoDB documents are those documents (harness/models/mongo.py);
 - profile-dedupe's outbound events equal the reference engine's for computation messages sent to
   every live profile once the profiles settled (harness/dedupe.py), none twice;
 - every produced ingest record is accounted for: an action, or a whole-message refusal;
@@ -14,7 +14,7 @@ wrote equals the reference models: used by the cluster operations test and by `m
 from __future__ import annotations
 
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from common.config import Settings
 from common.contracts.actions import action_from_record
 from common.contracts.compute import ComputeMessage, Trigger
 from common.contracts.profiles import profile_from_record
+from common.contracts.routing import LINK
 from common.flink.cluster import FlinkCluster
 from common.flink.kafka import client_name
 from common.serde.avro import AvroCodec
@@ -31,8 +32,9 @@ from common.topics import topic
 from harness.dedupe import Scenario, expected_outbound, produce_config, produce_messages, tenant_destinations
 from harness.jobs import SubmittedJob, headwater
 from harness.kafka import Collector
-from harness.models.action import count, expected_outputs
-from harness.models.mongo import fold
+from harness.models.identity_network import TIMING_FIELDS
+from harness.models.mongo import is_live
+from harness.routed import caps_for, enriched_ids, live_documents, wanted, without_versions
 from jobs.action_streaming.job import OUTPUTS as ACTION_OUTPUTS
 
 JOBS = ("api-unification", "action-streaming", "reaction-streaming", "profile-dedupe")
@@ -143,50 +145,69 @@ class Pipeline:
         assert {r["reason"] for r in later} <= {"INVALID_RECORD", "INVALID_DELTA"}, later
 
     def check_ingest(self, produced: int, timeout: float = 600) -> None:
-        """Every produced SDK batch is an action or a whole-message refusal; then action-streaming's
-        topics equal the pure rules over those actions."""
-        actions, rejected = self.topics["unified.actions"], self.topics["rejected"]
+        """Every produced SDK batch is a message on hw.unified.actions (its home record; the links beside
+        it are not messages) or a whole-message refusal; then action-streaming's deltas fold to the
+        reference model's documents over those messages, and no event is enriched twice.
+
+        Versions are left out: they count contributions in the order each identifier's partition holds
+        them, which api-unification's subtasks interleave by timing (harness/routed.wait_for_documents)."""
+        records, rejected = self.topics["unified.actions"], self.topics["rejected"]
         deadline = time.monotonic() + timeout
-        refused = 0
+        refused, messages = 0, []
         while time.monotonic() < deadline:
-            actions.poll_for(1)
+            records.poll_for(1)
             rejected.poll_for(0.5)
             refused = sum(1 for v in rejected.values if self._whole_refusal_of_api_unification(v))
-            if len(self._valid(actions.values)) + refused >= produced:
+            messages = self._messages()
+            if len(messages) + refused >= produced:
                 break
-        valid = self._valid(actions.values)
-        assert len(valid) + refused == produced, f"{len(valid)} actions + {refused} refusals for {produced} produced"
-        self.verified.actions, self.verified.refused = len(valid), refused
-        want = expected_outputs([[action_from_record(self.codec.decode(v)) for v in valid]])[0]
+        assert len(messages) + refused == produced, f"{len(messages)} messages + {refused} refusals for {produced}"
+        self.verified.actions, self.verified.refused = len(messages), refused
+        want = without_versions(wanted(messages, caps_for(messages))[0])
+        deltas = self.topics["state.deltas"]
+        got: dict = {}
+        while time.monotonic() < deadline:
+            deltas.poll_for(3)
+            got = without_versions(live_documents(self.codec, self._valid(deltas.values)))
+            if got == want:
+                break
+        differ = [k for k in want if got.get(k) != want[k]] + [k for k in got if k not in want]
+        assert got == want, f"{len(differ)} documents differ from the reference model's, first {differ[:1]}"
         events = self.topics["events.enriched"]
-        assert events.wait_for(count(want, "events.enriched"), timeout=timeout), (
-            f"{len(events.values)}/{count(want, 'events.enriched')} enriched events"
-        )
-        for name in ACTION_OUTPUTS:
-            self.topics[name].catch_up(idle=4)
-        got = defaultdict(list)
-        for name in ACTION_OUTPUTS:
-            for key, value in zip(self.topics[name].keys, self.topics[name].values):
-                if value not in self.poison:
-                    got[(name, key)].append(value)
-        assert dict(got) == want, "action-streaming's outputs differ from one uninterrupted run of the rules"
-        self.verified.events, self.verified.want = count(want, "events.enriched"), want
+        events.catch_up(idle=4)
+        enriched = enriched_ids(self.codec, self._valid(events.values))
+        twice = [event for event, n in enriched.items() if n > 1]
+        assert not twice, f"{len(twice)} events enriched more than once, e.g. {twice[:3]}"
+        known = {m.message_id: len(m.events) for m in messages}
+        assert all(index < known.get(message_id, 0) for message_id, index in enriched), "an event of no message"
+        self.verified.events, self.verified.want = len(enriched), want
+
+    def _messages(self) -> list:
+        """The unified messages on hw.unified.actions: each one's home record, in the order read."""
+        decoded = (self.codec.decode(v) for v in self._valid(self.topics["unified.actions"].values))
+        return [action_from_record(r) for r in decoded if r["kind"] != LINK]
 
     def _whole_refusal_of_api_unification(self, value: bytes) -> bool:
         record = self.codec.decode(value)
         return record["job"] == "api-unification" and record["path"] == ""
 
     def check_documents(self, timeout: float = 600) -> None:
-        want = self.verified.want
-        expected = fold(
-            [self.codec.decode(v) for (name, _), values in want.items() if name == "state.deltas" for v in values],
-            tombstones=True,
-        )
+        """MongoDB's live documents are the reference model's (check_ingest), tombstones left out."""
+        expected = self.verified.want
         deadline = time.monotonic() + timeout
-        while (docs := self.documents()) != expected and time.monotonic() < deadline:
+        while (docs := self.live_documents()) != expected and time.monotonic() < deadline:
             time.sleep(2)
         assert docs == expected, f"{len(docs)} documents in MongoDB, {len(expected)} expected"
         self.verified.documents = len(docs)
+
+    def live_documents(self) -> dict:
+        """MongoDB's live documents as the reference model has them: no version, no timing fields."""
+        dropped = ("version", *TIMING_FIELDS)
+        return {
+            key: {k: v for k, v in doc.items() if k not in dropped}
+            for key, doc in self.documents().items()
+            if is_live(doc)
+        }
 
     def documents(self) -> dict:
         with MongoClient(self.settings.mongo_uri, serverSelectionTimeoutMS=5000) as client:
@@ -194,15 +215,17 @@ class Pipeline:
             return {(c, d.pop("_id")): d for c in ("users", "devices") for d in db[c].find()}
 
     def profiles(self) -> list:
-        """The live profiles action-streaming's final identity records describe, sorted."""
-        latest = {  # a tombstone (None) last: the profile was deleted
-            key: self.codec.decode(values[-1])
-            for (name, key), values in self.verified.want.items()
-            if name == "identity.profiles" and values[-1] is not None
-        }
-        found = [
-            (r["tenant"], *profile_from_record(r)) for r in latest.values() if not r["merged_into"] and not r["deleted"]
-        ]
+        """The live profiles of hw.identity.profiles (each key's last record), sorted."""
+        profiles = self.topics["identity.profiles"]
+        profiles.catch_up(idle=3)
+        latest = {key: value for key, value in zip(profiles.keys, profiles.values) if value not in self.poison}
+        found = []
+        for value in latest.values():
+            if value is None:  # a tombstone: the profile was deleted
+                continue
+            record = self.codec.decode(value)
+            if not record["merged_into"] and not record["deleted"]:
+                found.append((record["tenant"], *profile_from_record(record)))
         return sorted(found, key=lambda p: (p[0], p[1]))
 
     def wait_until_profiles_reached_dedupe(self, timeout: float = 180) -> None:

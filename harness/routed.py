@@ -5,9 +5,10 @@ deltas make, as MongoDB applies them."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 from common.contracts.actions import Action
-from common.contracts.routing import routed_records
+from common.contracts.routing import LINK, routed_records
 from common.kafka.produce import send
 from common.serde.avro import AvroCodec
 from common.topics import topic
@@ -30,14 +31,45 @@ def produce_routed(settings, actions: list[Action]) -> int:
     return n
 
 
+def messages_in(codec: AvroCodec, values: list[bytes]) -> dict[str, dict]:
+    """The unified messages among routed records: message id -> its home record (links left out)."""
+    records = (codec.decode(v) for v in values)
+    return {r["message_id"]: r for r in records if r["kind"] != LINK}
+
+
+def wait_for_messages(collector: Collector, count: int, timeout: float, alive=lambda: True) -> dict[str, dict]:
+    """Poll `collector` (on hw.unified.actions) until it read `count` messages' home records, or
+    `timeout` s passed, or `alive()` is false; the messages read."""
+    codec, deadline, found, seen = AvroCodec(), time.monotonic() + timeout, {}, 0
+    while True:
+        found.update(messages_in(codec, collector.values[seen:]))
+        seen = len(collector.values)
+        if len(found) >= count or time.monotonic() > deadline or not alive():
+            return found
+        collector.poll_for(0.5)
+
+
 def live_documents(codec: AvroCodec, values: list[bytes]) -> dict:
     """The live documents (tombstones left out) that these delta values make, without timing fields."""
     return documents([codec.decode(v) for v in values])
 
 
-def wanted(actions: list[Action], caps: dict[str, int]) -> tuple[dict, dict]:
+def caps_for(actions: list[Action]) -> dict[str, int]:
+    """Each tenant's identifier cap (tenant registry), for the tenants of `actions`."""
+    from common.contracts.tenants import load_registry
+
+    registry = load_registry()
+    return {t: registry.get(t).limits.max_identifiers_per_user for t in {a.tenant for a in actions}}
+
+
+def wanted(actions: list[Action], caps: dict[str, int] | None = None) -> tuple[dict, dict]:
     """The reference model's live documents and live profiles (user key -> identifier -> first seen)."""
-    return reference(actions, caps).live()
+    return reference(actions, caps_for(actions) if caps is None else caps).live()
+
+
+def enriched_ids(codec: AvroCodec, values: list[bytes]) -> Counter:
+    """(message id, event index) of each enriched event: what a run enriched, and how often."""
+    return Counter((r["message_id"], r["index"]) for r in map(codec.decode, values))
 
 
 def without_versions(docs: dict) -> dict:

@@ -14,15 +14,13 @@ JOBS: dict[str, str] = {
     "skeleton": "jobs.skeleton.job",
     "api-unification": "jobs.api_unification.job",
     "action-streaming": "jobs.action_streaming.job",
-    "action-streaming-levels": "jobs.action_streaming.levels_job",  # issue 16, not yet the default
     "reaction-streaming": "jobs.reaction_streaming.job",
     "profile-dedupe": "jobs.profile_dedupe.job",
 }
 
 
-# Jobs `headwater k8s render` leaves out: the walking skeleton, and the identity levels until they
-# replace action-streaming (it reads the same topic, keyed differently).
-NOT_DEPLOYED = ("skeleton", "action-streaming-levels")
+# Jobs `headwater k8s render` leaves out: the walking skeleton.
+NOT_DEPLOYED = ("skeleton",)
 
 
 class UnknownJob(HeadwaterError, KeyError):

@@ -72,13 +72,6 @@ class Action:
     dropped: list[str] = field(default_factory=list)  # paths of properties dropped by policy (counted)
 
 
-def action_key(action: Action) -> bytes:
-    """The Kafka key: the tenant. All of a tenant's actions share one partition of `hw.unified.actions`,
-    so action-streaming (keyed by tenant, docs/identity.md) sees them in one total order, and a replay
-    from a savepoint makes the same identity decisions and byte-identical outputs."""
-    return action.tenant.encode()
-
-
 def routing_key(action: Action) -> str:
     """A per-user key inside the tenant: the message's customer_id, else its first anonymous id, email,
     phone or device id, tagged with its kind. api-unification's schema gate is keyed by it, so one

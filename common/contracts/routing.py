@@ -1,4 +1,4 @@
-"""Routing below the tenant (docs/identity.md, "Below the tenant"): which identifier a unified action
+"""Routing below the tenant (docs/identity.md): which identifier a unified action
 is keyed by, and the link records that carry its other identifiers to their own keys.
 
 api-unification writes, for each message, one record per identifier it names, keyed by
@@ -13,42 +13,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from typing import Literal
 
 from common.contracts.actions import Action, Identifiers, action_record
-from common.errors import HeadwaterError
-from common.variables import declare
 
 # Identifier kinds, weakest first. A profile lives at its strongest identifier; an identifier can only
 # be claimed by a stronger one, so claims (and everything they carry) flow one way: up.
 LEVELS = {"device": 0, "anonymous_id": 1, "phone": 2, "email": 3, "customer_id": 4}
 SEALED_HEX = 32  # hex digits of a sealed key's digest (128 bits)
 LINK = "link"  # the kind of a link record (common/contracts/actions.py: Action.kind)
-BY_TENANT, BY_IDENTIFIER = "tenant", "identifier"
-ACTION_ROUTING = declare(
-    "HEADWATER_ACTION_ROUTING",
-    BY_TENANT,
-    "how api-unification keys hw.unified.actions: `tenant` (read by action-streaming) or `identifier` "
-    "(routed records, read by action-streaming-levels: issue 16, not yet the default)",
-    kind=Literal["tenant", "identifier"],
-    section="api-unification + action-streaming",
-)
-
-
-class RoutingMismatch(HeadwaterError):
-    """An action-streaming job started against records keyed the other way."""
-
-
-def require_routing(job: str, wanted: str, env=None) -> None:
-    """Refuse to build `job` unless HEADWATER_ACTION_ROUTING is `wanted`: a job that read the other
-    kind of records would resolve identities wrongly, without an error."""
-    routing = ACTION_ROUTING.read(env)
-    if routing != wanted:
-        other = "action-streaming-levels" if routing == BY_IDENTIFIER else "action-streaming"
-        raise RoutingMismatch(
-            f"{job} reads hw.unified.actions keyed by {wanted}, but HEADWATER_ACTION_ROUTING={routing} "
-            f"(what api-unification writes): run {other}, or set HEADWATER_ACTION_ROUTING={wanted} for both jobs"
-        )
 
 
 def level(key: str) -> int:

@@ -27,11 +27,28 @@ RETIRED: dict[str, Retired] = {
     "reaction-streaming-apply-deltas": Retired(
         "reaction-streaming", ("pending",), "0.2 keeps pending deltas under other shard keys"
     ),
+    # 0.3: action-streaming is keyed below the tenant (docs/identity.md): its tenant-keyed operators go.
+    "action-streaming-resolve-and-fold": Retired(
+        "action-streaming",
+        ("users", "identity_index", "devices"),
+        "0.3 keys action-streaming below the tenant; replay its input from the start (CHANGELOG.md)",
+    ),
+    "action-streaming-batches": Retired(
+        "action-streaming", ("pending",), "0.3 keys action-streaming below the tenant (CHANGELOG.md)"
+    ),
+    "action-streaming-source": Retired(
+        "action-streaming",
+        ("Kafka offsets of hw.unified.actions keyed by tenant",),
+        "0.3 keys hw.unified.actions by identifier (CHANGELOG.md)",
+    ),
+    # The identifier levels ran as a job of their own, action-streaming-levels, before 0.3 made them
+    # action-streaming.
     **{
-        f"action-streaming-levels-{kind}-keys": Retired(
-            "action-streaming-levels", ("identifiers",), "its identifier keys are kept sealed (…-sealed-keys)"
+        f"action-streaming-levels-{kind}-{keys}": Retired(
+            "action-streaming-levels", ("identifiers",), "0.3 runs the identifier levels as action-streaming"
         )
         for kind in LEVELS
+        for keys in ("keys", "sealed-keys")
     },
 }
 

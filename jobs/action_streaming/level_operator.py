@@ -1,4 +1,4 @@
-"""One identity level's operator (docs/identity.md, "Below the tenant"): the state of every
+"""One identity level's operator (docs/identity.md): the state of every
 identifier key of its level, and one call of the rules (levels.py) per element.
 
 Elements arrive in batches keyed by bucket (IdentityLevels.java: [origin][timestamp][key][payload]):
@@ -45,6 +45,8 @@ from jobs.action_streaming.records import (
 )
 from jobs.action_streaming.settings import ActionSettings
 
+COUNTERS = (*COUNTS, "unreadable")  # what each level's operator counts (docs/metrics.md)
+
 # State names are part of every savepoint (tests/unit/test_state_layouts.py).
 # Values: level_codec.pack_key_state bytes (PyFlink pickles them once more: a missing key of a
 # PRIMITIVE_ARRAY map state fails in its converter, PICKLED_BYTE_ARRAY answers None).
@@ -87,7 +89,7 @@ class LevelStage(ShippedFunction, KeyedProcessFunction):
         self.enriched = EnrichedEncoder(self.codec)
         self.keys = CachedMapState(runtime_context.get_map_state(IDENTIFIERS), self.options.state_cache)
         metrics = runtime_context.get_metrics_group()
-        self.counters = BatchedCounters(metrics, (*COUNTS, "unreadable"))
+        self.counters = BatchedCounters(metrics, COUNTERS)
         self.counts = self.counters.pending
         self.freshness = LatencyWindow()
         self.gauges = PushedGauges(metrics)

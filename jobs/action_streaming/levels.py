@@ -1,5 +1,5 @@
-"""Identity below the tenant: what one identifier's key does with each record (docs/identity.md,
-"Below the tenant"). Pure: the state of one key in, its effects out; the Flink operators and the
+"""Identity below the tenant: what one identifier's key does with each record (docs/identity.md).
+Pure: the state of one key in, its effects out; the Flink operators and the
 reference model (harness/models/identity_network.py) run exactly this.
 
 Every identifier key (tenant, "kind:value") lives in the stage of its kind's level

@@ -8,12 +8,10 @@ from collections.abc import Iterator
 
 from common.contracts.actions import Action, Event, Value, action_from_record
 from common.contracts.deltas import Delta, delta_key, delta_record
-from common.contracts.enriched import enriched_key, enriched_record
-from common.contracts.profiles import profile_key, profile_record
+from common.contracts.enriched import enriched_key
 from common.contracts.rejections import Reason, Rejection, rejected_record
 from common.serde.avro import AvroCodec, SerdeError
 from common.serde.fast_avro import DeltaEncoder, EnrichedEncoder
-from jobs.action_streaming.identity import UserIdentity
 
 OUTPUTS = ("state.deltas", "events.enriched", "identity.profiles")  # what the job makes of an action
 FRAME_TOPICS = (*OUTPUTS, "rejected")  # frame output index -> topic suffix
@@ -53,19 +51,11 @@ def encode_delta(encoder: AvroCodec | DeltaEncoder, tenant: str, message_id: str
     return delta_key(delta), encoder.encode("state_delta", record)
 
 
-def encode_event(
-    codec: AvroCodec, tenant: str, user_id: str, message_id: str, index: int, event: Event, snapshot: dict[str, Value]
-) -> tuple[bytes, bytes]:
-    return enriched_key(tenant, user_id), codec.encode(
-        "enriched_event", enriched_record(tenant, user_id, message_id, index, event, snapshot)
-    )
-
-
 def encode_events(
     encoder: EnrichedEncoder, tenant: str, message_id: str, events: list[tuple[str, int, Event, dict[str, Value]]]
 ) -> Iterator[tuple[bytes, bytes]]:
-    """What encode_event gives for each of one message's events (process.py's Emitted.events), faster:
-    they share their user and attribute snapshot, which are encoded once (common/serde/fast_avro.py)."""
+    """The enriched-event records of one message's events (levels.py's Effects.events): they share
+    their user and attribute snapshot, which are encoded once (common/serde/fast_avro.py)."""
     if not events:
         return
     user_id, _, _, snapshot = events[0]
@@ -76,17 +66,3 @@ def encode_events(
         tenant, user_id, message_id, [(index, event) for _, index, event, _ in events], snapshot
     ):
         yield key, value
-
-
-def encode_profile(
-    codec: AvroCodec, tenant: str, identity: UserIdentity, merged_into: str | None = None, deleted: bool = False
-) -> list[tuple[bytes, bytes | None]]:
-    """The (key, value) records of a profile change on the compacted `hw.identity.profiles`.
-
-    A merged or deleted profile lists no identifiers: after a merge the survivor's record lists them
-    all, and after a delete none may stay. A delete also writes a null tombstone after the record, so
-    compaction removes the key (readers see `deleted` first, then nothing)."""
-    key = profile_key(tenant, identity.user_id)
-    ids = {} if merged_into or deleted else identity.first_seen_ids
-    value = codec.encode("identity_profile", profile_record(tenant, identity.user_id, ids, merged_into, deleted))
-    return [(key, value), (key, None)] if deleted else [(key, value)]

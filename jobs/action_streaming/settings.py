@@ -20,12 +20,12 @@ def _knob(name: str, default: int, meaning: str):
     return declare(f"HEADWATER_ACTION_{name}", default, meaning, kind=PositiveInt, section="action-streaming")
 
 
-BATCH_RECORDS = _knob("BATCH_RECORDS", 256, "per-tenant batch of actions handed to Python at once (records)")
-BATCH_DELAY_MS = _knob("BATCH_DELAY_MS", 20, "how long a per-tenant batch of actions may wait to fill")
+BATCH_RECORDS = _knob("BATCH_RECORDS", 256, "records of one bucket of a level handed to Python at once")
+BATCH_DELAY_MS = _knob("BATCH_DELAY_MS", 20, "how long a bucket's batch of records may wait to fill")
 STATE_CACHE = _knob(
     "STATE_CACHE",
     50_000,
-    "entries of each state (identity index, users, devices) a subtask keeps in a read cache; a user is about 1 KB",
+    "identifier keys each level's subtask keeps in a read cache; a root's key holds its user's profile (about 1 KB)",
 )
 FRAME_RECORDS = _knob("FRAME_RECORDS", 500, "output records per frame handed to the JVM")
 

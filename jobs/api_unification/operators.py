@@ -118,7 +118,7 @@ class UnifyMessages(ShippedFunction, ProcessFunction, _Rejecting):
             self.remembered += len(seen) - before
             self.proposals.inc()
             yield PROPOSALS, (action.tenant, json.dumps(proposal))
-        key, encoded = encode_action(self.codec, action, outcome.arrival_ms, self.options.by_identifier)
+        key, encoded = encode_action(self.codec, action, outcome.arrival_ms)
         yield (
             routing_key(action),
             action.tenant,
@@ -224,7 +224,9 @@ class SchemaGate(ShippedFunction, KeyedBroadcastProcessFunction, _Rejecting):
         self.gauges.push()
         if check is Check.PASS:
             self.events_accepted.inc(sum(1 for fact in asked if fact[0] == EVENT))
-            yield frames.pack((ACTIONS_OUTPUT, k, v, arrival_ms) for k, v in action_records(bytes(key), bytes(encoded)))
+            yield frames.pack(
+                (ACTIONS_OUTPUT, k, v, arrival_ms) for k, v in action_records(self.codec, bytes(key), bytes(encoded))
+            )
             return
         outcome = unify(source, bytes(raw), arrival_ms, self.registry)  # deterministic: the same action again
         refused = tenant.encode()
@@ -245,6 +247,6 @@ class SchemaGate(ShippedFunction, KeyedBroadcastProcessFunction, _Rejecting):
         records = [(REJECTED_OUTPUT, refused, r, arrival_ms) for r in encoded]
         self.events_accepted.inc(len(action.events))
         self.properties_dropped.inc(len(action.dropped))
-        encoded_action = encode_action(self.codec, action, outcome.arrival_ms, self.options.by_identifier)
-        records += [(ACTIONS_OUTPUT, k, v, arrival_ms) for k, v in action_records(*encoded_action)]
+        encoded_action = encode_action(self.codec, action, outcome.arrival_ms)
+        records += [(ACTIONS_OUTPUT, k, v, arrival_ms) for k, v in action_records(self.codec, *encoded_action)]
         yield frames.pack(records)

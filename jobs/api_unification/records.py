@@ -1,11 +1,12 @@
-"""api-unification's Kafka records: Avro-encoded unified actions (keyed by tenant) and rejections.
+"""api-unification's Kafka records: unified actions as routed records (one per identifier, keyed by
+routing key: common/contracts/routing.py) and rejections.
 
 The record shapes are contracts (common/contracts/); this module only puts them on the wire.
 """
 
 from __future__ import annotations
 
-from common.contracts.actions import Action, action_key, action_record
+from common.contracts.actions import Action, action_from_record
 from common.contracts.rejections import Rejection, rejected_record
 from common.contracts.routing import routed_records
 from common.serde import frames
@@ -18,21 +19,20 @@ JOB = "api-unification"
 ROUTED = b""  # the key of an encoded action that holds its routed records (by identifier)
 
 
-def encode_action(
-    codec: AvroCodec, action: Action, arrival_ms: int, by_identifier: bool = False
-) -> tuple[bytes, bytes]:
-    """(Kafka key, value) of the action keyed by tenant; by identifier (HEADWATER_ACTION_ROUTING),
-    (ROUTED, a frame of its routed records: common/contracts/routing.py), which `action_records`
-    unpacks. One pair either way, so a message waiting for its schema keeps the same state layout."""
-    if not by_identifier:
-        return action_key(action), codec.encode("unified_action", action_record(action, arrival_ms))
+def encode_action(codec: AvroCodec, action: Action, arrival_ms: int) -> tuple[bytes, bytes]:
+    """(ROUTED, a frame of the action's routed records: common/contracts/routing.py), which
+    `action_records` unpacks. One pair per action, so a message waiting for its schema keeps one
+    pending entry."""
     return ROUTED, frames.pack((0, key, value) for key, value in routed_records(codec, action, arrival_ms))
 
 
-def action_records(key: bytes, encoded: bytes) -> list[tuple[bytes, bytes]]:
-    """The Kafka records of an action `encode_action` encoded."""
+def action_records(codec: AvroCodec, key: bytes, encoded: bytes) -> list[tuple[bytes, bytes]]:
+    """The Kafka records of an action `encode_action` encoded. A savepoint taken before actions were
+    routed (0.2) may hold, for a message waiting for its schema, the action keyed by tenant: it is
+    routed here, so action-streaming never reads a record keyed the old way."""
     if key != ROUTED:
-        return [(key, encoded)]
+        record = codec.decode(encoded, "unified_action")
+        return routed_records(codec, action_from_record(record), record["arrival_ms"])
     return [(routed_key, value) for _output, routed_key, value in frames.unpack(encoded)]
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.contracts.routing import ACTION_ROUTING, BY_IDENTIFIER
 from common.contracts.tenants import TENANTS, TenantRegistry, load_registry
 from common.variables import PositiveInt, declare, read_settings, setting
 
@@ -43,11 +42,6 @@ class UnificationSettings:
     schema_retry_ms: int = setting(SCHEMA_RETRY_MS)
     schema_wait_ms: int = setting(SCHEMA_WAIT_MS)
     proposals_memo: int = setting(PROPOSALS_MEMO)
-    action_routing: str = setting(ACTION_ROUTING)
-
-    @property
-    def by_identifier(self) -> bool:
-        return self.action_routing == BY_IDENTIFIER
 
     def registry(self) -> TenantRegistry:
         """Loaded when the job is built and shipped with it, so a replay runs with the same registry."""

@@ -12,6 +12,7 @@ import pytest
 from confluent_kafka import Producer
 
 from common.contracts.actions import Action, Event, Identifiers, action_record
+from common.contracts.routing import routing_key
 from common.serde.avro import MAGIC, AvroCodec
 from common.topics import topic
 from harness.jobs import RunningJob
@@ -36,14 +37,27 @@ def _action(n: int) -> bytes:
     return CODEC.encode("unified_action", action_record(action, 1_795_000_000_000))
 
 
+def _key(n: int) -> bytes:
+    return routing_key("acme", f"customer_id:c{n}")
+
+
 def test_poison_records_are_refused_and_the_job_goes_on(isolated_env, tmp_path):
     env, settings = isolated_env
-    records = [_action(1), *POISON[:2], _action(2), POISON[2], _action(3)]
+    # Actions at their routing keys; poison under a key of no level (refused at the refusing level) and
+    # under a real identifier's key (refused at that identifier's level).
+    records = [
+        (_key(1), _action(1)),
+        (b"acme", POISON[0]),
+        (_key(1), POISON[1]),
+        (_key(2), _action(2)),
+        (_key(3), POISON[2]),
+        (_key(3), _action(3)),
+    ]
     events = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "events.enriched"))
     rejected = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "rejected"))
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
-    for value in records:  # one partition: the poison sits between the actions
-        producer.produce(topic(settings.topic_prefix, "unified.actions"), value, key=b"acme", partition=0)
+    for key, value in records:  # one partition: the poison sits between the actions
+        producer.produce(topic(settings.topic_prefix, "unified.actions"), value, key=key, partition=0)
     assert producer.flush(30) == 0
     job = RunningJob("action-streaming", env, tmp_path / "job.log")
     try:

@@ -62,6 +62,7 @@ def _reference(inputs):
             "first_seen": None,
             "last_seen": None,
             "stamps": {},
+            "group_stamps": {},
         }
     )
 
@@ -107,8 +108,10 @@ def _reference(inputs):
             add(u["devices"], doc["device"]["id"])
         elif kind in ("page", "screen"):
             u["counters"][f"{kind}_viewed"] += 1
-        elif kind == "group":
-            add(u["attributes"].setdefault("group_ids", []), doc["groupId"])
+        elif kind == "group":  # a list shows its elements by the stamp of their last add (docs/identity.md)
+            added = u["group_stamps"]
+            added[doc["groupId"]] = max(added.get(doc["groupId"], stamp), stamp)
+            u["attributes"]["group_ids"] = sorted(added, key=lambda g: (added[g], g))
             write(u, {f"group.{k}": v for k, v in doc["traits"].items()}, stamp)
     return users
 

@@ -10,7 +10,8 @@ from collections import Counter
 import pytest
 
 from cli.synthetic import WRITE_KEYS, Generator
-from common.contracts.actions import action_key, action_record
+from common.contracts.actions import action_record
+from common.contracts.routing import LINK, routed, routing_key
 from common.contracts.tenants import load_registry
 from common.kafka.produce import send
 from common.log import get_logger
@@ -41,8 +42,9 @@ def _produce_with_timestamps(bootstrap, records):
 
 
 def _reference(inputs, registry):
-    """Expected actions (by message id) and rejection records (by source, reason, path: how many, and how
-    many parts they stand for), from the pure rules and the rejection budget."""
+    """Expected routed records (by routing key and message id) and rejection records (by source,
+    reason, path: how many, and how many parts they stand for), from the pure rules and the rejection
+    budget."""
     schemas, actions, rejections = {}, {}, Counter()
     for source, raw, arrival in inputs:
         outcome = unify(source, raw, arrival, registry)
@@ -54,7 +56,8 @@ def _reference(inputs, registry):
             )
             for shaped in shape(more, raw, original_sent=bool(outcome.rejections)):
                 rejections[(source, shaped.rejection.reason.value, shaped.rejection.path, shaped.parts)] += 1
-            actions[outcome.message_id] = (action_key(outcome.action), action_record(outcome.action, arrival))
+            for key, record in routed(outcome.action):  # the message at its home, a link at each other id
+                actions[(routing_key(outcome.tenant, key), outcome.message_id)] = action_record(record, arrival)
     return actions, rejections
 
 
@@ -78,7 +81,7 @@ def test_ten_thousand_mixed_records_are_all_accounted_for(isolated_env, tmp_path
         )
         total_rejections = sum(expected_rejections.values())
         assert actions_out.wait_for(len(expected_actions), timeout=300, alive=job.alive), (
-            f"{len(actions_out.values)}/{len(expected_actions)} actions; see {job.log}"
+            f"{len(actions_out.values)}/{len(expected_actions)} routed records; see {job.log}"
         )
         assert rejected_out.wait_for(total_rejections, timeout=60, alive=job.alive), (
             f"{len(rejected_out.values)}/{total_rejections} rejections; see {job.log}"
@@ -91,14 +94,15 @@ def test_ten_thousand_mixed_records_are_all_accounted_for(isolated_env, tmp_path
         rejected_out.close()
 
     codec = AvroCodec()
-    got = {}
-    for value in actions_out.values:
+    routed_got = {}
+    for key, value in zip(actions_out.keys, actions_out.values):
         record = codec.decode(value)
-        assert record["message_id"] not in got, f"duplicate action {record['message_id']}"
-        got[record["message_id"]] = record
-    assert set(got) == set(expected_actions)
-    for message_id, (_key, expected) in expected_actions.items():
-        assert got[message_id] == expected, message_id
+        assert (key, record["message_id"]) not in routed_got, f"duplicate record {key} of {record['message_id']}"
+        routed_got[(key, record["message_id"])] = record
+    assert set(routed_got) == set(expected_actions)
+    for where, expected in expected_actions.items():
+        assert routed_got[where] == expected, where
+    got = {r["message_id"]: r for r in routed_got.values() if r["kind"] != LINK}  # each message's home record
 
     got_rejections = Counter()
     for value in rejected_out.values:

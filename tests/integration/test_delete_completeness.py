@@ -22,12 +22,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from confluent_kafka import Producer
 from pymongo import MongoClient
 
 from cli.tail import read_committed
 from common import config
-from common.contracts.actions import Action, Device, Event, Identifiers, action_record
+from common.contracts.actions import Action, Device, Event, Identifiers
 from common.kafka.admin import ensure_topics, topic_configs
 from common.serde.avro import AvroCodec
 from common.topics import TOPICS, topic
@@ -75,31 +74,19 @@ def _savepoint_bytes(path: str) -> bytes:
     return b"".join(f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file())
 
 
-@pytest.mark.parametrize("action_job", ["action-streaming", "action-streaming-levels"])
-def test_a_deleted_user_leaves_no_identifier_in_any_collection_compacted_topic_or_job_state(
-    isolated_env, tmp_path, action_job
-):
-    """action-streaming-levels keeps its keys sealed and sends a delete's forgets back to the device
-    keys through hw.identity.forget (docs/identity.md): the device's push token must be gone from its
+def test_a_deleted_user_leaves_no_identifier_in_any_collection_compacted_topic_or_job_state(isolated_env, tmp_path):
+    """action-streaming keeps its keys sealed and sends a delete's forgets back to the device keys
+    through hw.identity.forget (docs/identity.md): the device's push token must be gone from its
     savepoint too."""
     env, settings = isolated_env
     env = {**env, "HEADWATER_CHECKPOINTS": (tmp_path / "checkpoints").as_uri(), "HEADWATER_RETENTION_HOURS": "36"}
-    if action_job == "action-streaming-levels":
-        env["HEADWATER_ACTION_ROUTING"] = "identifier"
     settings = config.load({**env, "HEADWATER_KAFKA": settings.kafka_bootstrap})
     ensure_topics(settings, partitions=2)  # applies the retention to the topics isolated_env created
-    if action_job == "action-streaming-levels":
-        produce_routed(settings, _actions())
-    else:
-        producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
-        for action in _actions():
-            value = CODEC.encode("unified_action", action_record(action, action.time_ms))
-            producer.produce(topic(settings.topic_prefix, "unified.actions"), value, key=b"acme", partition=0)
-        assert producer.flush(30) == 0
+    produce_routed(settings, _actions())
     profiles = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "identity.profiles"))
     jobs = {
         name: RunningJob(name, env, tmp_path / f"{name}.log")
-        for name in (action_job, "reaction-streaming", "profile-dedupe")
+        for name in ("action-streaming", "reaction-streaming", "profile-dedupe")
     }
     savepoints = {}
     try:

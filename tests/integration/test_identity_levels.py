@@ -3,7 +3,7 @@ parallelism and after a replay from a savepoint, equal to the reference model.
 
 A merge-heavy workload of one tenant (harness/models/identity_network.merge_heavy: 20k messages of 2k
 users; logins, shared emails and phones, devices moving, conflicts, deletes, events up to 90 s late)
-is produced to `hw.unified.actions` keyed by routing key, as api-unification will write it. The job's
+is produced to `hw.unified.actions` keyed by routing key, as api-unification writes it. The job's
 deltas, folded as MongoDB applies them, must give exactly the live documents of the reference model,
 and its identity profiles the same live profiles.
 """
@@ -27,7 +27,7 @@ log = get_logger(__name__)
 pytestmark = pytest.mark.integration
 
 MESSAGES, USERS = 20_000, 2_000
-JOB = "action-streaming-levels"
+JOB = "action-streaming"
 CAPS = {"acme": 50}
 
 
@@ -55,7 +55,6 @@ def workload():
 @pytest.mark.parametrize("parallelism", [1, 4])
 def test_the_same_documents_at_any_parallelism(isolated_env, tmp_path, workload, parallelism):
     env, settings = isolated_env
-    env = {**env, "HEADWATER_ACTION_ROUTING": "identifier"}
     actions, (want_docs, want_profiles) = workload
     codec = AvroCodec()
     deltas = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "state.deltas"))
@@ -83,7 +82,6 @@ def test_a_replay_from_a_savepoint_gives_the_same_documents(isolated_env, tmp_pa
     savepoint at parallelism 1 (a rescale), as after a bad deploy: both end with the documents of
     the whole input."""
     env, settings = isolated_env
-    env = {**env, "HEADWATER_ACTION_ROUTING": "identifier"}
     actions, (want_docs, _profiles) = workload
     half = len(actions) // 2
     want_a, _ = wanted(actions[:half], CAPS)
@@ -110,16 +108,14 @@ def test_a_replay_from_a_savepoint_gives_the_same_documents(isolated_env, tmp_pa
 
 
 def test_api_unification_routes_by_identifier_end_to_end(isolated_env, tmp_path):
-    """HEADWATER_ACTION_ROUTING=identifier: api-unification writes routed records, and
-    action-streaming-levels makes of them the documents the reference model makes of the actions
-    the rules unify from the same messages."""
+    """api-unification writes routed records, and action-streaming makes of them the documents the
+    reference model makes of the actions the rules unify from the same messages."""
     from cli.synthetic import Generator
     from common.contracts.tenants import load_registry
     from common.kafka.produce import send
     from jobs.api_unification.unify import unify
 
     env, settings = isolated_env
-    env = {**env, "HEADWATER_ACTION_ROUTING": "identifier"}
     arrival = int(time.time() * 1000)
     generator = Generator(seed=7, arrival_ms=arrival, users=300, tenants=("bench",))
     registry = load_registry()

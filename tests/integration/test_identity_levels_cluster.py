@@ -30,12 +30,11 @@ pytestmark = pytest.mark.integration
 @pytest.mark.timeout(900)
 def test_one_tenant_spreads_over_both_subtasks_of_every_level(isolated_env, local_cluster, tmp_path):
     env, settings = isolated_env
-    env = {**env, "HEADWATER_ACTION_ROUTING": "identifier"}
     actions = merge_heavy(seed=6, messages=10_000, users=2_000)
     want_docs, _ = wanted(actions, {"acme": 50})
     deltas = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "state.deltas"))
     produce_routed(settings, actions)
-    job = SubmittedJob("action-streaming-levels", env, tmp_path / "p2.log", "--parallelism", "2")
+    job = SubmittedJob("action-streaming", env, tmp_path / "p2.log", "--parallelism", "2")
     spread = {}
     try:
         wait_for_documents(job, deltas, [], want_docs)

@@ -20,12 +20,10 @@ def test_uids_are_required_and_max_parallelism_is_fixed():
 
 
 @pytest.mark.parametrize("name", sorted(registry.JOBS))
-def test_every_operator_has_a_stable_uid(name, isolated_env, monkeypatch):
+def test_every_operator_has_a_stable_uid(name, isolated_env):
     from common.flink.environment import job_environment
 
     _env, settings = isolated_env
-    if name == "action-streaming-levels":  # it refuses records keyed by tenant (common/contracts/routing.py)
-        monkeypatch.setenv("HEADWATER_ACTION_ROUTING", "identifier")
     env = job_environment(settings, name)
     registry.job_module(name).build(env, settings)
     transformations = list(env._j_stream_execution_environment.getTransformations())

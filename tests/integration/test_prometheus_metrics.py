@@ -16,6 +16,7 @@ from collections import Counter
 import pytest
 
 from cli.synthetic import Generator
+from common.contracts.routing import routed
 from common.contracts.tenants import load_registry
 from common.kafka.produce import send
 from common.topics import topic
@@ -41,7 +42,7 @@ def _reference(inputs, arrival):
                 outcome.action, registry.get(outcome.tenant)
             )
             reasons.update(r.reason.value for r in more)
-            actions += 1
+            actions += len(routed(outcome.action))  # its routed records: the message and its links
     return actions, reasons
 
 
@@ -67,7 +68,7 @@ def test_a_scrape_counts_what_was_sent(isolated_env, tmp_path):
             send(producer, topic(settings.topic_prefix, "ingest.api"), raw, timestamp=arrival)
         assert producer.flush(60) == 0
         assert actions.wait_for(actions_expected, timeout=240, alive=job.alive), (
-            f"{len(actions.values)}/{actions_expected} actions"
+            f"{len(actions.values)}/{actions_expected} routed records"
         )
         # The reporter reads the counters when scraped; the last records' counts may trail by a moment.
         deadline = time.monotonic() + 60

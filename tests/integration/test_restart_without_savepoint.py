@@ -11,52 +11,38 @@ with one line naming `--reset`; `--reset` starts empty on purpose and says so.
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 import sys
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from common.flink.checkpoints import restore_points
 from common.flink.kafka import client_name
 from common.flink.restore import job_groups, start_point
-from common.kafka.produce import send
-from common.serde.avro import AvroCodec
 from common.topics import topic
 from harness.jobs import RunningJob
 from harness.kafka import Collector
-from harness.models.action import count, expected_outputs, mixed_action
-from jobs.api_unification.records import encode_action
-from tests.integration.test_action_replay import TENANTS, USERS, _Outputs
+from harness.models.identity_network import merge_heavy
+from harness.routed import produce_routed, wait_for_documents, wanted
 
 pytestmark = pytest.mark.integration
 
 JOB = "action-streaming"
 
 
-def _produce(settings, part) -> None:
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 5})
-    codec, source = AvroCodec(), topic(settings.topic_prefix, "unified.actions")
-    for a in part:
-        key, value = encode_action(codec, a, a.time_ms)
-        send(producer, source, value, key=key)
-    assert producer.flush(60) == 0
-
-
 def test_killed_without_a_savepoint_the_plain_command_resumes_the_newest_checkpoint(isolated_env, tmp_path):
     env, settings = isolated_env
-    rng = random.Random(18)
-    part_a = [mixed_action(rng, seq, TENANTS, USERS) for seq in range(800)]
-    part_b = [mixed_action(rng, seq, TENANTS, USERS) for seq in range(800, 1_600)]
-    want_a, want_b = expected_outputs([part_a, part_b])
+    actions = merge_heavy(seed=18, messages=1_600, users=400)
+    part_a = actions[:800]
+    want_a, want_all = wanted(part_a)[0], wanted(actions)[0]
     inputs = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "unified.actions"))
-    outputs = _Outputs(settings)
+    deltas = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "state.deltas"))
     try:
-        _produce(settings, part_a)
+        produce_routed(settings, part_a)
         job = RunningJob(JOB, env, tmp_path / "first.log")
         try:
-            outputs.wait_for_events(count(want_a, "events.enriched"), job)
+            wait_for_documents(job, deltas, [], want_a)
             inputs.catch_up()
             while not inputs.consumed_by(client_name(settings, JOB)):  # a checkpoint covers all of part A
                 assert job.alive(), f"see {job.log}"
@@ -64,18 +50,18 @@ def test_killed_without_a_savepoint_the_plain_command_resumes_the_newest_checkpo
         finally:
             job.kill()  # SIGKILL: no savepoint
         assert "first start" in job.log.read_text()
-        assert outputs.take() == want_a
+        deltas.catch_up(idle=3)
+        first = list(deltas.values)
 
-        _produce(settings, part_b)
+        produce_routed(settings, actions[800:])
         job = RunningJob(JOB, env, tmp_path / "second.log")  # no --from-savepoint
         try:
-            outputs.wait_for_events(count(want_b, "events.enriched"), job)
+            wait_for_documents(job, deltas, first, want_all)
         finally:
             job.kill()
         assert "resuming from its newest checkpoint" in job.log.read_text(), f"see {job.log}"
-        assert outputs.take() == want_b, "the restarted job did not continue from its state"
     finally:
-        outputs.close()
+        deltas.close()
         inputs.close()
 
     # --reset: the groups go, the retained checkpoints are no longer resumed by default

@@ -1,8 +1,8 @@
 """Savepoints written by an earlier release restore into this code (tests/fixtures/savepoints/).
 
 Each job is started from its fixture savepoint (made by commit 18163ca, release 0.1), then reads
-records sent after it. (reaction-streaming's 0.1 savepoint is refused instead, on purpose and in one
-line: CHANGELOG.md.) What it writes must follow from the *restored* state: the same
+records sent after it. (reaction-streaming's and action-streaming's 0.1 savepoints are refused instead,
+on purpose and in one line: CHANGELOG.md.) What it writes must follow from the *restored* state: the same
 outputs as the pure rules run over the fixture's inputs and then these records. A job that lost or
 misread its state (a renamed state, a changed uid, a value that no longer unpickles) writes something
 else, or fails to start.
@@ -35,7 +35,6 @@ from common.topics import topic
 from harness.dedupe import Scenario, expected_outbound
 from harness.jobs import RunningJob
 from harness.kafka import Collector
-from harness.models.action import expected_outputs
 from tests.fixtures.savepoints import inputs as fixture
 
 pytestmark = pytest.mark.integration
@@ -112,33 +111,22 @@ def test_api_unification_restores_the_tenant_schema(fixture_topics, tmp_path):
         job.kill()
 
 
-def test_action_streaming_restores_identities_and_users(fixture_topics, tmp_path):
-    env, settings = fixture_topics
-    before = [action_from_record(CODEC.decode(v)) for v in fixture.action_streaming_inputs(CODEC)["unified.actions"]]
-    after_values = fixture.action_streaming_after(CODEC)
-    after = [action_from_record(CODEC.decode(v)) for v in after_values]
-    want = expected_outputs([before, after])[1]
-    _send(settings, "action-streaming", {"unified.actions": after_values})
-    job = _restore("action-streaming", env, tmp_path)
-    try:
-        got = {}
-        for suffix in ("state.deltas", "events.enriched", "identity.profiles"):
-            count = sum(len(v) for (s, _), v in want.items() if s == suffix)
-            collector = _collect(settings, suffix, count, job)
-            for key, value in zip(collector.keys, collector.values):
-                got.setdefault((suffix, key), []).append(value)
-        assert got == want, "action-streaming's outputs after the restore differ from the rules over the fixture"
-    finally:
-        job.kill()
-
-
-def test_reaction_streaming_refuses_a_0_1_savepoint_in_one_line(fixture_topics, tmp_path):
-    """0.2 places reaction-streaming's shards on other keys (CHANGELOG.md): a 0.1 savepoint, whose pending
-    deltas sit under the old keys, must not restore into the new placement, and says so in one line."""
+@pytest.mark.parametrize(
+    "job, operator",
+    [
+        # 0.2 places reaction-streaming's shards on other keys: pending deltas sit under the old keys
+        ("reaction-streaming", "operator reaction-streaming-apply-deltas of reaction-streaming (state pending)"),
+        # 0.3 keys action-streaming below the tenant: the tenant-keyed state has no place to go
+        ("action-streaming", "of action-streaming (state "),
+    ],
+)
+def test_a_0_1_savepoint_that_no_longer_fits_is_refused_in_one_line(fixture_topics, job, operator):
+    """A savepoint whose state the new topology cannot place must not restore (nor restart in a loop),
+    and says so in one line naming the operator and its state."""
     env, _settings = fixture_topics
-    savepoint = (FIXTURES / "reaction-streaming").as_uri()
+    savepoint = (FIXTURES / job).as_uri()
     done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "run", "reaction-streaming", "--from-savepoint", savepoint],
+        [sys.executable, "-m", "cli.main", "run", job, "--from-savepoint", savepoint],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -147,9 +135,9 @@ def test_reaction_streaming_refuses_a_0_1_savepoint_in_one_line(fixture_topics, 
     assert done.returncode == 1, done.stderr[-2000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("headwater: error:")]
     assert len(errors) == 1, done.stderr[-2000:]
-    assert errors[0].startswith(f"headwater: error: savepoint {savepoint} does not fit reaction-streaming"), errors
+    assert errors[0].startswith(f"headwater: error: savepoint {savepoint} does not fit {job}"), errors
     assert "CHANGELOG.md" in errors[0] and "Traceback" not in done.stderr
-    assert "operator reaction-streaming-apply-deltas of reaction-streaming (state pending)" in errors[0], errors
+    assert operator in errors[0], errors
 
 
 def test_profile_dedupe_restores_profiles_and_config(fixture_topics, tmp_path):

@@ -14,15 +14,17 @@ import time
 
 import pytest
 
+from common.serde.avro import AvroCodec
 from common.topics import topic
 from harness.jobs import RunningJob, run_headwater
 from harness.kafka import Collector
+from harness.routed import messages_in, wait_for_messages
 from infra.stack.services import LOCAL_SASL_PASSWORD, LOCAL_SASL_USER, local_sasl_port
 
 pytestmark = pytest.mark.integration
 
 RECORDS = 300
-# The generator's records are valid and their types never conflict: each one becomes one action.
+# The generator's records are valid and their types never conflict: each one becomes one message.
 PRODUCE = ["produce", "--source", "api", "--generate", str(RECORDS), "--seed", "7"]
 
 
@@ -52,14 +54,18 @@ def test_a_pipeline_runs_through_sasl_and_a_wrong_password_stops_with_one_line(i
     try:
         produced = run_headwater(secured, *PRODUCE)
         assert produced.returncode == 0, produced.stderr
-        assert actions.wait_for(expected, timeout=240, alive=job.alive), f"{len(actions.values)}/{expected} actions"
-        tailed = run_headwater(secured, "tail", "unified.actions", "--max", str(expected), "--timeout", "20")
+        messages = wait_for_messages(actions, expected, timeout=240, alive=job.alive)
+        assert len(messages) == expected, f"{len(messages)}/{expected} messages"
+        actions.catch_up(idle=2)
+        records = len(actions.values)  # each message's routed records: itself and a link per other id
+        tailed = run_headwater(secured, "tail", "unified.actions", "--max", str(records), "--timeout", "20")
         assert tailed.returncode == 0, tailed.stderr
-        assert len(tailed.stdout.splitlines()) == expected
+        assert len(tailed.stdout.splitlines()) == records
     finally:
         job.kill()
     actions.poll_for(2)
-    assert len(actions.values) == expected  # exactly once through the SASL listener
+    assert len(actions.values) == records  # exactly once through the SASL listener
+    assert len(messages_in(AvroCodec(), actions.values)) == expected
 
     wrong = {**secured, "HEADWATER_KAFKA_PROPERTIES": _properties(tmp_path / "wrong.properties", "not-the-password")}
     for command in (PRODUCE, ["run", "api-unification"]):

@@ -3,7 +3,7 @@
 2,000 SDK batches of 10 events from 5,000 users of one tenant, at parallelism 2: each subtask of the
 schema gate (keyed by user) must read 35-65% of them (Flink's read-records, from the REST API), and
 what comes out is what one schema applied in order gives (the generator's types never conflict, so the
-order does not matter): every action, as the rules encode it, and no refusal. The TaskManagers'
+order does not matter): every message with its links, as the rules encode them, and no refusal. The TaskManagers'
 Prometheus endpoints count the same messages.
 
 The TaskManagers run as on another host (tests/integration/conftest.py, `local_cluster`): PyFlink's
@@ -24,6 +24,7 @@ import pytest
 from cli.synthetic import Generator
 from common.config import REPO_ROOT
 from common.contracts.actions import action_record
+from common.contracts.routing import routed
 from common.contracts.tenants import load_registry
 from common.kafka.produce import send
 from common.serde.avro import AvroCodec
@@ -31,6 +32,7 @@ from common.topics import topic
 from harness import prometheus
 from harness.jobs import SubmittedJob
 from harness.kafka import Collector
+from harness.routed import messages_in, wait_for_messages
 from infra.stack import flink_cluster
 from jobs.api_unification.tenant_schema import TenantSchema
 from jobs.api_unification.unify import unify
@@ -55,11 +57,12 @@ def test_one_tenant_spreads_over_both_subtasks_of_the_gate(isolated_env, local_c
     generator = Generator(seed=5, arrival_ms=arrival, users=5_000, tenants=("bench",))
     inputs = [json.dumps(generator.sdk(10)).encode() for _ in range(BATCHES)]
     registry, schema, codec = load_registry(), TenantSchema(), AvroCodec()
-    want = {}
+    want, records = {}, 0
     for raw in inputs:
         outcome = unify("sdk", raw, arrival, registry)
         assert outcome.action is not None and not schema.admit(outcome.action, registry.get("bench"))[0]
         want[outcome.message_id] = action_record(outcome.action, arrival)
+        records += len(routed(outcome.action))  # the message and a link at each of its other identifiers
 
     actions = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "unified.actions"))
     rejected = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "rejected"))
@@ -69,7 +72,8 @@ def test_one_tenant_spreads_over_both_subtasks_of_the_gate(isolated_env, local_c
         for raw in inputs:
             send(producer, topic(settings.topic_prefix, "ingest.sdk"), raw, timestamp=arrival)
         assert producer.flush(60) == 0
-        assert actions.wait_for(BATCHES, timeout=240, alive=job.alive), f"{len(actions.values)}/{BATCHES} actions"
+        messages = wait_for_messages(actions, BATCHES, timeout=240, alive=job.alive)
+        assert len(messages) == BATCHES, f"{len(messages)}/{BATCHES} messages"
         # Flink's metrics trail the records by a few seconds, and a busy TaskManager's metrics can miss
         # several fetches in a row (one CI run saw one subtask at 0 for a minute while it had worked).
         deadline = time.monotonic() + 180
@@ -84,8 +88,9 @@ def test_one_tenant_spreads_over_both_subtasks_of_the_gate(isolated_env, local_c
         job.kill()
     shares = [n / sum(per_subtask) for n in per_subtask]
     assert len(shares) == 2 and all(0.35 <= s <= 0.65 for s in shares), f"the gate's subtasks read {per_subtask}"
-    got = {record["message_id"]: record for record in map(codec.decode, actions.values)}
-    assert got == want
+    actions.catch_up(idle=2)
+    assert messages_in(codec, actions.values) == want
+    assert len(actions.values) == records
     rejected.poll_for(2)
     assert rejected.values == []
     _assert_the_code_came_with_the_job(settings, local_cluster)

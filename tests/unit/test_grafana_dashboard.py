@@ -8,7 +8,7 @@ import re
 
 from common import config
 from harness import prometheus
-from jobs.action_streaming.operators import COUNTERS as ACTION_COUNTERS
+from jobs.action_streaming.level_operator import COUNTERS as ACTION_COUNTERS
 from jobs.api_unification.sources import SOURCES
 from jobs.reaction_streaming.flushing import COUNTS as REACTION_COUNTS
 from jobs.reaction_streaming.operators import PARKING_COUNTS

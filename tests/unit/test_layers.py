@@ -61,7 +61,7 @@ def test_the_check_sees_a_violation(tmp_path):
     assert list(_imports(module)) == [(2, "cli.main")]
     assert _violation(REPO_ROOT / "common" / "probe.py", "cli.main") is not None
     assert _violation(REPO_ROOT / "jobs" / "action_streaming" / "job.py", "jobs.api_unification.tenants")
-    assert _violation(REPO_ROOT / "jobs" / "action_streaming" / "job.py", "jobs.action_streaming.identity") is None
+    assert _violation(REPO_ROOT / "jobs" / "action_streaming" / "job.py", "jobs.action_streaming.levels") is None
     assert _violation(REPO_ROOT / "infra" / "stack" / "control.py", "jobs.registry")
 
 

@@ -47,7 +47,7 @@ def test_cluster_status_of_a_cluster_that_does_not_answer_says_so_and_exits_3():
 def test_unknown_job_is_refused_before_anything_starts():
     done = _headwater("submit", "no-such-job", "--cluster", f"http://127.0.0.1:{_closed_port()}")
     assert done.returncode == 1
-    assert "no job named 'no-such-job'; jobs: action-streaming, action-streaming-levels, api-unification" in done.stderr
+    assert "no job named 'no-such-job'; jobs: action-streaming, api-unification" in done.stderr
 
 
 @pytest.mark.parametrize(

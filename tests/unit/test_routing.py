@@ -1,8 +1,6 @@
 """Routing below the tenant (common/contracts/routing.py): a message at its strongest identifier, a
 link at each other one, in the level order that claims follow."""
 
-import pytest
-
 from common.contracts.actions import Action, AttributeOp, Device, Event, Identifiers
 from common.contracts.routing import LINK, home_key, level, routed, routing_key
 
@@ -57,28 +55,26 @@ def test_routing_keys_name_tenant_and_identifier():
     assert routing_key("acme", "email:a@b.c") == b"acme|email:a@b.c"
 
 
-def test_each_action_streaming_job_refuses_records_keyed_the_other_way():
-    from common.contracts.routing import RoutingMismatch, require_routing
-
-    require_routing("action-streaming", "tenant", {})
-    require_routing("action-streaming-levels", "identifier", {"HEADWATER_ACTION_ROUTING": "identifier"})
-    with pytest.raises(RoutingMismatch) as refused:
-        require_routing("action-streaming-levels", "identifier", {})
-    assert "run action-streaming, or set HEADWATER_ACTION_ROUTING=identifier" in str(refused.value)
-    with pytest.raises(RoutingMismatch):
-        require_routing("action-streaming", "tenant", {"HEADWATER_ACTION_ROUTING": "identifier"})
-
-
-def test_api_unification_encodes_an_action_whole_or_as_its_routed_records():
+def test_api_unification_encodes_an_action_as_its_routed_records():
     from common.serde.avro import AvroCodec
     from jobs.api_unification.records import ROUTED, action_records, encode_action
 
     codec = AvroCodec()
     action = _action(Identifiers(customer_id="c", anonymous_ids=["a"]))
     key, value = encode_action(codec, action, 7)
-    assert key == b"acme" and action_records(key, value) == [(key, value)]
-    key, value = encode_action(codec, action, 7, by_identifier=True)
     assert key == ROUTED
-    records = action_records(key, value)
+    records = action_records(codec, key, value)
     assert [k for k, _ in records] == [b"acme|customer_id:c", b"acme|anonymous_id:a"]
     assert [codec.decode(v)["kind"] for _, v in records] == ["batch", LINK]
+
+
+def test_an_action_keyed_by_tenant_in_an_older_savepoint_is_routed_when_it_leaves():
+    """api-unification 0.2 kept a message waiting for its schema as the action keyed by tenant."""
+    from common.contracts.actions import action_record
+    from common.serde.avro import AvroCodec
+    from jobs.api_unification.records import action_records, encode_action
+
+    codec = AvroCodec()
+    action = _action(Identifiers(customer_id="c", anonymous_ids=["a"]))
+    old = codec.encode("unified_action", action_record(action, 7))
+    assert action_records(codec, b"acme", old) == action_records(codec, *encode_action(codec, action, 7))

@@ -22,14 +22,9 @@ from common.config import REPO_ROOT
 from common.contracts.actions import Action, Identifiers
 from common.contracts.routing import LEVELS
 from jobs.action_streaming import level_operator
-from jobs.action_streaming import operators as action_operators
-from jobs.action_streaming.device_state import DeviceState
 from jobs.action_streaming.fragments import DeviceEntry, Fragment
-from jobs.action_streaming.identity import UserIdentity
 from jobs.action_streaming.level_codec import pack_item, pack_key_state, unpack_item, unpack_key_state
 from jobs.action_streaming.levels import DeviceInfo, KeyState, Payload, Shipment
-from jobs.action_streaming.state_codec import pack_device, pack_user, unpack_device, unpack_user
-from jobs.action_streaming.user_state import UserState
 from jobs.api_unification import operators as unification_operators
 from jobs.api_unification.tenant_schema import TenantSchema, pack_schema, unpack_schema
 from jobs.profile_dedupe import operators as dedupe_operators
@@ -39,24 +34,6 @@ from jobs.reaction_streaming.parking import Parked
 
 GOLDEN = REPO_ROOT / "tests" / "fixtures" / "state_layouts.json"
 
-USER = UserState(
-    identity=UserIdentity(
-        "u-1",
-        1_000,
-        "c-1",
-        ["a@x.io"],
-        ["+15550001"],
-        ["anon-1"],
-        ["d-1"],
-        {"customer_id:c-1": 1_000, "email:a@x.io": 1_100},
-    ),
-    attributes={"plan": "pro", "tags": ["a", "b"]},
-    last_seen_ms=2_000,
-    counters={"app_opened": 3},
-    version=4,
-    attribute_stamps={"plan": (1_500, "m-2")},
-)
-DEVICE = DeviceState("d-1", "u-1", "ios", "3.1.0", "17.2", "tok", 2_000, 2)
 SCHEMA = TenantSchema({"purchased", "app_opened"}, {"purchased\x1ftotal": "number"}, {"plan": "string"})
 PROFILE = ProfileState(
     ids=(),
@@ -84,17 +61,17 @@ SHIPMENT = Shipment(Fragment(identifiers={"email:a@x.io": 1_200}, ops=1), "m-4")
 
 
 def _level_layouts() -> dict[str, dict]:
-    """action-streaming-levels: each level's keys, and the items in flight in its batches."""
+    """action-streaming: each level's keys, and the items in flight in its batches."""
     out = {}
     for kind in LEVELS:
-        out[f"action-streaming-levels/{kind}-identifiers"] = {
-            "uid": f"action-streaming-levels-{kind}-sealed-keys",
+        out[f"action-streaming/{kind}-identifiers"] = {
+            "uid": f"action-streaming-{kind}-keys",
             "state": level_operator.IDENTIFIERS.name,
             "kind": "map: tenant|sealed identifier key (routing.seal) -> packed KeyState (level_codec.py)",
             "packed": repr([pickle.loads(pack_key_state(KEY_STATE)), pickle.loads(pack_key_state(DEVICE_KEY))]),
         }
-    out["action-streaming-levels/forwarded"] = {
-        "uid": "action-streaming-levels-customer_id-batches",
+    out["action-streaming/forwarded"] = {
+        "uid": "action-streaming-customer_id-batches",
         "state": "pending",
         "kind": "list: stage elements (IdentityLevels.java); a forwarded item is packed by level_codec.pack_item",
         "packed": repr(pickle.loads(pack_item(SHIPMENT, bytes))),
@@ -122,24 +99,6 @@ def layouts() -> dict[str, dict]:
             "state": unification_operators.WAITING.name,
             "kind": "list: (unified message tuple, parked at ms)",
             "packed": repr((("acme\x1fcustomer_id:c", "acme", "api", 1, b"{}", b"acme", b"\x02", "[]"), 9)),
-        },
-        "action-streaming/identity_index": {
-            "uid": "action-streaming-resolve-and-fold",
-            "state": action_operators.IDENTITY_INDEX.name,
-            "kind": "map: identifier key -> user id",
-            "packed": repr(USER.identity.keys()),
-        },
-        "action-streaming/users": {
-            "uid": "action-streaming-resolve-and-fold",
-            "state": action_operators.USERS.name,
-            "kind": "map: user id -> user",
-            "packed": repr(pack_user(USER)),
-        },
-        "action-streaming/devices": {
-            "uid": "action-streaming-resolve-and-fold",
-            "state": action_operators.DEVICES.name,
-            "kind": "map: device id -> device",
-            "packed": repr(pack_device(DEVICE)),
         },
         "reaction-streaming/pending": {
             "uid": "reaction-streaming-apply-8-shards",
@@ -195,8 +154,6 @@ def test_state_layouts_match_the_recorded_ones():
 
 
 def test_stored_values_round_trip_and_name_no_class():
-    assert unpack_user(pack_user(USER)) == USER
-    assert unpack_device(pack_device(DEVICE)) == DEVICE
     assert unpack(pack(PROFILE)) == PROFILE
     assert unpack_schema(pack_schema(SCHEMA)) == SCHEMA
     assert unpack_key_state(pack_key_state(KEY_STATE)) == KEY_STATE
@@ -207,18 +164,13 @@ def test_stored_values_round_trip_and_name_no_class():
     for raw in (pack_key_state(KEY_STATE), pack_key_state(DEVICE_KEY), pack_item(SHIPMENT, bytes)):
         opcodes = {op.name for op, _arg, _pos in pickletools.genops(raw)}
         assert not opcodes & {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "NEWOBJ", "REDUCE"}, raw
-    for value in (pack_user(USER), pack_device(DEVICE), pack(PROFILE), pack_schema(SCHEMA)):
+    for value in (pack(PROFILE), pack_schema(SCHEMA)):
         opcodes = {op.name for op, _arg, _pos in pickletools.genops(pickle.dumps(value))}
         assert not opcodes & {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "NEWOBJ", "REDUCE"}, value
 
 
 def test_older_stored_values_still_read():
-    """A user stored before its last field existed is a shorter tuple; a tenant schema stored by a
-    release before 0.2 is a pickled TenantSchema."""
-    packed = pack_user(USER)
-    older = (packed[0][:-1], *packed[1:-1])  # no first_seen_ids, no attribute_stamps
-    user = unpack_user(older)
-    assert user.identity.first_seen_ids == {} and user.attribute_stamps == {} and user.version == 4
+    """A tenant schema stored by a release before 0.2 is a pickled TenantSchema."""
     assert unpack_schema(SCHEMA) is SCHEMA and unpack_schema(None) == TenantSchema()
     assert unpack_schema(pack_schema(SCHEMA)[:3]) == SCHEMA  # 0.2 stored three fields
 

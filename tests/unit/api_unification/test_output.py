@@ -1,13 +1,13 @@
 from common.contracts.rejections import Reason, Rejection
 from common.serde.avro import AvroCodec
-from jobs.api_unification.records import encode_action, encode_rejection
+from jobs.api_unification.records import action_records, encode_action, encode_rejection
 from jobs.api_unification.unify import unify
 from tests.unit.api_unification.conftest import ARRIVAL, NOW_ISO, raw
 
 CODEC = AvroCodec()
 
 
-def test_action_roundtrips_with_every_value_type_and_is_keyed_by_tenant():
+def test_action_roundtrips_with_every_value_type_and_is_routed_by_identifier():
     from common.contracts.tenants import hash_write_key, parse_registry
 
     registry = parse_registry({"tenants": {"acme": {"write_keys": [hash_write_key("wk_acme")]}}})
@@ -21,9 +21,9 @@ def test_action_roundtrips_with_every_value_type_and_is_keyed_by_tenant():
         "properties": {"b": True, "i": 3, "f": 2.5, "s": "x"},
     }
     o = unify("api", raw(doc), ARRIVAL, registry)
-    key, value = encode_action(CODEC, o.action, ARRIVAL)
-    assert key == b"acme"
-    decoded = CODEC.decode(value)
+    records = action_records(CODEC, *encode_action(CODEC, o.action, ARRIVAL))
+    assert [key for key, _ in records] == [b"acme|email:e@x.io", b"acme|anonymous_id:a1"]  # home, then a link
+    decoded = CODEC.decode(records[0][1])
     assert decoded["events"][0]["properties"] == {"b": True, "i": 3, "f": 2.5, "s": "x"}
     assert type(decoded["events"][0]["properties"]["i"]) is int and decoded["arrival_ms"] == ARRIVAL
 

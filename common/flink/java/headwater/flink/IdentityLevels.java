@@ -17,7 +17,7 @@ import org.apache.flink.types.Row;
 import org.apache.flink.util.Collector;
 
 /**
- * The JVM side of action-streaming's identity levels (docs/identity.md, "Below the tenant").
+ * The JVM side of action-streaming's identity levels (docs/identity.md).
  *
  * <p>Every identifier key lives in the stage of its kind's level (device 0 .. customer_id 4). A stage's
  * input is a stream of <em>elements</em>: the records of {@code hw.unified.actions} routed to keys of its
