@@ -259,7 +259,8 @@ def _device_record(rules: Rules, raw: str, key: str, state: KeyState, record: Ac
         if owner_before is not None and owner_before != device.owner:
             gone = Fragment(devices={device_id: DeviceEntry(device.version, False)}, ops=1)
             out.forwards.append((owner_before, Shipment(gone, record.message_id)))
-        if device.owner is not None and state.claimed_by is None:
+        claimed_now = device.owner is not None and state.claimed_by is None
+        if claimed_now:
             _claim(rules, raw, key, state, device.owner, record.message_id, out)  # its first owner takes its profile
         target = device.owner
         # Only a change of owner (or the first entry) can change a user document: a change of the
@@ -268,6 +269,11 @@ def _device_record(rules: Rules, raw: str, key: str, state: KeyState, record: Ac
         shipment = Shipment(Fragment(devices={device_id: entry}, ops=int(moved)), record.message_id)
         if target is None:
             _fold(rules, key, state, shipment, out)
+        elif claimed_now and not out.forwards[-1][1].fragment.deleted:
+            # The claim just sent the owner the device's profile: the entry goes in the same shipment
+            # (merge is a join, so the root folds the same), one fold and one delta instead of two.
+            # Not into a deleted profile, which takes no entry and deletes the device the entry names.
+            merge(out.forwards[-1][1].fragment, shipment.fragment)
         else:
             out.forwards.append((target, shipment))
     if record.kind != LINK:

@@ -1,4 +1,4 @@
-"""api-unification + action-streaming on the real stack: 30k messages for 3k users.
+"""api-unification + action-streaming on the real stack: 20k messages for 2k users.
 
 Every delta the job emits, folded in order like MongoDB would apply it (harness/models/mongo.py),
 gives exactly the documents an independent reference model computes from the inputs: per user,
@@ -26,7 +26,7 @@ log = get_logger(__name__)
 
 pytestmark = pytest.mark.integration
 
-MESSAGES, USERS = 30_000, 3_000
+MESSAGES, USERS = 20_000, 2_000
 ARRIVAL = 1_795_000_000_000
 
 

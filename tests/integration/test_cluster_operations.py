@@ -24,7 +24,7 @@ log = get_logger(__name__)
 
 pytestmark = pytest.mark.integration
 
-SDK_BATCHES, RATE = 3_000, 150  # 20 s of producing, with action-streaming stopped and restored in the middle
+SDK_BATCHES, RATE = 2_000, 100  # 20 s of producing, with action-streaming stopped and restored in the middle
 
 
 @pytest.mark.timeout(1200)
