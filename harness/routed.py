@@ -82,24 +82,24 @@ def wait_for_documents(
     """Poll `deltas` until `base` + what it read since the call folds to `want`; else raise, naming
     the first document that differs. Without `versions`, a document's version is left out: it counts
     contributions in the order `hw.unified.actions` holds them, which the reference model knows only
-    when it was fed that order."""
+    when it was fed that order. `job` (None: not watched) must stay alive meanwhile."""
     codec, deadline, got = AvroCodec(), time.monotonic() + timeout, {}
     start = len(deltas.values)
     if not versions:
         want = without_versions(want)
-    while time.monotonic() < deadline and job.alive():
+    while time.monotonic() < deadline and (job is None or job.alive()):
         deltas.poll_for(3)
         got = live_documents(codec, base + deltas.values[start:])
         if not versions:
             got = without_versions(got)
         if got == want:
             return
-    if not job.alive():
+    if job is not None and not job.alive():
         raise AssertionError(f"the job ended; see {job.log}")
     differ = [k for k in want if got.get(k) != want[k]]
     extra = [k for k in got if k not in want]
     first = differ[0] if differ else None
     raise AssertionError(
         f"{len(differ)} of {len(want)} documents differ or are missing, {len(extra)} extra; first {first}: "
-        f"want {want.get(first)} got {got.get(first)}; see {job.log}"
+        f"want {want.get(first)} got {got.get(first)}" + (f"; see {job.log}" if job is not None else "")
     )

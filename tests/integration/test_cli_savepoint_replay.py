@@ -9,7 +9,6 @@ of its events once more, and nothing else; its deltas fold to the documents of t
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import pytest
@@ -20,7 +19,7 @@ from common.topics import topic
 from harness.jobs import SubmittedJob, headwater_ok
 from harness.kafka import Collector
 from harness.models.identity_network import merge_heavy
-from harness.routed import enriched_ids, live_documents, produce_routed, wanted, without_versions
+from harness.routed import enriched_ids, produce_routed, wait_for_documents, wanted
 
 pytestmark = pytest.mark.integration
 
@@ -37,19 +36,19 @@ def test_a_savepoint_taken_by_the_cli_replays_part_b(isolated_env, local_cluster
     env = {**env, "HEADWATER_FLINK": local_cluster}
     actions = merge_heavy(seed=19, messages=800, users=80)
     part_a, part_b = actions[:400], actions[400:]
-    want = without_versions(wanted(actions)[0])
+    want = wanted(actions)[0]
     events = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "events.enriched"))
     deltas = Collector(settings.kafka_bootstrap, topic(settings.topic_prefix, "state.deltas"))
     flink = FlinkCluster(local_cluster)
     produce_routed(settings, part_a)
     job = SubmittedJob("action-streaming", env, tmp_path / "submit.log")
     try:
-        _wait_for_documents(deltas, without_versions(wanted(part_a)[0]))
+        _documents(deltas, wanted(part_a)[0])
         said = _headwater(env, "savepoint", "action-streaming")
         savepoint = next(line for line in said.splitlines() if line.startswith("savepoint: ")).split()[1]
         assert flink.active_job("action-streaming").job_id == job.job_id  # it keeps running
         produce_routed(settings, part_b)
-        _wait_for_documents(deltas, want)
+        _documents(deltas, want)
         events.catch_up(idle=4)
         first = enriched_ids(CODEC, events.values)
         of_b = Counter({event: n for event, n in first.items() if event[0] in {a.message_id for a in part_b}})
@@ -60,7 +59,7 @@ def test_a_savepoint_taken_by_the_cli_replays_part_b(isolated_env, local_cluster
         # timing: nearly all of part B's events, not exactly the same ones.
         assert events.wait_for(len(events.values) + len(of_b) * 9 // 10, timeout=180), "the replay enriched less"
         events.catch_up(idle=5)  # and nothing more
-        _wait_for_documents(deltas, want)  # the replay's deltas change no document
+        _documents(deltas, want)  # the replay's deltas change no document
     finally:
         active = flink.find_active("action-streaming")
         if active is not None:
@@ -75,13 +74,6 @@ def test_a_savepoint_taken_by_the_cli_replays_part_b(isolated_env, local_cluster
     assert len(set(again) & set(of_b)) >= len(of_b) * 9 // 10, "the replay skipped part B's events"
 
 
-def _wait_for_documents(deltas: Collector, want: dict, timeout: float = 180) -> None:
-    """Until the deltas read so far fold to `want` (versions left out: docs/operations.md)."""
-    deadline, got = time.monotonic() + timeout, {}
-    while time.monotonic() < deadline:
-        deltas.poll_for(2)
-        got = without_versions(live_documents(CODEC, deltas.values))
-        if got == want:
-            return
-    missing = [k for k in want if got.get(k) != want[k]]
-    raise AssertionError(f"{len(missing)} of {len(want)} documents differ from the reference model's")
+def _documents(deltas: Collector, want: dict) -> None:
+    """Until every delta read so far folds to `want` (versions left out: docs/operations.md)."""
+    wait_for_documents(None, deltas, list(deltas.values), want, timeout=180, versions=False)
