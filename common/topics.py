@@ -35,6 +35,10 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("destinations.config", compacted=True, doc="Avro: destination instances with dedupes_on"),
     TopicSpec("delivery.outbound", doc="Avro: deduplicated outbound events, one per ID group"),
     TopicSpec("dedupe.rollout", compacted=True, doc="Avro: profile-dedupe's flag, gate and comparator switch"),
+    TopicSpec(
+        "dedupe.handovers",
+        doc="Avro: what a merged profile's bucket remembered, for its survivor's bucket (profile-dedupe to itself)",
+    ),
     TopicSpec("dedupe.mismatches", doc="Avro: deliveries the shadow comparator found in one path only"),
     TopicSpec("skeleton.envelopes", doc="Avro envelopes written by the walking-skeleton job"),
 )

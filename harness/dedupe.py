@@ -190,21 +190,26 @@ def produce_config(settings: Settings, destinations: list[Destination], rollout:
     assert p.flush(60) == 0
 
 
+def profile_value(codec: AvroCodec, tenant: str, profile_id: str, ids: ProfileIds) -> bytes:
+    """An hw.identity.profiles value, as action-streaming writes it."""
+    record = {
+        "tenant": tenant,
+        "user_id": profile_id,
+        "merged_into": ids.merged_into,
+        "deleted": ids.deleted,
+        "external_ids": [{"type": i.type, "value": i.value, "first_seen_ms": i.first_seen_ms} for i in ids.ids],
+    }
+    return codec.encode("identity_profile", record)
+
+
 def produce_profiles(settings: Settings, profiles: list[tuple[str, str, ProfileIds]]) -> None:
     """As action-streaming writes them to hw.identity.profiles."""
     codec, p = AvroCodec(), producer(settings)
     for tenant, profile_id, ids in profiles:
-        record = {
-            "tenant": tenant,
-            "user_id": profile_id,
-            "merged_into": ids.merged_into,
-            "deleted": ids.deleted,
-            "external_ids": [{"type": i.type, "value": i.value, "first_seen_ms": i.first_seen_ms} for i in ids.ids],
-        }
         send(
             p,
             topic(settings.topic_prefix, "identity.profiles"),
-            codec.encode("identity_profile", record),
+            profile_value(codec, tenant, profile_id, ids),
             key=f"{tenant}:{profile_id}".encode(),
         )
     assert p.flush(60) == 0

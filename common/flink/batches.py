@@ -36,18 +36,27 @@ def record_time(key: bytes, default: int) -> int:
 
 
 def tenant_batches(stream, max_records: int, max_delay_ms: int, uid: str, timestamps: Timestamps = Timestamps.NONE):
+    """Batches of one tenant's records (keyed by the leading tenant of each)."""
+    from pyflink.java_gateway import get_gateway
+
+    leading_tenant = getattr(get_gateway().jvm.headwater.flink, "TenantBatches$LeadingTenant")()
+    return keyed_batches(stream, leading_tenant, max_records, max_delay_ms, uid, timestamps, "per-tenant batches")
+
+
+def keyed_batches(
+    stream, key_selector, max_records: int, max_delay_ms: int, uid: str, timestamps: Timestamps, what: str
+):
+    """Batches of the records that `key_selector` (a Java KeySelector<byte[], String>) gives one key."""
     from pyflink.common import Types
     from pyflink.datastream.data_stream import DataStream, KeyedStream
     from pyflink.java_gateway import get_gateway
 
-    gateway = get_gateway()
-    jvm = gateway.jvm
-    leading_tenant = getattr(jvm.headwater.flink, "TenantBatches$LeadingTenant")()
-    j_batches = stream._j_data_stream.keyBy(leading_tenant, Types.STRING().get_java_type_info()).process(
+    jvm = get_gateway().jvm
+    j_batches = stream._j_data_stream.keyBy(key_selector, Types.STRING().get_java_type_info()).process(
         jvm.headwater.flink.TenantBatches(max_records, max_delay_ms, int(timestamps))
     )
     batches = DataStream(j_batches)
-    batches.uid(uid).name(f"per-tenant batches (≤{max_records} records, ≤{max_delay_ms} ms)")
+    batches.uid(uid).name(f"{what} (≤{max_records} records, ≤{max_delay_ms} ms)")
     # Exactly what PyFlink's key_by builds after its Python AddKey operator: Row(key, value) elements,
     # keyed by field 0, so the Python operator's keyed state and timers work unchanged.
     j_keyed = j_batches.keyBy(jvm.KeyByKeySelector(), Types.ROW([Types.STRING()]).get_java_type_info())

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from common.contracts.routing import LEVELS
+from common.flink.uids import SIZED, SIZES_TRIED
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,20 @@ RETIRED: dict[str, Retired] = {
         ("Kafka offsets of hw.unified.actions keyed by tenant",),
         "0.3 keys hw.unified.actions by identifier (CHANGELOG.md)",
     ),
+    # 0.3: profile-dedupe is keyed by buckets of (tenant, profile) (docs/profile-dedupe.md).
+    "profile-dedupe-decide": Retired(
+        "profile-dedupe",
+        ("profiles", "parked", "config"),
+        "0.3 keys profile-dedupe by profile; replay hw.compute.output from the start (CHANGELOG.md)",
+    ),
+    "profile-dedupe-batches": Retired(
+        "profile-dedupe", ("pending", "pending_times"), "0.3 keys profile-dedupe by profile (CHANGELOG.md)"
+    ),
+    "profile-dedupe-source": Retired(
+        "profile-dedupe",
+        ("Kafka offsets of hw.compute.output and hw.identity.profiles",),
+        "0.3 keys profile-dedupe by profile (CHANGELOG.md)",
+    ),
     # The identifier levels ran as a job of their own, action-streaming-levels, before 0.3 made them
     # action-streaming.
     **{
@@ -64,7 +79,8 @@ def operator_id(uid: str) -> str:
 
 def unmapped_operator(flink_message: str) -> str | None:
     """What the operator a refused savepoint holds state for was, from Flink's message: its uid, job,
-    state names and why it went, when a retired uid hashes to it; else its id. None if the message
+    state names and why it went, when a retired uid hashes to it; the count it was laid out for, when
+    it is a sized operator (uids.SIZED) taken with another count; else its id. None if the message
     names no operator."""
     found = _OPERATOR.search(flink_message)
     if found is None:
@@ -73,4 +89,9 @@ def unmapped_operator(flink_message: str) -> str | None:
     for uid, retired in RETIRED.items():
         if operator_id(uid) == wanted:
             return f"operator {uid} of {retired.job} (state {', '.join(retired.states)}), retired: {retired.why}"
+    for template, setting in SIZED.items():
+        for count in SIZES_TRIED:
+            uid = template.format(count)
+            if operator_id(uid) == wanted:
+                return f"operator {uid}, laid out for {setting}={count}: run with {setting}={count}"
     return f"operator {wanted}, which is not one of this version's"

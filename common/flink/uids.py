@@ -9,6 +9,16 @@ operator that computes the key; it has no `.uid()` of its own, so it gets one he
 
 from __future__ import annotations
 
+# Operators whose state is laid out for a count a setting gives (keys chosen per shard or bucket): the
+# uid names the count, so a savepoint taken with another count fails to restore instead of hiding state
+# under keys nothing reads, and the refusal names the count it was taken with (retired_uids.py).
+SIZED: dict[str, str] = {
+    "profile-dedupe-decide-{}-buckets": "HEADWATER_DEDUPE_BUCKETS",
+    "profile-dedupe-batches-{}-buckets": "HEADWATER_DEDUPE_BUCKETS",
+    "reaction-streaming-apply-{}-shards": "HEADWATER_REACTION_SHARDS",
+}
+SIZES_TRIED = range(1, 4097)  # the counts a refusal is matched against (settings are positive ints)
+
 
 def key_by(stream, key_selector, key_type, uid: str):
     """`stream.key_by(key_selector, key_type)`, with `uid` on the operator that computes the key."""

@@ -40,6 +40,24 @@ class DictStore(dict):
         self.pop(key, None)
 
 
+class TenantStore:
+    """One tenant's profiles in a store shared by the tenants of a bucket: keys `tenant NUL profile`."""
+
+    __slots__ = ("store", "prefix")
+
+    def __init__(self, store: Store, tenant: str):
+        self.store, self.prefix = store, tenant + "\x00"
+
+    def get(self, key):
+        return self.store.get(self.prefix + key)
+
+    def put(self, key, value) -> None:
+        self.store.put(self.prefix + key, value)
+
+    def remove(self, key) -> None:
+        self.store.remove(self.prefix + key)
+
+
 class DestinationIndex:
     """The destination instances, indexed by (tenant, computation) -> destinations sorted by id.
 
@@ -105,10 +123,16 @@ class DedupeEngine:
         index: DestinationIndex,
         rollout: Rollout,
         outcome: MessageOutcome,
+        elsewhere: dict[str, ProfileState] | None = None,
     ) -> Iterator[tuple[str, dict]]:
-        """Outputs of one message (see process.process_message); `outcome.duplicate` when it was seen."""
-        stored = {p: profiles.get(p) for p in profiles_read_by(message)}
+        """Outputs of one message (see process.process_message); `outcome.duplicate` when it was seen.
+
+        `elsewhere`: merged profiles whose state another bucket holds and handed over (merges.py); they
+        are read from there, and their new state is that bucket's to write."""
+        elsewhere = elsewhere or {}
+        stored = {p: profiles.get(p) for p in profiles_read_by(message) if p not in elsewhere}
         read: dict[str, ProfileState | None] = {p: unpack(v) for p, v in stored.items()}
+        read.update(elsewhere)
         own = read[message.profile_id]
         if own is not None and message.message_id in own.seen:
             outcome.duplicate = True
@@ -131,6 +155,8 @@ class DedupeEngine:
             remember(s.seen, message.message_id, message.event_time_ms, self.duplicate_window_ms, self.max_seen),
         )
         for profile_id, state in outcome.states.items():
+            if profile_id in elsewhere:
+                continue
             packed = pack(state)
             if packed != stored.get(profile_id):
                 profiles.put(profile_id, packed)

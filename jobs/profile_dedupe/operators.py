@@ -1,6 +1,7 @@
-"""profile-dedupe's operator: per-tenant batches of computation messages and identity profiles on the
-keyed side, destination config and rollout levers on the broadcast side. It holds the state and calls
-the rules: decisions (engine.py), waiting (parking.py), config readiness (config.py)."""
+"""profile-dedupe's operator: per-bucket batches of computation messages, identity profiles and merge
+handovers on the keyed side (a bucket of (tenant, profile): buckets.py), destination config and
+rollout levers on the broadcast side. It holds the state and calls the rules: decisions (engine.py),
+merges across buckets (merges.py), waiting (parking.py), config readiness (config.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pyflink.datastream.functions import KeyedBroadcastProcessFunction
 from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor
 
 from common.config import Settings
-from common.contracts.compute import Trigger, message_from_record
+from common.contracts.compute import message_from_record
 from common.contracts.profiles import profile_from_record
 from common.contracts.rejections import Reason, Refusal, Rejection
 from common.contracts.rollout import Rollout
@@ -30,12 +31,24 @@ from common.metrics import LatencyWindow, PushedGauges, register_freshness
 from common.serde import frames
 from common.serde.avro import AvroCodec, SerdeError
 from common.serde.frames import framed
+from jobs.profile_dedupe.buckets import unmark
 from jobs.profile_dedupe.comparator import ShadowComparator
 from jobs.profile_dedupe.config import ConfigReadiness, apply_config, config_key, digest
 from jobs.profile_dedupe.decide import BRANCHES
-from jobs.profile_dedupe.engine import DedupeEngine, DestinationIndex
+from jobs.profile_dedupe.engine import DedupeEngine, DestinationIndex, TenantStore
+from jobs.profile_dedupe.merges import (
+    Roles,
+    awaited_key,
+    handed_over,
+    handover_record,
+    merged_away,
+    names,
+    packed_handover,
+    roles,
+)
 from jobs.profile_dedupe.parking import ConfigWait, Verdict, verdict
 from jobs.profile_dedupe.process import OUTBOUND, MessageOutcome, profiles_read_by
+from jobs.profile_dedupe.profiles import EMPTY, pack, unpack
 from jobs.profile_dedupe.records import Encoders
 from jobs.profile_dedupe.report import FIELDS, format_report
 from jobs.profile_dedupe.settings import DedupeSettings
@@ -45,7 +58,10 @@ log = get_logger(__name__)
 NAME = "profile-dedupe"
 # State names are part of every savepoint: renaming one loses what it held (tests/unit/test_state_layouts.py).
 CONFIG_STATE = MapStateDescriptor("config", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
+# keyed by bucket: profiles by `tenant NUL profile` (engine.TenantStore); the handovers a merge waits
+# for by `tenant NUL message id` (merges.py)
 PROFILES_STATE = MapStateDescriptor("profiles", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
+HANDOVERS_STATE = MapStateDescriptor("handovers", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
 PARKED_STATE = ListStateDescriptor("parked", Types.PICKLED_BYTE_ARRAY())
 PARKED_DECODED = 50_000  # parked messages kept decoded (a few hundred bytes each)
 REPORT_EVERY_S = 2.0
@@ -65,11 +81,12 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
         self.profiles = CachedMapState(
             runtime_context.get_map_state(PROFILES_STATE), self.options.profile_cache, self.state_clock
         )
+        self.handovers = runtime_context.get_map_state(HANDOVERS_STATE)
         self.parking = ParkingLot(
             runtime_context.get_list_state(PARKED_STATE),
             self.options.retry_ms,
             # a message's order matters for the profiles it reads only (docs/profile-dedupe.md)
-            names=lambda parked: frozenset(profiles_read_by(self._parked_message(parked)[0])),
+            names=lambda parked: self._names(*self._parked_message(parked)[:2]),
         )
         spill = os.path.join(self.settings.data_dir, "profile-dedupe", "comparator")
         self.engine = DedupeEngine(
@@ -85,7 +102,8 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
         self.metrics = metrics
         self.totals = dict.fromkeys(FIELDS, 0)
         self.counters = {
-            name: metrics.counter(name) for name in FIELDS + ("profile_wait_timeouts", "config_wait_timeouts")
+            name: metrics.counter(name)
+            for name in FIELDS + ("profile_wait_timeouts", "config_wait_timeouts", "handovers", "handovers_unclaimed")
         }
         self.unflushed, self.unflushed_branches = Counter(), Counter()
         self.branch_counters = {}
@@ -160,24 +178,24 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
     # -- messages and profiles (keyed side) -------------------------------------------------------
 
     def process_element(self, value, ctx):
-        """`value` is a batch of one tenant's records, in arrival order (TenantBatches.java)."""
+        """`value` is a batch of one bucket's records, in arrival order (TenantBatches.java)."""
         self._load_config(ctx)
-        tenant = ctx.get_current_key()
-        self.profiles.begin(tenant)
+        bucket = ctx.get_current_key()
+        self.profiles.begin(bucket)
         records = (
             out
             for _o, key, raw in frames.unpack(bytes(value))
-            for out in self._on_record(raw, record_time(key, None), tenant, ctx)
+            for out in self._on_record(raw, record_time(key, None), bucket, ctx)
         )
         yield from framed(records, self.options.frame_records)
         self._end_batch(ctx)
 
     def on_timer(self, timestamp, ctx):
         self._load_config(ctx)
-        tenant = ctx.get_current_key()
-        self.profiles.begin(tenant)
-        if self.parking.size(tenant):
-            yield from framed(self._release(ctx, tenant), self.options.frame_records)
+        bucket = ctx.get_current_key()
+        self.profiles.begin(bucket)
+        if self.parking.size(bucket):
+            yield from framed(self._release(ctx, bucket), self.options.frame_records)
         self._end_batch(ctx)
 
     def _end_batch(self, ctx) -> None:
@@ -189,86 +207,160 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
             latencies = {"decide_p95_us": int(window.percentile(95)), "decide_p99_us": int(window.percentile(99))}
             log.info(format_report(self.subtask, self.totals, latencies))
 
-    def _on_record(self, raw: bytes, stamp: int | None, tenant: str, ctx):
-        """The outputs of one record of a batch; `stamp` is its Kafka timestamp (None if it has none)."""
+    def _on_record(self, original: bytes, stamp: int | None, bucket: str, ctx):
+        """The outputs of one record of a batch; `stamp` is its Kafka timestamp (None if it has none).
+        `original` may be a merge's marked copy for this bucket (buckets.py)."""
+        raw, copy = unmark(original, self.options.buckets)
         try:
             schema, record = self.encoders.decode(raw)
         except SerdeError as exc:
             self._count("messages")
-            yield self._reject(Rejection(Reason.INVALID_RECORD, str(exc)), raw, None)
+            yield self._reject(Rejection(Reason.INVALID_RECORD, str(exc)), original, None)
             return
         if schema == "identity_profile":
             user_id, update = profile_from_record(record)
-            self.engine.on_profile(self.profiles, user_id, update)
+            self.engine.on_profile(TenantStore(self.profiles, record["tenant"]), user_id, update)
             self._count("profiles")
-            if self.parking.size(tenant):
-                yield from self._release(ctx, tenant, touched=frozenset((user_id,)))
+            if self.parking.size(bucket):
+                yield from self._release(ctx, bucket, touched=names(record["tenant"], (user_id,)))
             return
-        self._count("messages")
+        if schema == "dedupe_handover":
+            yield from self._on_handover(record, bucket, ctx)
+            return
         if schema != "compute_message":
+            self._count("messages")
             yield self._reject(Rejection(Reason.INVALID_RECORD, f"a {schema} record on the compute input"), raw, record)
             return
         try:
             message = message_from_record(record)
         except Refusal as refusal:
-            yield self._reject(Rejection.of(refusal), raw, record)
+            if copy is None:  # a copy's refusal is its original's to report
+                self._count("messages")
+                yield self._reject(Rejection.of(refusal), raw, record)
             return
-        read = frozenset(profiles_read_by(message))
-        if self.parking.waits_behind(tenant, read) or not self._may_go(message, waited_ms=0):
+        role = roles(message, copy, self.options.buckets)
+        if role.survivor:
+            self._count("messages")
+            if role.remote_losers:
+                self._await_handovers(message, role)
+        if self.parking.waits_behind(bucket, self._names(message, copy)) or not self._may_go(message, role, 0):
             timers = ctx.timer_service()
-            parked = (raw, stamp)
-            self.parking.park(tenant, parked, timers.current_processing_time(), timers.register_processing_time_timer)
+            parked = (original, stamp)
+            self.parking.park(bucket, parked, timers.current_processing_time(), timers.register_processing_time_timer)
             self._count("waiting")
         else:
-            yield from self._handle(message, stamp)
+            yield from self._handle(message, role, stamp)
 
-    def _may_go(self, message, waited_ms: int) -> bool:
-        config_ready = self.config_wait.ready()
-        if self.config_wait.gave_up:
-            self.config_wait.gave_up = False
-            log.warning(
-                f"{NAME}: the config snapshot taken at submit time is still incomplete after "
-                f"{self.options.config_wait_ms} ms; going on without it"
-            )
-            self._count("config_wait_timeouts")
+    def _names(self, message, copy: int | None) -> frozenset:
+        """What a waiting message's order matters for: the profiles it reads here."""
+        role = roles(message, copy, self.options.buckets)
+        return names(message.tenant, profiles_read_by(message) if role.survivor else role.local_losers)
+
+    # -- merges across buckets (merges.py) --------------------------------------------------------
+
+    def _duplicate(self, message) -> bool:
+        packed = TenantStore(self.profiles, message.tenant).get(message.profile_id)
+        return packed is not None and message.message_id in packed[4]  # pack()'s `seen`
+
+    def _await_handovers(self, message, role: Roles) -> None:
+        """A merge that reads profiles of other buckets waits for their handovers (unless it is a copy
+        of a message already decided: that one reads nothing)."""
+        key = awaited_key(message)
+        if not self._duplicate(message) and self.handovers.get(key) is None:
+            self.handovers.put(key, dict.fromkeys(role.remote_losers))
+
+    def _handovers_in(self, message, role: Roles) -> bool:
+        if not role.remote_losers or self._duplicate(message):
+            return True
+        awaited = self.handovers.get(awaited_key(message))
+        # None: nothing awaited (the survivor was deleted since a copy of this merge was decided)
+        return awaited is None or all(v is not None for v in awaited.values())
+
+    def _on_handover(self, record: dict, bucket: str, ctx):
+        tenant, key = record["tenant"], f"{record['tenant']}\x00{record['message_id']}"
+        awaited = self.handovers.get(key)
+        if awaited is None or awaited.get(record["profile_id"], ()) is not None:
+            self._count("handovers_unclaimed")  # for a copy of a merge already decided
+            return
+        self.handovers.put(key, {**awaited, record["profile_id"]: packed_handover(record)})
+        if self.parking.size(bucket):
+            yield from self._release(ctx, bucket, touched=names(tenant, (record["survivor_id"],)))
+
+    def _hand_over(self, message, role: Roles, stamp: int | None):
+        """A loser copy: hand the merged profiles of this bucket over to the survivor's."""
+        store = TenantStore(self.profiles, message.tenant)
+        for profile_id in role.local_losers:
+            state = unpack(store.get(profile_id))
+            yield (*self.encoders.handover(handover_record(message, profile_id, state)), stamp)
+            store.put(profile_id, pack(merged_away(state, message.profile_id)))
+            self._count("handovers")
+
+    # -- deciding ---------------------------------------------------------------------------------
+
+    def _may_go(self, message, role: Roles, waited_ms: int) -> bool:
+        store = TenantStore(self.profiles, message.tenant)
         known = self.engine.known
-        profiles_known = known(self.profiles, message.profile_id) and (
-            message.trigger is not Trigger.PROFILE_MERGE
-            or all(known(self.profiles, p) for p in message.merged_profile_ids)
-        )
-        decided = verdict(config_ready, profiles_known, waited_ms, self.options.profile_wait_ms)
+        if not role.survivor:  # a loser copy needs its profiles only, not the config
+            profiles_known = all(known(store, p) for p in role.local_losers)
+            decided = verdict(True, profiles_known, waited_ms, self.options.profile_wait_ms)
+        else:
+            config_ready = self.config_wait.ready()
+            if self.config_wait.gave_up:
+                self.config_wait.gave_up = False
+                log.warning(
+                    f"{NAME}: the config snapshot taken at submit time is still incomplete after "
+                    f"{self.options.config_wait_ms} ms; going on without it"
+                )
+                self._count("config_wait_timeouts")
+            profiles_known = known(store, message.profile_id) and all(known(store, p) for p in role.local_losers)
+            decided = verdict(config_ready, profiles_known, waited_ms, self.options.profile_wait_ms)
+            if decided is not Verdict.WAIT and not self._handovers_in(message, role):
+                return False  # a handover always comes: never decided without it
         if decided is Verdict.GO_TIMED_OUT:
             self._count("profile_wait_timeouts")
         return decided is not Verdict.WAIT
 
-    def _release(self, ctx, tenant: str, touched: frozenset | None = None):
+    def _release(self, ctx, bucket: str, touched: frozenset | None = None):
         """Handle parked messages from the oldest while they can go; keep the rest, in order."""
         timers = ctx.timer_service()
+        buckets = self.options.buckets
 
         def may_go(parked, waited_ms: int) -> bool:
-            return self._may_go(self._parked_message(parked)[0], waited_ms)
+            message, copy, _stamp = self._parked_message(parked)
+            return self._may_go(message, roles(message, copy, buckets), waited_ms)
 
         for parked in self.parking.release(
-            tenant, timers.current_processing_time(), may_go, timers.register_processing_time_timer, touched
+            bucket, timers.current_processing_time(), may_go, timers.register_processing_time_timer, touched
         ):
             self._count("waiting", -1)
-            yield from self._handle(*self._parked_message(parked))
+            message, copy, stamp = self._parked_message(parked)
+            yield from self._handle(message, roles(message, copy, buckets), stamp)
 
-    def _parked_message(self, parked: tuple[bytes, int | None] | bytes):
-        """A parked message and its Kafka timestamp. A savepoint from before timestamps holds the bare
-        value (no timestamp)."""
-        raw, stamp = parked if isinstance(parked, tuple) else (parked, None)
-        return self._decode_parked(raw), stamp
+    def _parked_message(self, parked: tuple[bytes, int | None]):
+        """A parked message, the bucket it is a copy for (None: the original) and its Kafka timestamp."""
+        raw, stamp = parked
+        return (*self._decode_parked(raw), stamp)
 
     @functools.lru_cache(maxsize=PARKED_DECODED)  # noqa: B019 - one operator per process slot, for the job's life
-    def _decode_parked(self, raw: bytes):
+    def _decode_parked(self, original: bytes):
         """A parked message, decoded once while it waits (a release asks each waiting one again)."""
-        return message_from_record(self.encoders.decode(raw)[1])  # it passed these checks before
+        raw, copy = unmark(original, self.options.buckets)
+        return message_from_record(self.encoders.decode(raw)[1]), copy  # it passed these checks before
 
-    def _handle(self, message, stamp: int | None):
+    def _handle(self, message, role: Roles, stamp: int | None):
         """Yield the (output, key, value, timestamp) records of one message, stamped with the message's
         Kafka timestamp. One message in TIMING_SAMPLE has its
         steps timed (state, decide, encode): enough for percentiles, without timing every one."""
+        if not role.survivor:
+            yield from self._hand_over(message, role, stamp)
+            return
+        elsewhere, awaited = None, None
+        if role.remote_losers and not self._duplicate(message):
+            awaited = self.handovers.get(awaited_key(message)) or {}
+            elsewhere = {
+                p: handed_over(awaited[p], message.computation_id) if awaited.get(p) else EMPTY
+                for p in role.remote_losers
+            }
         self.handled += 1
         timed = self.handled % TIMING_SAMPLE == 0
         self.profiles.timing = timed
@@ -276,12 +368,15 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
         started, encoding = time.perf_counter() if timed else 0.0, 0.0
         self.state_clock[0] = 0.0
         encoders = self.encoders
-        for kind, record in self.engine.on_message(self.profiles, message, self.index, self.rollout, outcome):
+        store = TenantStore(self.profiles, message.tenant)
+        for kind, record in self.engine.on_message(store, message, self.index, self.rollout, outcome, elsewhere):
             encode_started = time.perf_counter() if timed else 0.0
             out = encoders.outbound(message, record) if kind == OUTBOUND else encoders.mismatch(message, record)
             if timed:
                 encoding += time.perf_counter() - encode_started
             yield (*out, stamp)
+        if awaited is not None:
+            self.handovers.remove(awaited_key(message))
         if stamp is not None:
             self.freshness.add(time.time() * 1000 - stamp)
         if timed:

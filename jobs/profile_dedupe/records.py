@@ -13,8 +13,8 @@ from common.serde.avro import AvroCodec
 from common.serde.fast_avro import OutboundEncoder
 
 JOB = "profile-dedupe"
-OUTPUTS = ("delivery.outbound", "dedupe.mismatches", "rejected")  # frame output index -> topic suffix
-OUTBOUND_OUT, MISMATCH_OUT, REJECTED_OUT = range(len(OUTPUTS))
+OUTPUTS = ("delivery.outbound", "dedupe.mismatches", "rejected", "dedupe.handovers")  # frame output -> topic
+OUTBOUND_OUT, MISMATCH_OUT, REJECTED_OUT, HANDOVER_OUT = range(len(OUTPUTS))
 
 
 class Encoders:
@@ -33,6 +33,13 @@ class Encoders:
 
     def mismatch(self, message: ComputeMessage, record: dict) -> tuple[int, bytes, bytes]:
         return MISMATCH_OUT, outbound_key(message), self.codec.encode("dedupe_mismatch", record)
+
+    def handover(self, record: dict) -> tuple[int, bytes, bytes]:
+        return (
+            HANDOVER_OUT,
+            f"{record['tenant']}:{record['survivor_id']}".encode(),
+            self.codec.encode("dedupe_handover", record),
+        )
 
     def rejection(self, rejection: Rejection, raw: bytes, record: dict | None, source: str) -> tuple[int, bytes, bytes]:
         record = record or {}

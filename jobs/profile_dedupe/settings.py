@@ -19,10 +19,16 @@ CONFIG_WAIT_MS = _knob(
 )
 WINDOW_HOURS = _knob("WINDOW_HOURS", 7 * 24, "event-time window in which a copy of a message is a duplicate")
 COMPARATOR_CAP = _knob("COMPARATOR_CAP", 10_000, "comparator keys held in memory before spilling to RocksDB")
-BATCH_RECORDS = _knob("BATCH_RECORDS", 1024, "per-tenant batch size handed to Python (records)")
-BATCH_DELAY_MS = _knob("BATCH_DELAY_MS", 50, "how long a per-tenant batch may wait to fill")
+BATCH_RECORDS = _knob("BATCH_RECORDS", 1024, "per-bucket batch size handed to Python (records)")
+BATCH_DELAY_MS = _knob("BATCH_DELAY_MS", 50, "how long a per-bucket batch may wait to fill")
 PROFILE_CACHE = _knob(
     "PROFILE_CACHE", 50_000, "profiles whose state each subtask keeps in a read cache (about 1.7 KB each)"
+)
+BUCKETS = _knob(
+    "BUCKETS",
+    16,
+    "buckets of (tenant, profile) the job is keyed by, evenly over the subtasks at any parallelism up to this "
+    "count; fixed for the life of a deployment: a savepoint restores only with the count it was taken with",
 )
 RETRY_MS = _knob("RETRY_MS", 200, "how often waiting messages are looked at again")
 FRAME_RECORDS = _knob(
@@ -39,6 +45,7 @@ class DedupeSettings:
     batch_records: int = setting(BATCH_RECORDS)
     batch_delay_ms: int = setting(BATCH_DELAY_MS)
     profile_cache: int = setting(PROFILE_CACHE)
+    buckets: int = setting(BUCKETS)
     retry_ms: int = setting(RETRY_MS)
     frame_records: int = setting(FRAME_RECORDS)
 

@@ -56,3 +56,50 @@ def test_the_application_mode_entry_point_builds_a_job(isolated_env):
     registry.job_module("api-unification").build(env, settings)
     plan = env.get_execution_plan()  # raises for an operator without a uid, as for `run`
     assert "schema gate" in plan and "exactly-once sink" in plan, plan[:500]
+
+
+def test_the_java_router_puts_a_profile_in_the_bucket_python_computes(isolated_env):
+    """profile-dedupe's operator tells which profiles of a merge are its own by the bucket it computes
+    (buckets.py); ProfileBuckets.java routes by the same rule, or a merge would wait forever."""
+    from pyflink.java_gateway import get_gateway
+
+    from common.contracts.compute import message_record
+    from common.contracts.profiles import ProfileIds
+    from common.flink.environment import job_environment
+    from common.serde.avro import AvroCodec
+    from harness.dedupe import profile_value
+    from jobs.profile_dedupe.buckets import bucket_of, unmark
+    from tests.unit.profile_dedupe.scenario import message
+
+    _env, settings = isolated_env
+    job_environment(settings, "profile-dedupe")  # the gateway, with the support jar
+    gateway, codec, buckets = get_gateway(), AvroCodec(), 16
+    flink = gateway.jvm.headwater.flink
+    headers = [
+        b"\xc3\x01" + codec.registry.current(n).fingerprint
+        for n in ("compute_message", "identity_profile", "dedupe_handover")
+    ]
+    names = gateway.new_array(gateway.jvm.java.lang.String, buckets)
+    for i in range(buckets):
+        names[i] = f"b{i}"
+    key = getattr(flink, "ProfileBuckets$Key")(*headers, names)
+    route = getattr(flink, "ProfileBuckets$Route")(*headers, buckets)
+    for n in range(200):
+        profile = f"p-{n}-é" if n % 3 else f"p-{n}"
+        merged = [profile, f"q-{n}", f"r-{n}", "p-1"]
+        raw = codec.encode(
+            "compute_message", message_record(message(profile=profile, trigger="profile_merge", merged=merged))
+        )
+        assert key.getKey(raw) == f"b{bucket_of('acme', profile, buckets)}"
+        assert (
+            key.getKey(profile_value(codec, "acme", profile, ProfileIds())) == f"b{bucket_of('acme', profile, buckets)}"
+        )
+        out = gateway.jvm.java.util.ArrayList()
+        route.flatMap(raw, gateway.jvm.org.apache.flink.api.common.functions.util.ListCollector(out))
+        copies = [unmark(bytes(v), buckets) for v in out]
+        assert all(body == raw for body, _b in copies)
+        assert [b for _body, b in copies][0] is None  # the original, to the survivor's bucket
+        wanted = {bucket_of("acme", p, buckets) for p in merged} - {bucket_of("acme", profile, buckets)}
+        assert sorted(b for _body, b in copies[1:]) == sorted(wanted)
+        assert [key.getKey(bytes(v)) for v in out][1:] == [f"b{b}" for _body, b in copies[1:]]
+    assert key.getKey(b"\xc3\x00\x00\x00\x00\x63 forged") == key.getKey(b"not avro")  # no bucket 99: as unreadable

@@ -3,7 +3,8 @@
 A scripted scenario of 10,000 computation messages for 1,000 profiles of two tenants (duplicates,
 merges, new ids, exits, trait changes; 4 destinations per computation, with and without dedupes_on,
 one disabled) goes through the job in two runs: the first is stopped with a savepoint half way, the
-second resumes from it and gets the rest, including copies of messages the first run already sent.
+second resumes from it at parallelism 2 and gets the rest, including copies of messages the first run
+already sent. Merges cross buckets, so their handovers go through hw.dedupe.handovers.
 hw.delivery.outbound must then hold exactly the events the rules give (the pure engine over the same
 input): nothing twice, nothing missing. The comparator runs too and must find no mismatch.
 
@@ -91,9 +92,10 @@ def test_10k_messages_once_and_only_once_across_a_savepoint(isolated_env, tmp_pa
     finally:
         job.kill()
     produce_messages(settings, second)
-    job = RunningJob("profile-dedupe", env, tmp_path / "run-b.log", "--from-savepoint", savepoint)
+    job = RunningJob("profile-dedupe", env, tmp_path / "run-b.log", "--from-savepoint", savepoint, "--parallelism", "2")
     try:
         b = _wait_until_done(job, len(second))
+        per_subtask = {r["subtask"]: r["messages"] for r in parse_reports(job.log.read_text(errors="replace"))}
         # read while the job runs: its last outputs become visible when the next checkpoint commits them
         outbound = _decoded(settings, "delivery.outbound", expect=len(expected))
         samples = prometheus.job_samples(settings.metrics_ports, settings.topic_prefix)
@@ -103,6 +105,9 @@ def test_10k_messages_once_and_only_once_across_a_savepoint(isolated_env, tmp_pa
     for report, count in ((a, len(first)), (b, len(second))):
         assert report["sent"] + report["dropped"] + report["duplicates"] + report["rejected"] == count, report
         assert report["rejected"] == 0 and report["mismatches"] == 0
+    # keyed by profile: the two tenants' messages spread over both subtasks after the rescale
+    assert sorted(per_subtask) == [0, 1], per_subtask
+    assert all(0.35 <= n / len(second) <= 0.65 for n in per_subtask.values()), per_subtask
     assert a["duplicates"] + b["duplicates"] == len(scenario.messages) - len({m.message_id for m in scenario.messages})
 
     twice = [e for e, n in Counter(r["event_id"] for r in outbound).items() if n > 1]

@@ -1,9 +1,10 @@
 """Savepoints written by an earlier release restore into this code (tests/fixtures/savepoints/).
 
 Each job is started from its fixture savepoint (made by commit 18163ca, release 0.1), then reads
-records sent after it. (reaction-streaming's and action-streaming's 0.1 savepoints are refused instead,
-on purpose and in one line: CHANGELOG.md.) What it writes must follow from the *restored* state: the same
-outputs as the pure rules run over the fixture's inputs and then these records. A job that lost or
+records sent after it. (reaction-streaming's, action-streaming's and profile-dedupe's 0.1 savepoints
+are refused instead, on purpose and in one line: CHANGELOG.md.) What it writes must follow from the
+*restored* state: the same outputs as the pure rules run over the fixture's inputs and then these
+records. A job that lost or
 misread its state (a renamed state, a changed uid, a value that no longer unpickles) writes something
 else, or fails to start.
 
@@ -18,7 +19,6 @@ import os
 import subprocess
 import sys
 import time
-from collections import Counter
 
 import pytest
 from confluent_kafka import Producer
@@ -26,13 +26,9 @@ from pymongo import MongoClient
 
 from common import config
 from common.contracts.actions import action_from_record
-from common.contracts.compute import message_from_record
-from common.contracts.destinations import destination_from_record
-from common.contracts.profiles import profile_from_record
 from common.kafka.admin import admin_client, ensure_topics
 from common.serde.avro import AvroCodec
 from common.topics import topic
-from harness.dedupe import Scenario, expected_outbound
 from harness.jobs import RunningJob
 from harness.kafka import Collector
 from tests.fixtures.savepoints import inputs as fixture
@@ -118,6 +114,8 @@ def test_api_unification_restores_the_tenant_schema(fixture_topics, tmp_path):
         ("reaction-streaming", "operator reaction-streaming-apply-deltas of reaction-streaming (state pending)"),
         # 0.3 keys action-streaming below the tenant: the tenant-keyed state has no place to go
         ("action-streaming", "of action-streaming (state "),
+        # 0.3 keys profile-dedupe by buckets of (tenant, profile)
+        ("profile-dedupe", "of profile-dedupe (state "),
     ],
 )
 def test_a_0_1_savepoint_that_no_longer_fits_is_refused_in_one_line(fixture_topics, job, operator):
@@ -138,30 +136,3 @@ def test_a_0_1_savepoint_that_no_longer_fits_is_refused_in_one_line(fixture_topi
     assert errors[0].startswith(f"headwater: error: savepoint {savepoint} does not fit {job}"), errors
     assert "CHANGELOG.md" in errors[0] and "Traceback" not in done.stderr
     assert operator in errors[0], errors
-
-
-def test_profile_dedupe_restores_profiles_and_config(fixture_topics, tmp_path):
-    env, settings = fixture_topics
-    records = fixture.profile_dedupe_inputs(CODEC)
-    destinations = [destination_from_record(CODEC.decode(v)) for v in records["destinations.config"]]
-    profiles = [(fixture.TENANT, *profile_from_record(CODEC.decode(v))) for v in records["identity.profiles"]]
-    first = [message_from_record(CODEC.decode(v)) for v in records["compute.output"]]
-    after_values = fixture.profile_dedupe_after(CODEC)
-    after = [message_from_record(CODEC.decode(v)) for v in after_values]
-    already = len(expected_outbound(Scenario(destinations, profiles, first)))
-    want = expected_outbound(Scenario(destinations, profiles, first + after))[already:]
-    assert want, "the scenario sends something after the restore"
-    # The config and profile records are sent again, but the restored offsets skip them: the destinations,
-    # the profiles and fix-m1 reach the job only through its restored state.
-    _send(settings, "profile-dedupe", {"compute.output": after_values})
-    job = _restore("profile-dedupe", env, tmp_path)
-    try:
-        outbound = _collect(settings, "delivery.outbound", len(want), job)
-        sent = [CODEC.decode(v) for v in outbound.values]
-        assert Counter(map(_canonical, sent)) == Counter(map(_canonical, want))
-    finally:
-        job.kill()
-
-
-def _canonical(record: dict) -> tuple:
-    return tuple(sorted((k, repr(v)) for k, v in record.items()))

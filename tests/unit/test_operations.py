@@ -143,3 +143,21 @@ def test_a_refused_savepoint_names_the_retired_operator_and_its_state():
     unknown = trace.replace(operator_id("reaction-streaming-apply-deltas"), "0" * 32)
     line = str(submission_error("reaction-streaming", "file:///sp", RuntimeError(unknown)))
     assert f"state of operator {'0' * 32}, which is not one of this version's" in line
+
+
+def test_a_savepoint_taken_with_another_bucket_or_shard_count_names_the_count():
+    """Operators laid out for a count (common/flink/uids.SIZED) name it in their uid; a savepoint taken
+    with another count is refused naming the setting and the count to run with."""
+    from common.flink.retired_uids import operator_id
+    from common.flink.uids import SIZED
+    from jobs.profile_dedupe.buckets import batches_uid, decide_uid
+    from jobs.reaction_streaming.job import apply_uid
+
+    for uid in (decide_uid("profile-dedupe", 32), batches_uid("profile-dedupe", 32), apply_uid(32)):
+        assert any(template.format(32) == uid for template in SIZED), f"{uid} is not in uids.SIZED"
+    trace = (
+        f"Cannot map checkpoint/savepoint state for operator {operator_id(decide_uid('profile-dedupe', 32))} "
+        "to the new program, because the operator is not available in the new program."
+    )
+    line = str(submission_error("profile-dedupe", "file:///sp", RuntimeError(trace)))
+    assert "operator profile-dedupe-decide-32-buckets, laid out for HEADWATER_DEDUPE_BUCKETS=32" in line

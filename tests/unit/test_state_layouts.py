@@ -28,10 +28,12 @@ from jobs.action_streaming.levels import DeviceInfo, KeyState, Payload, Shipment
 from jobs.api_unification import operators as unification_operators
 from jobs.api_unification.tenant_schema import TenantSchema, pack_schema, unpack_schema
 from jobs.profile_dedupe import operators as dedupe_operators
+from jobs.profile_dedupe.buckets import batches_uid, decide_uid
 from jobs.profile_dedupe.profiles import Membership, ProfileState, pack, unpack
 from jobs.reaction_streaming import operators as reaction_operators
 from jobs.reaction_streaming.parking import Parked
 
+DEDUPE_UID = decide_uid("profile-dedupe", 16)  # HEADWATER_DEDUPE_BUCKETS' default
 GOLDEN = REPO_ROOT / "tests" / "fixtures" / "state_layouts.json"
 
 SCHEMA = TenantSchema({"purchased", "app_opened"}, {"purchased\x1ftotal": "number"}, {"plan": "string"})
@@ -113,27 +115,34 @@ def layouts() -> dict[str, dict]:
             "packed": repr(Parked({3}, [b"\xc3\x01..."]).pack()),
         },
         "profile-dedupe/profiles": {
-            "uid": "profile-dedupe-decide",
+            "uid": DEDUPE_UID,
             "state": dedupe_operators.PROFILES_STATE.name,
-            "kind": "map: profile id -> profile",
+            "kind": "map: tenant NUL profile id -> profile",
             "packed": repr(pack(PROFILE)),
         },
+        "profile-dedupe/handovers": {
+            "uid": DEDUPE_UID,
+            "state": dedupe_operators.HANDOVERS_STATE.name,
+            "kind": "map: tenant NUL merge message id -> {merged profile of another bucket: its handover "
+            "(ids, known, member, messaged) or None while it has not come}",
+            "packed": repr({"p-3": ((("email", "a@x.io", 5),), True, True, ("email-1",)), "p-4": None}),
+        },
         "profile-dedupe/parked": {
-            "uid": "profile-dedupe-decide",
+            "uid": DEDUPE_UID,
             "state": dedupe_operators.PARKED_STATE.name,
-            "kind": "list: ((raw compute_message value, its Kafka timestamp or None), parked at ms); "
-            "before timestamps the bare value (read as unstamped)",
+            "kind": "list: ((raw compute_message value, or a merge's copy marked for this bucket; its Kafka "
+            "timestamp or None), parked at ms)",
             "packed": repr(((b"\xc3\x01...", 900), 1_000)),
         },
         "profile-dedupe/pending_times": {
-            "uid": "profile-dedupe-batches",
+            "uid": batches_uid("profile-dedupe", 16),
             "state": "pending_times",
             "kind": "list: the Kafka timestamps (Java long) of the batcher's pending records, oldest first "
-            "(TenantBatches.java, BESIDE); after a restore from before it, shorter than `pending`",
+            "(TenantBatches.java, BESIDE)",
             "packed": repr(1_700_000_000_000),
         },
         "profile-dedupe/config": {
-            "uid": "profile-dedupe-decide",
+            "uid": DEDUPE_UID,
             "state": dedupe_operators.CONFIG_STATE.name,
             "kind": "broadcast map: config key -> (schema name, decoded record, digest)",
             "packed": repr(("destination", {"tenant": "acme", "destination_id": "d"}, "0123456789abcdef")),

@@ -123,6 +123,8 @@ def _sent(outputs) -> list[str]:
 
 
 def _driver(tmp_path, **options) -> OperatorDriver:
+    """One bucket, by default: every profile's state in one key, as the tests below expect."""
+    options.setdefault("buckets", 1)
     settings = config.load({"HEADWATER_DATA_DIR": str(tmp_path)})
     driver = OperatorDriver(DedupeMessages(settings, DedupeSettings(**options), expected={}))
     hook = Destination(T, "hook", "webhook", ("aud-1",))
@@ -199,17 +201,6 @@ def test_outbound_events_carry_the_message_timestamp_through_waiting_and_freshne
     freshness = {name: c.count for name, c in driver.runtime.metrics.counters.items() if name.startswith("fresh")}
     assert 9_000 <= freshness["freshness_max_ms"] < 60_000
     assert 5_000 <= freshness["freshness_p50_ms"] <= freshness["freshness_max_ms"]
-
-
-def test_a_message_parked_before_timestamps_is_released_unstamped(tmp_path):
-    """A savepoint from before profile-dedupe carried timestamps holds the bare value."""
-    driver = _driver(tmp_path, profile_wait_ms=1000, retry_ms=200)
-    driver.runtime.current_key = T
-    driver.function.parking.state.update([(_message("m-1", "p-9"), 0)])
-    released = driver.element(_batch(_profile("p-9")), key=T)
-    assert [(CODEC.decode(v)["message_id"], t) for f in released for o, _k, v, t in frames.unpack_stamped(f)] == [
-        ("m-1", None)
-    ]
 
 
 def test_the_size_cache_is_bounded_and_never_wrong():

@@ -80,22 +80,9 @@ public final class TenantBatches extends KeyedProcessFunction<Object, byte[], Ro
                 if (value.length < 11 || (value[0] & 0xff) != 0xC3 || value[1] != 0x01) {
                     return "";
                 }
-                int pos = 10;
-                long raw = 0;
-                int shift = 0;
-                while (true) {
-                    byte b = value[pos++];
-                    raw |= (long) (b & 0x7f) << shift;
-                    if ((b & 0x80) == 0) {
-                        break;
-                    }
-                    shift += 7;
-                }
-                long length = (raw >>> 1) ^ -(raw & 1);
-                if (length < 0 || pos + length > value.length) {
-                    return "";
-                }
-                return new String(value, pos, (int) length, StandardCharsets.UTF_8);
+                AvroReader reader = new AvroReader(value, 10);
+                reader.string();
+                return new String(value, reader.start, reader.length, StandardCharsets.UTF_8);
             } catch (RuntimeException e) {
                 return "";
             }

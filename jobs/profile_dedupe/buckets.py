@@ -1,0 +1,77 @@
+"""profile-dedupe's keys: a fixed number of buckets of (tenant, profile), so that one tenant's messages
+spread over every subtask, while one profile's records all meet in one place and in order.
+
+The routing runs in Java (common/flink/java/.../ProfileBuckets.java) before the batches are built;
+this module computes the same bucket in Python, for the operator to tell which profiles of a merge
+are its own. A merge reaches its survivor's bucket as it is, and every other bucket of a profile it
+merges as a marked copy (`MARK`, the bucket, the record): there that bucket hands what it remembers of
+the profile over to the survivor's (docs/profile-dedupe.md, "Keyed by profile").
+
+The bucket count is part of the operator's uid (`decide_uid`): the state of a profile only means
+something under the bucket it hashes to, so a savepoint taken with another count fails to restore,
+clearly, instead of hiding profiles under the wrong keys.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+MARK = b"\xc3\x00"  # not an Avro single-object header (C3 01): no record starts so
+MARKED = len(MARK) + 4
+SIZED_UID = "{job}-{what}-{count}-buckets"  # one of common/flink/uids.SIZED
+
+
+def bucket_of(tenant: str, profile_id: str, buckets: int) -> int:
+    """CRC32 of tenant, a 0 byte and profile id (UTF-8), modulo the count: ProfileBuckets.bucket."""
+    return zlib.crc32(tenant.encode() + b"\x00" + profile_id.encode()) % buckets
+
+
+def unmark(raw: bytes, buckets: int) -> tuple[bytes, int | None]:
+    """(the record, the bucket of a marked copy), or (raw, None) for a record as it came."""
+    if len(raw) > MARKED and raw[:2] == MARK:
+        (bucket,) = struct.unpack_from(">i", raw, 2)
+        if 0 <= bucket < buckets:
+            return raw[MARKED:], bucket
+    return raw, None
+
+
+def decide_uid(job: str, buckets: int) -> str:
+    return SIZED_UID.format(job=job, what="decide", count=buckets)
+
+
+def batches_uid(job: str, buckets: int) -> str:
+    return SIZED_UID.format(job=job, what="batches", count=buckets)
+
+
+def route_by_profile(
+    records, codec, buckets: int, max_parallelism: int, batch_records: int, batch_delay_ms: int, job: str
+):
+    """`records` (raw values of hw.compute.output, hw.identity.profiles and hw.dedupe.handovers) routed
+    to their buckets and batched per bucket (common/flink/batches.py), keyed by the bucket's name."""
+    from pyflink.datastream.data_stream import DataStream
+    from pyflink.java_gateway import get_gateway
+
+    from common.flink.batches import Timestamps, keyed_batches
+    from common.flink.keys import spread_names
+
+    gateway = get_gateway()
+    flink = gateway.jvm.headwater.flink
+    headers = [
+        b"\xc3\x01" + codec.registry.current(name).fingerprint
+        for name in ("compute_message", "identity_profile", "dedupe_handover")
+    ]
+    names = gateway.new_array(gateway.jvm.java.lang.String, buckets)
+    for i, name in enumerate(spread_names(buckets, max_parallelism)):
+        names[i] = name
+    routed = DataStream(records._j_data_stream.flatMap(getattr(flink, "ProfileBuckets$Route")(*headers, buckets)))
+    routed.uid(f"{job}-route-merges").name("merges to every bucket they read")
+    return keyed_batches(
+        routed,
+        getattr(flink, "ProfileBuckets$Key")(*headers, names),
+        batch_records,
+        batch_delay_ms,
+        uid=batches_uid(job, buckets),
+        timestamps=Timestamps.BESIDE,
+        what=f"per-bucket batches of {buckets} (tenant, profile) buckets",
+    )
