@@ -72,8 +72,10 @@ def main() -> None:
         default=500_000,
         help="backlog of computation messages (long enough that start-up warm-up is a small part of it)",
     )
-    ap.add_argument("--tenants", type=int, default=4, help="tenants (the job is keyed by tenant)")
-    ap.add_argument("--profiles", type=int, default=20_000, help="profiles per tenant")
+    ap.add_argument(
+        "--tenants", type=int, default=1, help="tenants (one spreads over every subtask: the job is keyed by profile)"
+    )
+    ap.add_argument("--profiles", type=int, default=80_000, help="profiles per tenant")
     ap.add_argument("--parallelism", type=int, default=1)
     ap.add_argument("--rate", type=int, default=2000, help="messages/s in the latency phase")
     ap.add_argument("--seconds", type=int, default=20)

@@ -24,7 +24,6 @@ from common.config import Settings
 from common.contracts.actions import action_from_record
 from common.contracts.compute import ComputeMessage, Trigger
 from common.contracts.profiles import profile_from_record
-from common.contracts.routing import LINK
 from common.flink.cluster import FlinkCluster
 from common.flink.kafka import client_name
 from common.serde.avro import AvroCodec
@@ -32,9 +31,9 @@ from common.topics import topic
 from harness.dedupe import Scenario, expected_outbound, produce_config, produce_messages, tenant_destinations
 from harness.jobs import SubmittedJob, headwater
 from harness.kafka import Collector
-from harness.models.identity_network import TIMING_FIELDS
+from harness.models.identity_network import TIMING_FIELDS, documents
 from harness.models.mongo import is_live
-from harness.routed import caps_for, enriched_ids, live_documents, wanted, without_versions
+from harness.routed import caps_for, enriched_ids, home_records, wanted, without_versions
 from jobs.action_streaming.job import OUTPUTS as ACTION_OUTPUTS
 
 JOBS = ("api-unification", "action-streaming", "reaction-streaming", "profile-dedupe")
@@ -153,22 +152,25 @@ class Pipeline:
         them, which api-unification's subtasks interleave by timing (harness/routed.wait_for_documents)."""
         records, rejected = self.topics["unified.actions"], self.topics["rejected"]
         deadline = time.monotonic() + timeout
-        refused, messages = 0, []
-        while time.monotonic() < deadline:
+        refused, messages, read, read_rejected = 0, [], 0, 0
+        while time.monotonic() < deadline:  # each record decoded once: the cluster shares these cores
             records.poll_for(1)
             rejected.poll_for(0.5)
-            refused = sum(1 for v in rejected.values if self._whole_refusal_of_api_unification(v))
-            messages = self._messages()
+            refused += sum(1 for v in rejected.values[read_rejected:] if self._whole_refusal_of_api_unification(v))
+            messages += map(action_from_record, home_records(self.codec, self._valid(records.values[read:])))
+            read, read_rejected = len(records.values), len(rejected.values)
             if len(messages) + refused >= produced:
                 break
         assert len(messages) + refused == produced, f"{len(messages)} messages + {refused} refusals for {produced}"
         self.verified.actions, self.verified.refused = len(messages), refused
         want = without_versions(wanted(messages, caps_for(messages))[0])
-        deltas = self.topics["state.deltas"]
+        deltas, decoded, read = self.topics["state.deltas"], [], 0
         got: dict = {}
         while time.monotonic() < deadline:
             deltas.poll_for(3)
-            got = without_versions(live_documents(self.codec, self._valid(deltas.values)))
+            decoded += map(self.codec.decode, self._valid(deltas.values[read:]))
+            read = len(deltas.values)
+            got = without_versions(documents(decoded))
             if got == want:
                 break
         differ = [k for k in want if got.get(k) != want[k]] + [k for k in got if k not in want]
@@ -181,11 +183,6 @@ class Pipeline:
         known = {m.message_id: len(m.events) for m in messages}
         assert all(index < known.get(message_id, 0) for message_id, index in enriched), "an event of no message"
         self.verified.events, self.verified.want = len(enriched), want
-
-    def _messages(self) -> list:
-        """The unified messages on hw.unified.actions: each one's home record, in the order read."""
-        decoded = (self.codec.decode(v) for v in self._valid(self.topics["unified.actions"].values))
-        return [action_from_record(r) for r in decoded if r["kind"] != LINK]
 
     def _whole_refusal_of_api_unification(self, value: bytes) -> bool:
         record = self.codec.decode(value)

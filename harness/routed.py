@@ -31,10 +31,15 @@ def produce_routed(settings, actions: list[Action]) -> int:
     return n
 
 
+def home_records(codec: AvroCodec, values) -> list[dict]:
+    """The unified messages among routed records, in the order given: each one's home record (a link
+    is not a message). A message written twice is here twice."""
+    return [r for r in map(codec.decode, values) if r["kind"] != LINK]
+
+
 def messages_in(codec: AvroCodec, values: list[bytes]) -> dict[str, dict]:
     """The unified messages among routed records: message id -> its home record (links left out)."""
-    records = (codec.decode(v) for v in values)
-    return {r["message_id"]: r for r in records if r["kind"] != LINK}
+    return {r["message_id"]: r for r in home_records(codec, values)}
 
 
 def wait_for_messages(collector: Collector, count: int, timeout: float, alive=lambda: True) -> dict[str, dict]:

@@ -6,6 +6,7 @@ merges across buckets (merges.py), waiting (parking.py), config readiness (confi
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import time
 from collections import Counter
@@ -86,7 +87,7 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
             runtime_context.get_list_state(PARKED_STATE),
             self.options.retry_ms,
             # a message's order matters for the profiles it reads only (docs/profile-dedupe.md)
-            names=lambda parked: self._names(*self._parked_message(parked)[:2]),
+            names=lambda parked: self._parked_names(parked[0]),
         )
         spill = os.path.join(self.settings.data_dir, "profile-dedupe", "comparator")
         self.engine = DedupeEngine(
@@ -178,17 +179,27 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
     # -- messages and profiles (keyed side) -------------------------------------------------------
 
     def process_element(self, value, ctx):
-        """`value` is a batch of one bucket's records, in arrival order (TenantBatches.java)."""
+        """`value` is a batch of one bucket's records, in arrival order (TenantBatches.java).
+
+        What a profile or a handover lets go is asked once, after the batch: a message that arrives
+        behind a waiting one in the same batch waits behind it, so each profile keeps its order, and
+        the waiting room is read once per batch, not once per record (a backlog parks hundreds of
+        merges per bucket while their handovers come)."""
         self._load_config(ctx)
         bucket = ctx.get_current_key()
         self.profiles.begin(bucket)
+        self.touched = set()
         records = (
             out
             for _o, key, raw in frames.unpack(bytes(value))
             for out in self._on_record(raw, record_time(key, None), bucket, ctx)
         )
-        yield from framed(records, self.options.frame_records)
+        yield from framed(itertools.chain(records, self._release_touched(ctx, bucket)), self.options.frame_records)
         self._end_batch(ctx)
+
+    def _release_touched(self, ctx, bucket: str):
+        if self.touched and self.parking.size(bucket):
+            yield from self._release(ctx, bucket, touched=frozenset(self.touched))
 
     def on_timer(self, timestamp, ctx):
         self._load_config(ctx)
@@ -221,11 +232,10 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
             user_id, update = profile_from_record(record)
             self.engine.on_profile(TenantStore(self.profiles, record["tenant"]), user_id, update)
             self._count("profiles")
-            if self.parking.size(bucket):
-                yield from self._release(ctx, bucket, touched=names(record["tenant"], (user_id,)))
+            self.touched.add((record["tenant"], user_id))
             return
         if schema == "dedupe_handover":
-            yield from self._on_handover(record, bucket, ctx)
+            self._on_handover(record)
             return
         if schema != "compute_message":
             self._count("messages")
@@ -276,15 +286,14 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
         # None: nothing awaited (the survivor was deleted since a copy of this merge was decided)
         return awaited is None or all(v is not None for v in awaited.values())
 
-    def _on_handover(self, record: dict, bucket: str, ctx):
+    def _on_handover(self, record: dict) -> None:
         tenant, key = record["tenant"], f"{record['tenant']}\x00{record['message_id']}"
         awaited = self.handovers.get(key)
         if awaited is None or awaited.get(record["profile_id"], ()) is not None:
             self._count("handovers_unclaimed")  # for a copy of a merge already decided
             return
         self.handovers.put(key, {**awaited, record["profile_id"]: packed_handover(record)})
-        if self.parking.size(bucket):
-            yield from self._release(ctx, bucket, touched=names(tenant, (record["survivor_id"],)))
+        self.touched.add((tenant, record["survivor_id"]))
 
     def _hand_over(self, message, role: Roles, stamp: int | None):
         """A loser copy: hand the merged profiles of this bucket over to the survivor's."""
@@ -340,6 +349,11 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
         """A parked message, the bucket it is a copy for (None: the original) and its Kafka timestamp."""
         raw, stamp = parked
         return (*self._decode_parked(raw), stamp)
+
+    @functools.lru_cache(maxsize=PARKED_DECODED)  # noqa: B019 - one operator per process slot, for the job's life
+    def _parked_names(self, original: bytes) -> frozenset:
+        """The names of a parked message (asked of every waiting one on each release)."""
+        return self._names(*self._decode_parked(original))
 
     @functools.lru_cache(maxsize=PARKED_DECODED)  # noqa: B019 - one operator per process slot, for the job's life
     def _decode_parked(self, original: bytes):
