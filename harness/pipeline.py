@@ -31,9 +31,9 @@ from common.topics import topic
 from harness.dedupe import Scenario, expected_outbound, produce_config, produce_messages, tenant_destinations
 from harness.jobs import SubmittedJob, headwater
 from harness.kafka import Collector
-from harness.models.identity_network import TIMING_FIELDS, documents
+from harness.models.identity_network import TIMING_FIELDS
 from harness.models.mongo import is_live
-from harness.routed import caps_for, enriched_ids, home_records, wanted, without_versions
+from harness.routed import LiveFolding, caps_for, enriched_ids, home_records, wanted, without_versions
 from jobs.action_streaming.job import OUTPUTS as ACTION_OUTPUTS
 
 JOBS = ("api-unification", "action-streaming", "reaction-streaming", "profile-dedupe")
@@ -164,13 +164,13 @@ class Pipeline:
         assert len(messages) + refused == produced, f"{len(messages)} messages + {refused} refusals for {produced}"
         self.verified.actions, self.verified.refused = len(messages), refused
         want = without_versions(wanted(messages, caps_for(messages))[0])
-        deltas, decoded, read = self.topics["state.deltas"], [], 0
+        deltas, folding, read = self.topics["state.deltas"], LiveFolding(self.codec), 0
         got: dict = {}
         while time.monotonic() < deadline:
             deltas.poll_for(3)
-            decoded += map(self.codec.decode, self._valid(deltas.values[read:]))
+            folding.add(self._valid(deltas.values[read:]))
             read = len(deltas.values)
-            got = without_versions(documents(decoded))
+            got = without_versions(folding.live())
             if got == want:
                 break
         differ = [k for k in want if got.get(k) != want[k]] + [k for k in got if k not in want]

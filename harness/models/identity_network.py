@@ -31,7 +31,10 @@ TIMING_FIELDS = ("last_message_id",)
 def documents(deltas: list[dict], *, tombstones: bool = False) -> dict[tuple[str, str], dict]:
     """The MongoDB documents decoded `deltas` make (live ones, or with `tombstones` all of them),
     without timing fields."""
-    docs = mongo.fold(deltas, tombstones=tombstones)
+    return without_timing(mongo.fold(deltas, tombstones=tombstones))
+
+
+def without_timing(docs: dict) -> dict:
     return {key: {k: v for k, v in doc.items() if k not in TIMING_FIELDS} for key, doc in docs.items()}
 
 

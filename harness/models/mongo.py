@@ -95,11 +95,26 @@ def apply_update(doc: dict | None, version: int, update: dict | None, replacemen
     return doc
 
 
+class Folding:
+    """Documents as deltas are applied, a few at a time: a test that polls a growing topic applies
+    each delta once, not the whole topic on every poll."""
+
+    def __init__(self):
+        self.docs: dict[tuple[str, str], dict] = {}
+
+    def apply(self, deltas) -> None:
+        docs = self.docs
+        for delta in deltas:
+            key = (delta["collection"], delta["doc_id"])
+            docs[key] = apply_delta(docs.get(key), delta)
+
+    def documents(self, *, tombstones: bool = False) -> dict[tuple[str, str], dict]:
+        return {key: doc for key, doc in self.docs.items() if tombstones or is_live(doc)}
+
+
 def fold(deltas: list[dict], *, tombstones: bool = False) -> dict[tuple[str, str], dict]:
     """Documents by (collection, _id) after applying `deltas` in order: the live ones, or with
     `tombstones` every document as MongoDB holds it."""
-    docs: dict[tuple[str, str], dict] = {}
-    for delta in deltas:
-        key = (delta["collection"], delta["doc_id"])
-        docs[key] = apply_delta(docs.get(key), delta)
-    return {key: doc for key, doc in docs.items() if tombstones or is_live(doc)}
+    folding = Folding()
+    folding.apply(deltas)
+    return folding.documents(tombstones=tombstones)
