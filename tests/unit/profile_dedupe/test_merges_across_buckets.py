@@ -132,9 +132,9 @@ def _canonical(record: dict) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in record.items()))
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 def test_the_outbound_events_equal_one_engine_reading_every_profile_in_order(tmp_path, seed):
-    scenario = generate(seed=seed, messages=1_500, profiles_per_tenant=40, destinations_per_message=4)
+    scenario = generate(seed=seed, messages=1_000, profiles_per_tenant=40, destinations_per_message=4)
     rollout = Rollout(comparator=True)
     pipeline = Pipeline(tmp_path, random.Random(seed))
     pipeline.config(scenario, rollout)
