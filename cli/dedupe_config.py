@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from cli.produce import write_one
 from common.config import Settings
 from common.contracts.destinations import (
     DESTINATION_KINDS,
@@ -26,16 +27,6 @@ from jobs.profile_dedupe.config import latest_config
 
 class DedupeConfigError(HeadwaterError, ValueError):
     pass
-
-
-def _write(settings: Settings, topic_name: str, key: str, value: bytes) -> None:
-    from cli.produce import ProduceError, producer
-
-    errors: list[str] = []
-    p = producer(settings)
-    p.produce(topic_name, value, key=key.encode(), on_delivery=lambda err, _m: err and errors.append(str(err)))
-    if p.flush(30) or errors:
-        raise ProduceError(f"could not write to {topic_name}: {errors[0] if errors else 'not acknowledged in 30 s'}")
 
 
 def _latest(settings: Settings, suffix: str, codec: AvroCodec) -> dict[str, tuple[str, dict, bytes]]:
@@ -62,7 +53,7 @@ def put_destination(
         raise DedupeConfigError("--computations: name at least one computation id (comma-separated)")
     destination = Destination(tenant, destination_id, kind, tuple(computations), dedupes_on, enabled)
     codec = AvroCodec()
-    _write(
+    write_one(
         settings,
         topic(settings.topic_prefix, "destinations.config"),
         destination.key,
@@ -88,7 +79,7 @@ def delete_destination(settings: Settings, tenant: str, destination_id: str) -> 
             f"tenant {tenant!r} has no destination {destination_id!r} (`headwater destinations list` shows them)"
         )
     codec = AvroCodec()
-    _write(
+    write_one(
         settings,
         topic(settings.topic_prefix, "destinations.config"),
         current[destination_id].key,
@@ -146,7 +137,7 @@ def set_rollout(
         rollout = replace(rollout, **changes)
     except RolloutError as exc:
         raise DedupeConfigError(str(exc)) from None
-    _write(
+    write_one(
         settings,
         topic(settings.topic_prefix, "dedupe.rollout"),
         "rollout",

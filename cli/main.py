@@ -197,6 +197,28 @@ def _parser() -> argparse.ArgumentParser:
     delete.add_argument("--tenant", required=True)
     delete.add_argument("--id", required=True, dest="destination_id")
 
+    audiences = sub.add_parser(
+        "audiences",
+        help="manage each tenant's audience definitions (hw.audiences.config, for audience-computation)",
+    )
+    audiences_sub = audiences.add_subparsers(dest="action", required=True, metavar="ACTION")
+    put = audiences_sub.add_parser(
+        "put",
+        help="create or replace an audience: a condition over user attributes and recent events",
+        description="The condition is JSON, or @FILE: "
+        '{"all": [...]}, {"any": [...]}, {"not": ...}, {"attribute": A, "equals": V}, {"attribute": A, "in": [...]}, '
+        '{"attribute": A, "min": X, "max": Y}, {"attribute": A, "exists": true}, '
+        '{"event": E, "at_least": K, "days": D}, {"event": E, "none_in_days": D} (docs/audiences.md).',
+    )
+    put.add_argument("--tenant", required=True)
+    put.add_argument("--id", required=True, dest="audience_id", help="audience id (a computation id downstream)")
+    put.add_argument("--condition", required=True, help="the condition as JSON, or @FILE")
+    listing = audiences_sub.add_parser("list", help="print the current audience definitions")
+    listing.add_argument("--tenant", help="only this tenant's")
+    delete = audiences_sub.add_parser("delete", help="remove an audience")
+    delete.add_argument("--tenant", required=True)
+    delete.add_argument("--id", required=True, dest="audience_id")
+
     rollout = sub.add_parser("rollout", help="profile-dedupe's rollout levers: flag, gate, comparator")
     rollout_sub = rollout.add_subparsers(dest="action", required=True, metavar="ACTION")
     rollout_sub.add_parser("show", help="print the current levers")
@@ -463,6 +485,20 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
                     f"{d.tenant:<12} {d.destination_id:<20} {d.kind:<9} {d.dedupes_on or '-':<12} "
                     f"{'yes' if d.enabled else 'no':<8} {','.join(d.computations)}"
                 )
+        return 0
+    if args.command == "audiences":
+        from cli import audiences
+
+        if args.action == "put":
+            audience = audiences.put_audience(settings, args.tenant, args.audience_id, args.condition)
+            log.info(f"audience {audience.key} written")
+        elif args.action == "delete":
+            audiences.delete_audience(settings, args.tenant, args.audience_id)
+            log.info(f"audience {args.tenant}:{args.audience_id} deleted")
+        else:
+            log.info(f"{'TENANT':<12} {'ID':<20} CONDITION")
+            for tenant, audience_id, condition in audiences.list_audiences(settings, args.tenant):
+                log.info(f"{tenant:<12} {audience_id:<20} {condition}")
         return 0
     if args.command == "rollout":
         from cli import dedupe_config

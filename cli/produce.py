@@ -42,6 +42,15 @@ def producer(settings: Settings) -> Producer:
     )
 
 
+def write_one(settings: Settings, topic_name: str, key: str, value: bytes) -> None:
+    """One record, acknowledged, or ProduceError (config commands: a compacted topic's latest value)."""
+    errors: list[str] = []
+    p = producer(settings)
+    p.produce(topic_name, value, key=key.encode(), on_delivery=lambda err, _m: err and errors.append(str(err)))
+    if p.flush(30) or errors:
+        raise ProduceError(f"could not write to {topic_name}: {errors[0] if errors else 'not acknowledged in 30 s'}")
+
+
 def compute_records(path: Path):
     """Yield (key, Avro value) per line of a JSON-lines file of compute messages; ProduceError naming
     the line at the first bad one."""

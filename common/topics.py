@@ -34,6 +34,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("compute.output", doc="Avro: profile computation messages with trigger reasons"),
     TopicSpec("destinations.config", compacted=True, doc="Avro: destination instances with dedupes_on"),
     TopicSpec("delivery.outbound", doc="Avro: deduplicated outbound events, one per ID group"),
+    TopicSpec(
+        "audiences.config", compacted=True, doc="Avro: audience definitions per tenant (audience-computation, issue 20)"
+    ),
     TopicSpec("dedupe.rollout", compacted=True, doc="Avro: profile-dedupe's flag, gate and comparator switch"),
     TopicSpec(
         "dedupe.handovers",

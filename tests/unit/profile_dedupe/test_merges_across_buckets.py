@@ -181,3 +181,11 @@ def test_a_merge_reads_the_loser_as_its_earlier_messages_left_it_and_not_its_lat
         pipeline.drain()
         assert pipeline.handovers == 1
         assert sorted(map(_canonical, pipeline.outbound)) == sorted(map(_canonical, expected))
+
+
+def test_the_router_knows_every_version_of_the_records_it_keys():
+    """ProfileBuckets.java finds the profile id by the writer's header of the current version only: a
+    new version's records would all land in the bucket of (tenant, "")."""
+    for name in ("compute_message", "identity_profile", "dedupe_handover"):
+        versions = CODEC.registry.versions[name]
+        assert len(versions) == 1, f"{name} has a new version: teach ProfileBuckets.java its header (and place)"
