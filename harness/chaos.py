@@ -167,9 +167,11 @@ def run(
     rate: float,
     mongo_outage_s: float = 20,
     credentials_s: float = 20,
+    only: tuple[str, ...] | None = None,
     say=log.info,
 ) -> dict:
-    """The whole chaos run; returns the figures (raises AssertionError on any loss or duplicate)."""
+    """The whole chaos run; returns the figures (raises AssertionError on any loss or duplicate).
+    `only`: the faults to inject, by name's start (default: all of them)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     pipeline = Pipeline(env, settings, cluster, log_dir)
     chaos = Chaos(pipeline, say)
@@ -188,6 +190,9 @@ def run(
         ),
         Fault(f"stop FerretDB for {mongo_outage_s:.0f} s", 0.75, lambda: chaos.stop_mongo(mongo_outage_s)),
     ]
+    if only is not None:
+        faults = [f for f in faults if f.name.startswith(only)]
+        assert faults, f"no fault starts with any of {only}"
     try:
         pipeline.submit_all()
         say(f"jobs submitted; producing {batches:,} SDK batches ({batches * 10:,} events) at {rate:g}/s")
