@@ -29,7 +29,13 @@ def test_topics_exist_and_the_state_and_config_topics_are_compacted(stack):
     compacted = {n for n, c in configs.items() if c["cleanup.policy"] == "compact"}
     assert compacted == {
         f"{stack.topic_prefix}{suffix}"
-        for suffix in ("identity.profiles", "destinations.config", "dedupe.rollout", "rejected.redrives")
+        for suffix in (
+            "identity.profiles",
+            "destinations.config",
+            "dedupe.rollout",
+            "rejected.redrives",
+            "audiences.config",
+        )
     }
 
 
