@@ -66,8 +66,9 @@ def names(tenant: str, profiles) -> frozenset:
     return frozenset((tenant, p) for p in profiles)
 
 
-def awaited_key(message: ComputeMessage) -> str:
-    return f"{message.tenant}\x00{message.message_id}"
+def awaited_key(tenant: str, message_id: str) -> str:
+    """Where the survivor's bucket keeps the handovers a merge waits for."""
+    return f"{tenant}\x00{message_id}"
 
 
 def handover_record(message: ComputeMessage, profile_id: str, state: ProfileState | None) -> dict:

@@ -253,7 +253,7 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
             self._count("messages")
             if role.remote_losers:
                 self._await_handovers(message, role)
-        if self.parking.waits_behind(bucket, self._names(message, copy)) or not self._may_go(message, role, 0):
+        if self.parking.waits_behind(bucket, self._names(message, role)) or not self._may_go(message, role, 0):
             timers = ctx.timer_service()
             parked = (original, stamp)
             self.parking.park(bucket, parked, timers.current_processing_time(), timers.register_processing_time_timer)
@@ -261,9 +261,9 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
         else:
             yield from self._handle(message, role, stamp)
 
-    def _names(self, message, copy: int | None) -> frozenset:
+    @staticmethod
+    def _names(message, role: Roles) -> frozenset:
         """What a waiting message's order matters for: the profiles it reads here."""
-        role = roles(message, copy, self.options.buckets)
         return names(message.tenant, profiles_read_by(message) if role.survivor else role.local_losers)
 
     # -- merges across buckets (merges.py) --------------------------------------------------------
@@ -275,19 +275,19 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
     def _await_handovers(self, message, role: Roles) -> None:
         """A merge that reads profiles of other buckets waits for their handovers (unless it is a copy
         of a message already decided: that one reads nothing)."""
-        key = awaited_key(message)
+        key = awaited_key(message.tenant, message.message_id)
         if not self._duplicate(message) and self.handovers.get(key) is None:
             self.handovers.put(key, dict.fromkeys(role.remote_losers))
 
     def _handovers_in(self, message, role: Roles) -> bool:
         if not role.remote_losers or self._duplicate(message):
             return True
-        awaited = self.handovers.get(awaited_key(message))
+        awaited = self.handovers.get(awaited_key(message.tenant, message.message_id))
         # None: nothing awaited (the survivor was deleted since a copy of this merge was decided)
         return awaited is None or all(v is not None for v in awaited.values())
 
     def _on_handover(self, record: dict) -> None:
-        tenant, key = record["tenant"], f"{record['tenant']}\x00{record['message_id']}"
+        tenant, key = record["tenant"], awaited_key(record["tenant"], record["message_id"])
         awaited = self.handovers.get(key)
         if awaited is None or awaited.get(record["profile_id"], ()) is not None:
             self._count("handovers_unclaimed")  # for a copy of a merge already decided
@@ -353,7 +353,8 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
     @functools.lru_cache(maxsize=PARKED_DECODED)  # noqa: B019 - one operator per process slot, for the job's life
     def _parked_names(self, original: bytes) -> frozenset:
         """The names of a parked message (asked of every waiting one on each release)."""
-        return self._names(*self._decode_parked(original))
+        message, copy = self._decode_parked(original)
+        return self._names(message, roles(message, copy, self.options.buckets))
 
     @functools.lru_cache(maxsize=PARKED_DECODED)  # noqa: B019 - one operator per process slot, for the job's life
     def _decode_parked(self, original: bytes):
@@ -370,7 +371,7 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
             return
         elsewhere, awaited = None, None
         if role.remote_losers and not self._duplicate(message):
-            awaited = self.handovers.get(awaited_key(message)) or {}
+            awaited = self.handovers.get(awaited_key(message.tenant, message.message_id)) or {}
             elsewhere = {
                 p: handed_over(awaited[p], message.computation_id) if awaited.get(p) else EMPTY
                 for p in role.remote_losers
@@ -390,7 +391,7 @@ class DedupeMessages(ShippedFunction, KeyedBroadcastProcessFunction):
                 encoding += time.perf_counter() - encode_started
             yield (*out, stamp)
         if awaited is not None:
-            self.handovers.remove(awaited_key(message))
+            self.handovers.remove(awaited_key(message.tenant, message.message_id))
         if stamp is not None:
             self.freshness.add(time.time() * 1000 - stamp)
         if timed:
