@@ -20,6 +20,7 @@ help:
 	@echo "make bench-action      action-streaming messages/s, CPU, latency, state, memory: 100k and 1M users; one tenant at p1/p2 on the local cluster"
 	@echo "make bench-reaction    reaction-streaming deltas/s and documents/s beside a plain pymongo loop"
 	@echo "make bench-dedupe      profile-dedupe messages/s, outbound events/s, latency, memory; 3 destinations each"
+	@echo "make bench-audiences   audience-computation events/s, messages/s, latency, memory: 50 audiences over 100k users, one tenant"
 	@echo "make bench-e2e         freshness from produce to MongoDB under stepped load, on the local cluster (CSV + PNG)"
 	@echo "make chaos             kill TaskManagers, restart a job without savepoint, restart Kafka, poison inter-job topics, stop FerretDB during 200k events; check nothing lost or twice"
 	@echo "make clean             stop the stack and delete .data/ (keeps installed tools)"
@@ -75,7 +76,7 @@ clean: down
 chaos: up
 	@$(PY) -m harness.chaos $(CHAOS_ARGS)
 
-.PHONY: bench-skeleton bench-unification bench-action bench-reaction bench-dedupe bench-e2e
+.PHONY: bench-skeleton bench-unification bench-action bench-reaction bench-dedupe bench-audiences bench-e2e
 bench-skeleton: up
 	@$(PY) -m bench.skeleton
 
@@ -90,6 +91,9 @@ bench-reaction: up
 
 bench-dedupe: up
 	@$(PY) -m bench.dedupe $(BENCH_ARGS)
+
+bench-audiences: up
+	@$(PY) -m bench.audiences $(BENCH_ARGS)
 
 bench-e2e: up
 	@$(PY) -m bench.e2e $(BENCH_ARGS)

@@ -20,6 +20,7 @@ SECTIONS = (
     "action-streaming",
     "reaction-streaming",
     "profile-dedupe",
+    "audience-computation",
     "local stack",
     "command line",
 )

@@ -37,6 +37,10 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         "audiences.config", compacted=True, doc="Avro: audience definitions per tenant (audience-computation, issue 20)"
     ),
+    TopicSpec(
+        "audiences.handovers",
+        doc="Avro: what a merged user left its survivor's bucket (audience-computation to itself)",
+    ),
     TopicSpec("dedupe.rollout", compacted=True, doc="Avro: profile-dedupe's flag, gate and comparator switch"),
     TopicSpec(
         "dedupe.handovers",

@@ -1,17 +1,20 @@
 """`make demo`: the pipeline on the embedded Flink MiniCluster, against the local stack
 (`make demo-cluster`, `--cluster`: submitted to the local Flink cluster of `headwater cluster up`).
 
-Starts the four jobs, produces examples/api.jsonl and examples/bad.jsonl and imports
-examples/customers.csv (event times moved up to now: harness/recent_examples.py), waits until the
-outputs settle, then configures three destinations and sends profile computation messages (with a
-duplicate) for the profiles action-streaming resolved, through `headwater produce --source compute`.
-Prints what each topic holds, a few user documents as reaction-streaming wrote them to MongoDB, the
-outbound events profile-dedupe sent, the savepoint each job stopped with, and where to look.
+Starts the five jobs, produces examples/api.jsonl and examples/bad.jsonl and imports
+examples/customers.csv (event times moved up to now: harness/recent_examples.py) and waits until the
+outputs settle. Then it closes the loop: it puts an audience (`headwater audiences put`), which
+audience-computation judges the users it holds by; the members' messages reach profile-dedupe, which
+sends one outbound event per ID group to three destinations. A member then gains an email (a
+new_external_id that the email destination, already messaged, does not get again) and moves to the free
+plan (an exit, recorded, sent nowhere). Prints that chain, what each topic holds, a few user documents as
+reaction-streaming wrote them to MongoDB, the savepoint each job stopped with, and where to look.
 The stack stays up (`make down` stops it).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections import Counter
@@ -34,8 +37,18 @@ from harness.models.mongo import fold
 log = get_logger(__name__)
 
 EXAMPLES = config.REPO_ROOT / "examples"
-JOBS = ("api-unification", "action-streaming", "reaction-streaming", "profile-dedupe")
-OUTPUTS = ("unified.actions", "rejected", "state.deltas", "events.enriched", "identity.profiles", "delivery.outbound")
+JOBS = ("api-unification", "action-streaming", "reaction-streaming", "audience-computation", "profile-dedupe")
+OUTPUTS = (
+    "unified.actions",
+    "rejected",
+    "state.deltas",
+    "events.enriched",
+    "identity.profiles",
+    "compute.output",
+    "delivery.outbound",
+)
+# The demo's audience: on the pro plan, with a purchase in the last 30 days (docs/audiences.md).
+DEMO_AUDIENCE = {"all": [{"attribute": "plan", "equals": "pro"}, {"event": "purchased", "at_least": 1, "days": 30}]}
 DEMO_TENANT = "acme"
 TIMEOUT_S = 240
 JSONL_SAMPLES = ("api.jsonl", "bad.jsonl")
@@ -114,12 +127,12 @@ def main(argv: list[str] | None = None) -> int:
             log.warning(f"demo: no settled output within {TIMEOUT_S} s; read the logs in {logs}")
             return 1
         documents = _mongo_users(settings, collectors["state.deltas"].values)
-        log.info("4/5 sending profile computation messages for the resolved profiles to profile-dedupe")
-        expected_events = _send_compute_messages(
-            settings, destinations, collectors["identity.profiles"].values, audience
-        )  # every profile so far: users of an earlier demo are known to the resumed jobs
-        outbound = collectors["delivery.outbound"]
-        outbound.wait_for(before["delivery.outbound"] + expected_events, timeout=120, alive=jobs[-1].alive)
+        log.info(f"4/5 closing the loop: audience {audience} = {json.dumps(DEMO_AUDIENCE)}")
+        try:
+            chain = _audience_chain(settings, collectors, before, audience, jobs)
+        except DemoError as exc:
+            log.warning(f"demo: {exc}; read the logs in {logs}")
+            return 1
         savepoints = {}
         for name, job in zip(JOBS, jobs):  # as Ctrl-C on `headwater run` would
             savepoints[name] = job.stop_with_savepoint()
@@ -128,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             job.kill()
         for c in collectors.values():
             c.close()
-    _report(settings, collectors, before, documents, savepoints, on_cluster)
+    _report(settings, collectors, before, documents, savepoints, on_cluster, chain)
     return 0
 
 
@@ -150,51 +163,97 @@ def _configure_destinations(settings, audience: str):
     ]
 
 
-def _send_compute_messages(settings, destinations, profile_values, audience: str) -> int:
-    """Every resolved profile of the demo tenant enters `audience`; the first message is sent twice (the
-    compute pipeline may repeat itself). Returns how many outbound events the rules give."""
-    import json
-
-    from common.contracts.compute import message_from_json
-    from common.contracts.profiles import profile_from_record
-    from harness.dedupe import Scenario, expected_outbound
-
+def _audience_messages(collectors, before, audience: str) -> list[dict]:
     codec = AvroCodec()
-    profiles = {}
-    for value in profile_values:
-        if value is None:  # the tombstone after a deleted profile's record
+    compute = collectors["compute.output"]
+    compute.poll_for(0.5)
+    return [
+        m
+        for m in (codec.decode(v) for v in compute.values[before["compute.output"] :])
+        if m["computation_id"] == audience
+    ]
+
+
+def _wait_for(collectors, before, audience: str, jobs, found, what: str, timeout: float = 120) -> list[dict]:
+    """Until `found(messages of the audience)` is true, and then a few quiet seconds more."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and all(job.alive() for job in jobs):
+        messages = _audience_messages(collectors, before, audience)
+        if found(messages):
+            time.sleep(4)  # the rest of the same checkpoint, and profile-dedupe's answer
+            for c in collectors.values():
+                c.poll_for(0.5)
+            return _audience_messages(collectors, before, audience)
+    raise DemoError(f"no {what} within {timeout:.0f} s; read the logs in {collectors['compute.output']}")
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+def _customer_ids(settings, collectors) -> dict[str, str]:
+    """user id -> customer_id of the demo tenant (hw.identity.profiles, latest record per user)."""
+    codec, out = AvroCodec(), {}
+    collectors["identity.profiles"].poll_for(0.5)
+    for value in collectors["identity.profiles"].values:
+        if value is None:
             continue
         record = codec.decode(value)
-        if record["tenant"] != DEMO_TENANT:
-            continue
-        if record["merged_into"] or record["deleted"]:  # the latest record of a user decides
-            profiles.pop(record["user_id"], None)
-        else:
-            profiles[record["user_id"]] = profile_from_record(record)[1]
-    lines = [
-        {
-            "tenant": DEMO_TENANT,
-            "message_id": f"demo-{audience}-{profile_id}",
-            "computation_id": audience,
-            "computation_kind": "audience",
-            "profile_id": profile_id,
-            "value": "entered",
-            "trigger": "value_changed",
-            "event_time_ms": 1_793_600_000_000,
-        }
-        for profile_id in sorted(profiles)
-    ]
-    lines.append(lines[0])
-    path = settings.data_dir / "demo" / "compute.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    produce_file(settings, "compute", path)
-    scenario = Scenario(
-        destinations,
-        [(DEMO_TENANT, p, ids) for p, ids in profiles.items()],
-        [message_from_json(line) for line in lines],
+        for external in record["external_ids"] if record["tenant"] == DEMO_TENANT else ():
+            if external["type"] == "customer_id":
+                out[record["user_id"]] = external["value"]
+    return out
+
+
+def _audience_chain(settings, collectors, before, audience: str, jobs) -> dict:
+    """Put the audience; wait for its members; give one a new email, then move it to the free plan."""
+    from cli.audiences import put_audience
+
+    put_audience(settings, DEMO_TENANT, audience, json.dumps(DEMO_AUDIENCE))
+    entered = _wait_for(
+        collectors, before, audience, jobs, lambda ms: any(m["value_json"] == '"entered"' for m in ms), "member"
     )
-    return len(expected_outbound(scenario))
+    customers = _customer_ids(settings, collectors)
+    members = sorted(
+        m["profile_id"] for m in entered if m["value_json"] == '"entered"' and m["profile_id"] in customers
+    )
+    if not members:
+        raise DemoError(f"the members of {audience} have no customer_id in {DEMO_TENANT}'s profiles")
+    member = members[0]
+    customer = customers[member]
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    email = f"{customer}.new@example.com"
+    follow_up = settings.data_dir / "demo" / "follow-up.jsonl"
+
+    def send(*lines: dict) -> None:
+        follow_up.write_text(
+            "".join(json.dumps({"write_key": WRITE_KEYS[DEMO_TENANT], **line}) + "\n" for line in lines)
+        )
+        produce_file(settings, "api", follow_up)
+
+    ids = {"tenant": DEMO_TENANT, "customer_id": customer, "timestamp": now}
+    send({**ids, "type": "identify", "email": email, "attributes": {"plan": "pro"}, "message_id": f"{audience}-email"})
+    _wait_for(
+        collectors,
+        before,
+        audience,
+        jobs,
+        lambda ms: any(m["trigger"] == "new_external_id" and m["profile_id"] == member for m in ms),
+        f"new_external_id for {member}",
+    )
+    send(
+        {**ids, "type": "identify", "attributes": {"plan": "free"}, "message_id": f"{audience}-free"},
+        {**ids, "type": "track", "event": "app_opened", "message_id": f"{audience}-opened"},
+    )
+    messages = _wait_for(
+        collectors,
+        before,
+        audience,
+        jobs,
+        lambda ms: any(m["value_json"] == '"exited"' and m["profile_id"] == member for m in ms),
+        f"the exit of {member}",
+    )
+    return {"audience": audience, "member": member, "customer": customer, "email": email, "messages": messages}
 
 
 def _mongo_users(settings, delta_values, timeout_s: float = 30) -> list[dict]:
@@ -225,7 +284,36 @@ def _mongo_users(settings, delta_values, timeout_s: float = 30) -> list[dict]:
     return []
 
 
-def _report(settings, collectors, before, documents, savepoints, on_cluster) -> None:
+def _report_chain(outbound: list[dict], chain: dict) -> None:
+    """The loop, as it happened: who entered, what profile-dedupe sent, the duplicate, the exit."""
+    audience, member, messages = chain["audience"], chain["member"], chain["messages"]
+    sent = [r for r in outbound if r["computation_id"] == audience]
+    entered = [m for m in messages if m["trigger"] == "value_changed" and m["value_json"] == '"entered"']
+    log.info(
+        f"    the loop for audience {audience}: {len(entered)} users entered it (audience-computation, "
+        f"trigger value_changed, on hw.compute.output); profile-dedupe sent {len(sent)} outbound events, one "
+        "per ID group, e.g.:"
+    )
+    shown = {tuple(r["destinations"]): r for r in reversed(sent) if r["profile_id"] == member}
+    for record in sorted(shown.values(), key=lambda r: r["destinations"]):
+        ids = ", ".join(f"{i['type']}={i['value']}" for i in record["external_ids"])
+        log.info(f"      {record['profile_id']} -> {', '.join(record['destinations'])}: {ids}")
+    new_id = [m for m in messages if m["trigger"] == "new_external_id" and m["profile_id"] == member]
+    after = [r for r in sent if r["profile_id"] == member and r["message_id"] in {m["message_id"] for m in new_id}]
+    emailed = sorted({d for r in after for d in r["destinations"]})
+    log.info(
+        f"    {member} (customer {chain['customer']}) gained the email {chain['email']}: audience-computation sent "
+        f"new_external_id; profile-dedupe sent it to {', '.join(emailed) or 'no destination'} (sendgrid, which "
+        "dedupes on email, had already messaged the user: not sent twice)"
+    )
+    exited = [m for m in messages if m["value_json"] == '"exited"' and m["profile_id"] == member]
+    log.info(
+        f"    {member} moved to the free plan: audience-computation sent exited ({len(exited)} message); "
+        "profile-dedupe recorded the exit and sent nothing (branch value_changed.exited.drop)"
+    )
+
+
+def _report(settings, collectors, before, documents, savepoints, on_cluster, chain) -> None:
     codec = AvroCodec()
     # (a None value is a tombstone: the key of a deleted profile)
     new = {n: [codec.decode(v) for v in c.values[before[n] :] if v is not None] for n, c in collectors.items()}
@@ -250,16 +338,7 @@ def _report(settings, collectors, before, documents, savepoints, on_cluster) -> 
             )
     else:
         log.info("    (the c-1 user document did not reach MongoDB in time; see the reaction-streaming log)")
-    sent = new["delivery.outbound"]
-    if sent:
-        log.info(
-            f"    profile-dedupe sent {len(sent)} outbound events for {len({r['message_id'] for r in sent})} "
-            f"messages (one per ID group; the repeated message was not sent again), e.g.:"
-        )
-        shown = {tuple(r["destinations"]): r for r in reversed(sent)}  # one per kind of ID group
-        for record in sorted(shown.values(), key=lambda r: r["destinations"])[:4]:
-            ids = ", ".join(f"{i['type']}={i['value']}" for i in record["external_ids"])
-            log.info(f"      {record['profile_id']} -> {', '.join(record['destinations'])}: {ids}")
+    _report_chain(new["delivery.outbound"], chain)
     replay = "headwater replay JOB --from-savepoint PATH" if on_cluster else "headwater run JOB --from-savepoint PATH"
     log.info(
         f"    each job was stopped with a savepoint; the next `make demo` resumes from it, or replay one "
@@ -273,7 +352,9 @@ Where to look:
   .venv/bin/headwater tail rejected --max 5             refusals with reason codes and the original bytes
   .venv/bin/headwater tail state.deltas --max 5         idempotent set/unset/add_to_set/pull per user and device
   .venv/bin/headwater tail identity.profiles --max 5    user -> external ids
+  .venv/bin/headwater tail compute.output --max 5       audience-computation's enter/exit messages with their trigger
   .venv/bin/headwater tail delivery.outbound --max 5    deduplicated outbound events, one per ID group
+  .venv/bin/headwater audiences list                    the audiences audience-computation keeps
   .venv/bin/headwater destinations list                 the destinations profile-dedupe sends to
   MongoDB documents: {settings.mongo_uri} database {settings.mongo_database}, collections users and devices
   checkpoints under {settings.checkpoints}/<job> (MinIO at {settings.s3_endpoint}, user {settings.s3_access_key})

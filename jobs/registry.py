@@ -16,6 +16,7 @@ JOBS: dict[str, str] = {
     "action-streaming": "jobs.action_streaming.job",
     "reaction-streaming": "jobs.reaction_streaming.job",
     "profile-dedupe": "jobs.profile_dedupe.job",
+    "audience-computation": "jobs.audience_computation.job",
 }
 
 

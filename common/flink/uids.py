@@ -16,6 +16,8 @@ SIZED: dict[str, str] = {
     "profile-dedupe-decide-{}-buckets": "HEADWATER_DEDUPE_BUCKETS",
     "profile-dedupe-batches-{}-buckets": "HEADWATER_DEDUPE_BUCKETS",
     "reaction-streaming-apply-{}-shards": "HEADWATER_REACTION_SHARDS",
+    "audience-computation-judge-{}-buckets": "HEADWATER_AUDIENCE_BUCKETS",
+    "audience-computation-batches-{}-buckets": "HEADWATER_AUDIENCE_BUCKETS",
 }
 SIZES_TRIED = range(1, 4097)  # the counts a refusal is matched against (settings are positive ints)
 

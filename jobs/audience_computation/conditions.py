@@ -75,18 +75,34 @@ def next_change_ms(condition, events: Mapping[str, Sequence[int]], now_ms: int) 
     return None
 
 
-def counted_events(condition) -> dict[str, int]:
-    """Event name -> the longest window (days) any condition counts it in: what a user's state must
-    keep of its events, and for how long."""
+def kept_events(condition) -> dict[str, tuple[int, int]]:
+    """Event name -> (the longest window in days any condition counts it in, how many of its newest
+    times any condition needs): what a user's state must keep of its events. "At least K in D days"
+    needs the newest K inside the window, "none in D days" the newest one; older ones never decide."""
     match condition:
         case All(conditions) | Any_(conditions):
-            merged: dict[str, int] = {}
+            merged: dict[str, tuple[int, int]] = {}
             for c in conditions:
-                for name, days in counted_events(c).items():
-                    merged[name] = max(days, merged.get(name, 0))
+                for name, (days, count) in kept_events(c).items():
+                    old_days, old_count = merged.get(name, (0, 0))
+                    merged[name] = (max(days, old_days), max(count, old_count))
             return merged
         case Not(inner):
-            return counted_events(inner)
-        case AtLeast(event=event, days=days) | NoneWithin(event=event, days=days):
-            return {event: days}
+            return kept_events(inner)
+        case AtLeast(event=event, count=count, days=days):
+            return {event: (days, count)}
+        case NoneWithin(event=event, days=days):
+            return {event: (days, 1)}
     return {}
+
+
+def attributes_read(condition) -> frozenset[str]:
+    """The attributes a condition looks at: a change of any other leaves its answer as it was."""
+    match condition:
+        case All(conditions) | Any_(conditions):
+            return frozenset().union(*(attributes_read(c) for c in conditions))
+        case Not(inner):
+            return attributes_read(inner)
+        case Equals(attribute=a) | In(attribute=a) | Range(attribute=a) | Exists(attribute=a):
+            return frozenset({a})
+    return frozenset()

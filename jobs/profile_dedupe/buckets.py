@@ -14,26 +14,10 @@ clearly, instead of hiding profiles under the wrong keys.
 
 from __future__ import annotations
 
-import struct
-import zlib
+from common.flink.buckets import MARK, MARKED, bucket_of, unmark
 
-MARK = b"\xc3\x00"  # not an Avro single-object header (C3 01): no record starts so
-MARKED = len(MARK) + 4
+__all__ = ["MARK", "MARKED", "SIZED_UID", "batches_uid", "bucket_of", "decide_uid", "route_by_profile", "unmark"]
 SIZED_UID = "{job}-{what}-{count}-buckets"  # one of common/flink/uids.SIZED
-
-
-def bucket_of(tenant: str, profile_id: str, buckets: int) -> int:
-    """CRC32 of tenant, a 0 byte and profile id (UTF-8), modulo the count: ProfileBuckets.bucket."""
-    return zlib.crc32(tenant.encode() + b"\x00" + profile_id.encode()) % buckets
-
-
-def unmark(raw: bytes, buckets: int) -> tuple[bytes, int | None]:
-    """(the record, the bucket of a marked copy), or (raw, None) for a record as it came."""
-    if len(raw) > MARKED and raw[:2] == MARK:
-        (bucket,) = struct.unpack_from(">i", raw, 2)
-        if 0 <= bucket < buckets:
-            return raw[MARKED:], bucket
-    return raw, None
 
 
 def decide_uid(job: str, buckets: int) -> str:

@@ -103,3 +103,39 @@ def test_the_java_router_puts_a_profile_in_the_bucket_python_computes(isolated_e
         assert sorted(b for _body, b in copies[1:]) == sorted(wanted)
         assert [key.getKey(bytes(v)) for v in out][1:] == [f"b{b}" for _body, b in copies[1:]]
     assert key.getKey(b"\xc3\x00\x00\x00\x00\x63 forged") == key.getKey(b"not avro")  # no bucket 99: as unreadable
+
+
+def test_audience_computation_keys_a_user_where_python_computes_and_copies_definitions_to_every_bucket(
+    isolated_env,
+):
+    """UserBuckets.java keys every record audience-computation reads by the bucket common/flink/buckets.py
+    computes of its (tenant, user); a definition reaches each bucket once, marked for it."""
+    from pyflink.java_gateway import get_gateway
+
+    from common.contracts.audiences import audience_record
+    from common.flink.buckets import bucket_of, unmark
+    from common.flink.environment import job_environment
+    from common.serde.avro import AvroCodec
+    from harness.audiences import enriched_value, identity_value
+
+    _env, settings = isolated_env
+    job_environment(settings, "audience-computation")
+    gateway, codec, buckets = get_gateway(), AvroCodec(), 16
+    flink = gateway.jvm.headwater.flink
+    names = gateway.new_array(gateway.jvm.java.lang.String, buckets)
+    for i in range(buckets):
+        names[i] = f"b{i}"
+    key = getattr(flink, "UserBuckets$Key")(names)
+    for n in range(200):
+        user = f"u-{n}-é" if n % 3 else f"u-{n}"
+        want = f"b{bucket_of('acme', user, buckets)}"
+        assert key.getKey(enriched_value(codec, "acme", (user, "viewed", 1, {}))) == want
+        assert key.getKey(identity_value(codec, "acme", user, [])) == want
+    definition = codec.encode("audience_definition", audience_record("acme", "pro", "{}"))
+    header = b"\xc3\x01" + codec.registry.current("audience_definition").fingerprint
+    everywhere = getattr(flink, "UserBuckets$Everywhere")(header, buckets)
+    out = gateway.jvm.java.util.ArrayList()
+    everywhere.flatMap(definition, gateway.jvm.org.apache.flink.api.common.functions.util.ListCollector(out))
+    copies = [unmark(bytes(v), buckets) for v in out]
+    assert [b for _body, b in copies] == list(range(buckets)) and all(body == definition for body, _b in copies)
+    assert [key.getKey(bytes(v)) for v in out] == [f"b{i}" for i in range(buckets)]

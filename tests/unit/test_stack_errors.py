@@ -91,7 +91,7 @@ def test_cli_unknown_job_is_one_line_and_nonzero():
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == [
         "headwater: error: no job named 'no-such-job'; "
-        "jobs: action-streaming, api-unification, profile-dedupe, reaction-streaming, skeleton"
+        "jobs: action-streaming, api-unification, audience-computation, profile-dedupe, reaction-streaming, skeleton"
     ]
 
 

@@ -27,6 +27,11 @@ from jobs.action_streaming.level_codec import pack_item, pack_key_state, unpack_
 from jobs.action_streaming.levels import DeviceInfo, KeyState, Payload, Shipment
 from jobs.api_unification import operators as unification_operators
 from jobs.api_unification.tenant_schema import TenantSchema, pack_schema, unpack_schema
+from jobs.audience_computation import operators as audience_operators
+from jobs.audience_computation.definitions import BucketDefinitions
+from jobs.audience_computation.job import batches_uid as audience_batches_uid
+from jobs.audience_computation.job import judge_uid
+from jobs.audience_computation.memberships import User
 from jobs.profile_dedupe import operators as dedupe_operators
 from jobs.profile_dedupe.buckets import batches_uid, decide_uid
 from jobs.profile_dedupe.profiles import Membership, ProfileState, pack, unpack
@@ -58,6 +63,17 @@ FRAGMENT = Fragment(
 KEY_STATE = KeyState(None, 1_000, FRAGMENT, None)
 DEVICE_KEY = KeyState(
     "customer_id:c-1", 900, None, DeviceInfo("customer_id:c-1", (2_000, "m-3"), {"platform": "ios"}, 2_000, 2)
+)
+AUDIENCE_UID = judge_uid(16)  # HEADWATER_AUDIENCE_BUCKETS' default
+AUDIENCE_USER = User(
+    attributes={"plan": "pro"},
+    events={"purchased": [1_000, 2_000]},
+    now_ms=2_000,
+    inside={"buyers"},
+    changes={"buyers": 1, "lapsed": 2},
+    ids=frozenset({("email", "a@x.io")}),
+    due_ms=3_000,
+    taken={"u-merged": 2},
 )
 SHIPMENT = Shipment(Fragment(identifiers={"email:a@x.io": 1_200}, ops=1), "m-4")
 
@@ -147,6 +163,36 @@ def layouts() -> dict[str, dict]:
             "kind": "broadcast map: config key -> (schema name, decoded record, digest)",
             "packed": repr(("destination", {"tenant": "acme", "destination_id": "d"}, "0123456789abcdef")),
         },
+        "audience-computation/users": {
+            "uid": AUDIENCE_UID,
+            "state": audience_operators.USERS_STATE.name,
+            "kind": "map: tenant NUL user id -> packed User (memberships.py)",
+            "packed": repr(AUDIENCE_USER.pack()),
+        },
+        "audience-computation/definitions": {
+            "uid": AUDIENCE_UID,
+            "state": audience_operators.DEFINITIONS_STATE.name,
+            "kind": "value: (tenant -> audience id -> condition JSON, key -> digest of the snapshot's record)",
+            "packed": repr(BucketDefinitions({"acme": {"pro": '{"attribute": "plan", "equals": "pro"}'}}, {}).pack()),
+        },
+        "audience-computation/timers": {
+            "uid": AUDIENCE_UID,
+            "state": audience_operators.TIMERS_STATE.name,
+            "kind": "map: hour of event time (long) -> sorted tenant NUL user names due in it",
+            "packed": repr(("acme\x00u-1", "acme\x00u-2")),
+        },
+        "audience-computation/timer_hours": {
+            "uid": AUDIENCE_UID,
+            "state": audience_operators.TIMER_HOURS_STATE.name,
+            "kind": "value: sorted list of the hours `timers` holds",
+            "packed": repr([472_222, 472_223]),
+        },
+        "audience-computation/pending_times": {
+            "uid": audience_batches_uid(16),
+            "state": "pending_times",
+            "kind": "list: the Kafka timestamps (Java long) of the batcher's pending records (BESIDE)",
+            "packed": repr(1_700_000_000_000),
+        },
         **_level_layouts(),
     }
 
@@ -173,7 +219,8 @@ def test_stored_values_round_trip_and_name_no_class():
     for raw in (pack_key_state(KEY_STATE), pack_key_state(DEVICE_KEY), pack_item(SHIPMENT, bytes)):
         opcodes = {op.name for op, _arg, _pos in pickletools.genops(raw)}
         assert not opcodes & {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "NEWOBJ", "REDUCE"}, raw
-    for value in (pack(PROFILE), pack_schema(SCHEMA)):
+    assert User.unpack(AUDIENCE_USER.pack()) == AUDIENCE_USER
+    for value in (pack(PROFILE), pack_schema(SCHEMA), AUDIENCE_USER.pack()):
         opcodes = {op.name for op, _arg, _pos in pickletools.genops(pickle.dumps(value))}
         assert not opcodes & {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "NEWOBJ", "REDUCE"}, value
 

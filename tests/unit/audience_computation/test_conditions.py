@@ -16,7 +16,7 @@ from common.contracts.audiences import (
     parse_audience,
 )
 from common.serde.avro import AvroCodec
-from jobs.audience_computation.conditions import DAY_MS, counted_events, holds, next_change_ms
+from jobs.audience_computation.conditions import DAY_MS, attributes_read, holds, kept_events, next_change_ms
 
 NOW = 400 * DAY_MS
 
@@ -90,7 +90,8 @@ def test_combinations_change_at_the_earliest_window_and_keep_the_longest_one():
     events = {"purchased": (NOW - 10 * DAY_MS,), "churned": (NOW - 1 * DAY_MS,)}
     assert holds(condition, {"plan": "pro"}, events, NOW)
     assert next_change_ms(condition, events, NOW) == NOW + 2 * DAY_MS  # the churn ages out first
-    assert counted_events(condition) == {"churned": 3, "purchased": 90}
+    assert kept_events(condition) == {"churned": (3, 1), "purchased": (90, 5)}
+    assert attributes_read(condition) == {"plan"}
 
 
 @pytest.mark.parametrize(

@@ -34,9 +34,9 @@ import org.apache.flink.util.Collector;
  */
 public final class ProfileBuckets {
     /** In front of a copy: not an Avro single-object header (C3 01), so no real record starts so. */
-    private static final byte MARK_0 = (byte) 0xC3, MARK_1 = 0x00;
-    private static final int MARKED = 6;
-    private static final int HEADER = 10;
+    static final byte MARK_0 = (byte) 0xC3, MARK_1 = 0x00;
+    static final int MARKED = 6;
+    static final int HEADER = 10;
     private static final byte[] MERGE = "profile_merge".getBytes(java.nio.charset.StandardCharsets.UTF_8);
 
     private ProfileBuckets() {}
@@ -66,13 +66,27 @@ public final class ProfileBuckets {
         }
     }
 
-    /** The bucket of a record (unmarked) or its mark. */
-    static int bucketOf(byte[] value, Headers headers, int buckets) {
+    /** The bucket a marked copy names, or -1 for a record as it came. */
+    static int markedBucket(byte[] value, int buckets) {
         if (value.length > MARKED && value[0] == MARK_0 && value[1] == MARK_1) {
             int marked = ByteBuffer.wrap(value, 2, 4).getInt();
             if (marked >= 0 && marked < buckets) {
                 return marked;
             }
+        }
+        return -1;
+    }
+
+    /** A copy of `value` marked for `bucket`. */
+    static byte[] marked(byte[] value, int bucket) {
+        return ByteBuffer.allocate(MARKED + value.length).put(MARK_0).put(MARK_1).putInt(bucket).put(value).array();
+    }
+
+    /** The bucket of a record (unmarked) or its mark. */
+    static int bucketOf(byte[] value, Headers headers, int buckets) {
+        int marked = markedBucket(value, buckets);
+        if (marked >= 0) {
+            return marked;
         }
         try {
             if (value.length < HEADER + 1 || (value[0] & 0xff) != 0xC3 || value[1] != 0x01) {
@@ -138,7 +152,7 @@ public final class ProfileBuckets {
                         reader.string();
                         int other = bucket(value, tenantAt, tenantLength, reader.start, reader.length, buckets);
                         if (sent.add(other)) {
-                            out.collect(ByteBuffer.allocate(MARKED + value.length).put(MARK_0).put(MARK_1).putInt(other).put(value).array());
+                            out.collect(marked(value, other));
                         }
                     }
                 }
