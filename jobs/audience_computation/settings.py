@@ -23,9 +23,9 @@ BATCH_RECORDS = _knob("BATCH_RECORDS", 1024, "per-bucket batch size handed to Py
 BATCH_DELAY_MS = _knob("BATCH_DELAY_MS", 50, "how long a per-bucket batch may wait to fill")
 LATENESS_MS = _knob(
     "LATENESS_MS",
-    60_000,
-    "how far behind the newest event time a subtask has read its event-time clock stands: a window "
-    "exit by time waits this long for late events",
+    3_600_000,
+    "how far a bucket's event-time clock stands behind the newest event time of each partition of "
+    "hw.events.enriched: an exit by time waits this long; an event later than this counts from the clock",
 )
 TIMER_CHECK_MS = _knob("TIMER_CHECK_MS", 1_000, "how often a bucket with users waiting for a change point looks")
 USER_CACHE = _knob("USER_CACHE", 50_000, "users whose state each subtask keeps in a read cache")

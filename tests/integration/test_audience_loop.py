@@ -4,7 +4,7 @@ audience-computation -> profile-dedupe, checked against the reference model down
 60 customers send 600 batches over 20 days of event time (one event and the user's plan each), and an
 anonymous visitor buys twice, then logs in as a customer who has bought too (a merge). Two audiences
 (two purchases in two days; the pro plan) feed two destinations (an email one that dedupes on email, a
-webhook without dedupes_on). Far-future ticks move the job's clock past every change point.
+webhook without dedupes_on). Last, 400 "tick" users move every bucket's clock past every change point.
 
 - Every customer's enter/exit messages on hw.compute.output are the model's (harness/models/audiences.py),
   in order, at the same event times; some exits happened by time alone.
@@ -44,6 +44,10 @@ AUDIENCES = {
     "buyers": {"event": "purchased", "at_least": 2, "days": 2},
     "pro": {"attribute": "plan", "equals": "pro"},
 }
+# A burst of input reaches hw.events.enriched a little out of event-time order (action-streaming's
+# batches); the lateness must cover that: the batches go in waves of 200 (160 hours of event time).
+LATENESS_MS = 7 * DAY_MS
+WAVE = 200
 JOBS = ("api-unification", "action-streaming", "audience-computation", "profile-dedupe")
 
 
@@ -74,9 +78,9 @@ def _key(batch: dict) -> str:
     return batch["user"].get("customer_id") or batch["user"]["anonymous_id"]
 
 
-def _wait_settled(jobs, settings, events: int, timeout: float = 400) -> None:
+def _wait_settled(jobs, settings, events: int, timeout: float = 400, quiet_s: float = 8) -> None:
     """Until audience-computation has read `events`, and its counts and the outbound topic stop moving
-    for 8 s."""
+    for `quiet_s`."""
     deadline, last, since = time.monotonic() + timeout, None, time.monotonic()
     audience = jobs["audience-computation"]
     while time.monotonic() < deadline:
@@ -87,7 +91,7 @@ def _wait_settled(jobs, settings, events: int, timeout: float = 400) -> None:
         )
         if now != last:
             last, since = now, time.monotonic()
-        elif now[0] and now[0]["events"] >= events and time.monotonic() - since > 8:
+        elif now[0] and now[0]["events"] >= events and time.monotonic() - since > quiet_s:
             return
         time.sleep(1)
     raise AssertionError(f"the pipeline did not settle: {last}")
@@ -96,7 +100,7 @@ def _wait_settled(jobs, settings, events: int, timeout: float = 400) -> None:
 @pytest.mark.timeout(900)
 def test_events_to_outbound_through_audience_computation(isolated_env, tmp_path):
     env, settings = isolated_env
-    env = {**env, "HEADWATER_AUDIENCE_LATENESS_MS": str(3600_000)}
+    env = {**env, "HEADWATER_AUDIENCE_LATENESS_MS": str(LATENESS_MS)}
     rng = random.Random(3)
     now = int(time.time() * 1000)
     start = now - 20 * DAY_MS
@@ -108,12 +112,15 @@ def test_events_to_outbound_through_audience_computation(isolated_env, tmp_path)
         model.event(customer, name, at, {"plan": plan})
     # an anonymous visitor buys twice, then logs in as c0 (merged into c0's user)
     login = start + 600 * 48 * 60_000
-    batches += [
-        _batch(None, "purchased", login - 2000, "free", 1000, anonymous="visitor-1"),
-        _batch(None, "purchased", login - 1000, "free", 1001, anonymous="visitor-1"),
-        _batch("c0", "app_opened", login, "free", 1002, anonymous="visitor-1"),
+    waves = [batches[w : w + WAVE] for w in range(0, len(batches), WAVE)]
+    waves += [
+        [
+            _batch(None, "purchased", login - 2000, "free", 1000, anonymous="visitor-1"),
+            _batch(None, "purchased", login - 1000, "free", 1001, anonymous="visitor-1"),
+        ],
+        [_batch("c0", "app_opened", login, "free", 1002, anonymous="visitor-1")],  # after: a merge, not a link
     ]
-    ticks = [_batch(f"tick-{k}", "viewed", now, "free", 2000 + k) for k in range(64)]
+    ticks = [_batch(f"tick-{k}", "viewed", now, "free", 2000 + k) for k in range(400)]
 
     for audience_id, condition in AUDIENCES.items():
         put_audience(settings, TENANT, audience_id, json.dumps(condition))
@@ -124,11 +131,14 @@ def test_events_to_outbound_through_audience_computation(isolated_env, tmp_path)
     jobs = {name: RunningJob(name, env, tmp_path / f"{name}.log") for name in JOBS}
     try:
         # keyed by the user, as an SDK's batches of one user are: one partition, one order
-        produce(settings, "ingest.sdk", [(_key(b), json.dumps(b).encode()) for b in batches])
-        _wait_settled(jobs, settings, events=len(batches))
+        produced = 0
+        for wave in waves:
+            produce(settings, "ingest.sdk", [(_key(b), json.dumps(b).encode()) for b in wave])
+            produced += len(wave)
+            _wait_settled(jobs, settings, events=produced, quiet_s=2)
         # only then the ticks: read beside the last events, they would make those late
         produce(settings, "ingest.sdk", [(_key(b), json.dumps(b).encode()) for b in ticks])
-        _wait_settled(jobs, settings, events=len(batches) + len(ticks))
+        _wait_settled(jobs, settings, events=produced + len(ticks))
         messages = _decoded(settings, "compute.output")
         outbound = _decoded(settings, "delivery.outbound")
         profiles = _decoded(settings, "identity.profiles")
@@ -149,9 +159,9 @@ def test_events_to_outbound_through_audience_computation(isolated_env, tmp_path)
     visitor = next(p["user_id"] for p in latest.values() if p["merged_into"])
     assert latest[visitor]["merged_into"] == user_of["c0"]
 
-    for tick in range(64):
+    for tick in range(400):
         model.event(f"tick-{tick}", "viewed", now, {"plan": "free"})
-    model.clock(now - 3600_000)
+    model.clock(now - LATENESS_MS)
     got = defaultdict(list)
     for m in messages:
         if m["trigger"] == "value_changed":
