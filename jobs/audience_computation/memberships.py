@@ -144,12 +144,18 @@ def advance(user: User, audiences: TenantAudiences, to_ms: int, *, move: bool) -
     return out
 
 
+# What a user keeps of every event name whatever the definitions say: a definition put later judges
+# the user on this much of its past ("at least 1 purchase in 30 days" sees the purchases made before it).
+KEEP_DAYS = 30
+KEEP_COUNT = 16
+
+
 def _keep(user: User, audiences: TenantAudiences, name: str, times) -> bool:
-    """Add event times of `name` to what the user keeps (only what a condition can still count)."""
-    kept = audiences.kept.get(name)
-    if kept is None:
-        return False
-    days, count = kept
+    """Add event times of `name` to what the user keeps: the newest KEEP_COUNT in KEEP_DAYS, or more if
+    a condition counts more. True if an audience counts the name."""
+    counted = audiences.kept.get(name)
+    days, count = counted or (0, 0)
+    days, count = max(days, KEEP_DAYS), max(count, KEEP_COUNT)
     horizon = user.now_ms - days * DAY_MS
     have = user.events.get(name, [])
     for t in times:
@@ -160,7 +166,7 @@ def _keep(user: User, audiences: TenantAudiences, name: str, times) -> bool:
         user.events[name] = have
     else:
         user.events.pop(name, None)
-    return True
+    return counted is not None
 
 
 def _changed_attributes(before: dict, after: dict) -> set[str]:
@@ -210,8 +216,7 @@ def on_definitions(user: User, audiences: TenantAudiences, audience_ids) -> list
     if user.now_ms == 0 and not user.changes:
         return []
     for name in list(user.events):
-        if not _keep(user, audiences, name, ()):
-            del user.events[name]  # no audience counts it any more
+        _keep(user, audiences, name, ())  # trimmed to what the new definitions need
     return _evaluate(user, audiences, sorted(audience_ids), user.now_ms)
 
 

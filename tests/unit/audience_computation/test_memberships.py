@@ -78,17 +78,21 @@ def test_a_late_event_counts_from_the_users_clock_and_one_outside_every_window_i
     late = memberships.on_event(user, aud, "purchased", T0 + 9 * DAY_MS, {})
     assert summary(late) == [("buyers", True, "value_changed", T0 + 10 * DAY_MS)]
     memberships.on_event(user, aud, "purchased", T0, {})  # 10 days before the clock: outside the window
-    assert user.events["purchased"] == [T0 + 9 * DAY_MS, T0 + 10 * DAY_MS]
+    assert user.inside == {"buyers"}
+    memberships.on_event(user, aud, "purchased", T0 + 10 * DAY_MS - 40 * DAY_MS, {})  # older than anything kept
+    assert user.events["purchased"] == [T0, T0 + 9 * DAY_MS, T0 + 10 * DAY_MS]
 
 
 def test_state_keeps_only_the_newest_times_a_condition_needs():
     aud = audiences(buyers=BUYERS, other={"event": "purchased", "none_in_days": 30})
     user = User()
-    for day in range(10):
-        memberships.on_event(user, aud, "purchased", T0 + day * 3600_000, {})
-    assert len(user.events["purchased"]) == 2  # at least 2: the newest two decide
-    memberships.on_event(user, aud, "viewed", T0 + DAY_MS, {})
-    assert "viewed" not in user.events  # no audience counts it
+    for hour in range(40):
+        memberships.on_event(user, aud, "purchased", T0 + hour * 3600_000, {})
+    assert len(user.events["purchased"]) == memberships.KEEP_COUNT  # more than a condition needs: for new ones
+    memberships.on_event(user, aud, "viewed", T0 + 40 * 3600_000, {})
+    assert user.events["viewed"] == [T0 + 40 * 3600_000]  # no audience counts it yet; one put later may
+    memberships.on_event(user, aud, "viewed", T0 + 40 * 3600_000 + 31 * DAY_MS, {})
+    assert user.events["viewed"] == [T0 + 40 * 3600_000 + 31 * DAY_MS]  # older than KEEP_DAYS: gone
 
 
 def test_new_external_ids_message_each_audience_the_user_is_in():
@@ -137,7 +141,17 @@ def test_a_changed_or_deleted_definition_judges_users_at_their_clock():
     assert summary(memberships.on_definitions(user, audiences(), ["buyers"])) == [
         ("buyers", False, "value_changed", T0 + 1)
     ]
-    assert user.events == {}  # nothing counts purchases any more
+
+
+def test_a_definition_put_later_judges_users_on_the_events_they_had():
+    user = User()
+    for n in range(3):
+        memberships.on_event(user, audiences(), "purchased", T0 + n, {"plan": "pro"})
+    later = audiences(buyers=BUYERS, pro=PRO)
+    assert summary(memberships.on_definitions(user, later, ["buyers", "pro"])) == [
+        ("buyers", True, "value_changed", T0 + 2),
+        ("pro", True, "value_changed", T0 + 2),
+    ]
 
 
 def test_message_ids_tell_each_change_of_a_membership_apart():
