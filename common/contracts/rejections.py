@@ -7,6 +7,7 @@ original bytes, and a human-readable detail naming what to fix.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from enum import Enum
 
@@ -88,3 +89,18 @@ def rejected_record(
         "parts": parts,
         "original_omitted": original_omitted,
     }
+
+
+def refused_input(rejection: Rejection, raw: bytes, record: dict | None, *, job: str, source: str) -> dict:
+    """The `rejected` record of an input record a job refused: what it could read of the tenant and
+    message id, the time of the refusal, and the original bytes."""
+    record = record or {}
+    return rejected_record(
+        rejection,
+        job=job,
+        source=source,
+        tenant=record.get("tenant"),
+        message_id=record.get("message_id"),
+        arrival_ms=int(time.time() * 1000),
+        original=raw,
+    )

@@ -5,9 +5,8 @@ frames for one exactly-once sink (common/serde/frames.py)."""
 from __future__ import annotations
 
 import json
-import time
 
-from common.contracts.rejections import Rejection, rejected_record
+from common.contracts.rejections import Rejection, refused_input
 from common.serde.avro import AvroCodec
 from jobs.audience_computation.memberships import Change, Handover, message_id
 
@@ -87,14 +86,5 @@ class Encoders:
         return HANDOVER_OUT, f"{tenant}:{survivor_id}".encode(), self.codec.encode("audience_handover", record)
 
     def rejection(self, rejection: Rejection, raw: bytes, record: dict | None, source: str) -> tuple[int, bytes, bytes]:
-        record = record or {}
-        value = rejected_record(
-            rejection,
-            job=JOB,
-            source=source,
-            tenant=record.get("tenant"),
-            message_id=record.get("message_id"),
-            arrival_ms=int(time.time() * 1000),
-            original=raw,
-        )
+        value = refused_input(rejection, raw, record, job=JOB, source=source)
         return REJECTED_OUT, b"", self.codec.encode("rejected", value)

@@ -4,11 +4,9 @@ exactly-once sink (common/serde/frames.py). Record shapes: common/contracts/."""
 
 from __future__ import annotations
 
-import time
-
 from common.contracts.compute import ComputeMessage
 from common.contracts.outbound import outbound_key
-from common.contracts.rejections import Rejection, rejected_record
+from common.contracts.rejections import Rejection, refused_input
 from common.serde.avro import AvroCodec
 from common.serde.fast_avro import OutboundEncoder
 
@@ -42,20 +40,5 @@ class Encoders:
         )
 
     def rejection(self, rejection: Rejection, raw: bytes, record: dict | None, source: str) -> tuple[int, bytes, bytes]:
-        record = record or {}
-        return (
-            REJECTED_OUT,
-            b"",
-            self.codec.encode(
-                "rejected",
-                rejected_record(
-                    rejection,
-                    job=JOB,
-                    source=source,
-                    tenant=record.get("tenant"),
-                    message_id=record.get("message_id"),
-                    arrival_ms=int(time.time() * 1000),
-                    original=raw,
-                ),
-            ),
-        )
+        value = refused_input(rejection, raw, record, job=JOB, source=source)
+        return REJECTED_OUT, b"", self.codec.encode("rejected", value)
