@@ -242,7 +242,7 @@ def on_delete(user: User) -> list[Change]:
     for audience_id in sorted(user.inside):
         n = _flip(user, audience_id, False)
         out.append(Change(audience_id, False, Trigger.VALUE_CHANGED, user.now_ms, str(n)))
-    user.attributes, user.events, user.deleted = {}, {}, True
+    user.attributes, user.events, user.ids, user.deleted = {}, {}, frozenset(), True  # no identifier stays
     return out
 
 

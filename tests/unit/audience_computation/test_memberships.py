@@ -175,8 +175,9 @@ def test_a_deleted_user_leaves_every_audience():
     aud = audiences(pro=PRO)
     user = User()
     memberships.on_event(user, aud, "x", T0, {"plan": "pro"})
+    memberships.on_identity(user, [("email", "a@x.io", 5)])
     assert summary(memberships.on_delete(user)) == [("pro", False, "value_changed", T0)]
-    assert user.deleted and user.attributes == {}
+    assert user.deleted and user.attributes == {} and user.events == {} and user.ids == frozenset()
 
 
 def test_a_fresh_bucket_starts_from_the_submit_time_snapshot_and_skips_older_records_of_its_keys():
