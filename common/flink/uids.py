@@ -19,7 +19,12 @@ SIZED: dict[str, str] = {
     "audience-computation-judge-{}-buckets": "HEADWATER_AUDIENCE_BUCKETS",
     "audience-computation-batches-{}-buckets": "HEADWATER_AUDIENCE_BUCKETS",
 }
-SIZES_TRIED = range(1, 4097)  # the counts a refusal is matched against (settings are positive ints)
+SIZES_TRIED = range(1, 4097)
+
+
+def bucketed_uid(job: str, what: str, buckets: int) -> str:
+    """The uid of an operator of a job keyed by `buckets` buckets (one of SIZED's forms)."""
+    return f"{job}-{what}-{buckets}-buckets"  # the counts a refusal is matched against (settings are positive ints)
 
 
 def key_by(stream, key_selector, key_type, uid: str):

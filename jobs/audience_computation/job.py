@@ -24,6 +24,7 @@ from common.flink.batches import Timestamps, keyed_batches
 from common.flink.kafka import client_name, frame_type, framed_exactly_once_sink, java_strings, kafka_source
 from common.flink.keys import spread_names
 from common.flink.settings import static_settings
+from common.flink.uids import bucketed_uid
 from common.kafka.snapshot import read_to_end
 from common.serde.avro import AvroCodec, SerdeError
 from common.topics import topic
@@ -33,15 +34,14 @@ from jobs.audience_computation.records import INPUTS, OUTPUTS
 from jobs.audience_computation.settings import AudienceSettings
 
 __all__ = ["NAME", "OUTPUTS", "build"]
-SIZED_UID = "{job}-{what}-{count}-buckets"  # one of common/flink/uids.SIZED
 
 
 def judge_uid(buckets: int) -> str:
-    return SIZED_UID.format(job=NAME, what="judge", count=buckets)
+    return bucketed_uid(NAME, "judge", buckets)
 
 
 def batches_uid(buckets: int) -> str:
-    return SIZED_UID.format(job=NAME, what="batches", count=buckets)
+    return bucketed_uid(NAME, "batches", buckets)
 
 
 def definitions_snapshot(settings: Settings, codec: AvroCodec) -> list[tuple[dict, str]]:

@@ -108,11 +108,13 @@ class AudienceMemberships(ShippedFunction, KeyedProcessFunction):
     def _begin(self, bucket: str) -> None:
         self.bucket = bucket
         self.users.begin(bucket)
+        self.definitions_dirty = False
         if bucket not in self.definitions:
             packed = self.definitions_state.value()
             self.definitions[bucket] = BucketDefinitions.unpack(packed) or BucketDefinitions.from_snapshot(
                 self.snapshot
             )
+            self.definitions_dirty = packed is None
         self.hours: list[int] | None = None  # read on first use
         self.hours_dirty = False
         self.newest: dict[int, int] = dict(self.clock_state.value() or {})  # partition -> newest event time
@@ -120,7 +122,8 @@ class AudienceMemberships(ShippedFunction, KeyedProcessFunction):
 
     def _end(self, ctx) -> None:
         self.users.flush()
-        self.definitions_state.update(self.definitions[self.bucket].pack())
+        if self.definitions_dirty:  # a JVM call: only when a definition record came (or a fresh bucket)
+            self.definitions_state.update(self.definitions[self.bucket].pack())
         if self.hours_dirty:
             self.timer_hours.update(self.hours)
         if self.newest_dirty:
@@ -270,6 +273,7 @@ class AudienceMemberships(ShippedFunction, KeyedProcessFunction):
         self.totals["definitions"] += copy == 0  # one count per definition, not per bucket
         tenant = record["tenant"]
         definitions = self.definitions[self.bucket]
+        self.definitions_dirty = True  # a snapshot's pending key may have cleared even when nothing changes
         if not definitions.on_record(record, value_digest):
             return
         audiences, refused = parse_tenant(tenant, definitions.conditions.get(tenant, {}))

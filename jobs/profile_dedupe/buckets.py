@@ -15,17 +15,17 @@ clearly, instead of hiding profiles under the wrong keys.
 from __future__ import annotations
 
 from common.flink.buckets import MARK, MARKED, bucket_of, unmark
+from common.flink.uids import bucketed_uid
 
-__all__ = ["MARK", "MARKED", "SIZED_UID", "batches_uid", "bucket_of", "decide_uid", "route_by_profile", "unmark"]
-SIZED_UID = "{job}-{what}-{count}-buckets"  # one of common/flink/uids.SIZED
+__all__ = ["MARK", "MARKED", "batches_uid", "bucket_of", "decide_uid", "route_by_profile", "unmark"]
 
 
 def decide_uid(job: str, buckets: int) -> str:
-    return SIZED_UID.format(job=job, what="decide", count=buckets)
+    return bucketed_uid(job, "decide", buckets)
 
 
 def batches_uid(job: str, buckets: int) -> str:
-    return SIZED_UID.format(job=job, what="batches", count=buckets)
+    return bucketed_uid(job, "batches", buckets)
 
 
 def route_by_profile(
